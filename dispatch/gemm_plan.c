@@ -1,0 +1,226 @@
+/* GEMM plans: validate once, pack the weights for the chosen kernel, prove the
+ * int32 accumulator cannot overflow, then run many times. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dispatch/internal.h"
+#include "dispatch/registry.h"
+
+/* Dimensions beyond this are almost surely a negative value cast to size_t. */
+#define Q8_MAX_DIM ((size_t)INT32_MAX)
+
+struct q8_gemm_plan {
+  size_t m, n, k;
+  q8_dtype a_dtype;
+  int32_t a_zero_point;
+  q8_dtype out_dtype;
+  const q8_kernel *kernel;
+  void *packed;
+  size_t packed_bytes;
+  int32_t *w_zero_points; /* n entries or NULL */
+  int32_t *bias;          /* n entries or NULL */
+  bool requantize;
+  q8_requant_params rq;   /* arrays below are owned by the plan */
+  int32_t *multiplier, *shift;
+  float *scale;
+};
+
+static q8_status check_dims(const q8_gemm_desc *d) {
+  const size_t dims[3] = {d->m, d->n, d->k};
+  const char *names[3] = {"m", "n", "k"};
+  for (int i = 0; i < 3; ++i) {
+    if (dims[i] == 0) return q8_fail(Q8_ERR_ARG, "gemm %s = 0: dimensions must be >= 1", names[i]);
+    if (dims[i] > Q8_MAX_DIM) {
+      return q8_fail(Q8_ERR_ARG, "gemm %s = %zu exceeds %zu (a negative value cast to size_t?)",
+                     names[i], dims[i], Q8_MAX_DIM);
+    }
+  }
+  if (d->k > Q8_GEMM_MAX_K) {
+    return q8_fail(Q8_ERR_OVERFLOW,
+                   "gemm k = %zu exceeds Q8_GEMM_MAX_K = %d, the largest K for which the int32 "
+                   "accumulator cannot overflow; split K and add the partial results",
+                   d->k, Q8_GEMM_MAX_K);
+  }
+  return Q8_OK;
+}
+
+static q8_status check_desc(const q8_gemm_desc *d) {
+  q8_status s = check_dims(d);
+  if (s != Q8_OK) return s;
+  if (d->a_dtype != Q8_INT8 && d->a_dtype != Q8_UINT8) {
+    return q8_fail(Q8_ERR_ARG, "gemm a_dtype %d: activations must be Q8_INT8 or Q8_UINT8",
+                   (int)d->a_dtype);
+  }
+  if ((s = q8_check_zero_point(d->a_zero_point, d->a_dtype, "gemm a_zero_point")) != Q8_OK) return s;
+  if (d->weights == NULL) return q8_fail(Q8_ERR_NULL, "gemm weights are NULL");
+  if (d->w_zero_points != NULL) {
+    for (size_t j = 0; j < d->n; ++j) {
+      char name[64];
+      snprintf(name, sizeof name, "gemm w_zero_points[%zu]", j);
+      if ((s = q8_check_zero_point(d->w_zero_points[j], Q8_INT8, name)) != Q8_OK) return s;
+    }
+  }
+  if (d->out_dtype == Q8_INT32) return Q8_OK;
+  if (d->out_dtype != Q8_INT8 && d->out_dtype != Q8_UINT8) {
+    return q8_fail(Q8_ERR_ARG, "gemm out_dtype %d: must be Q8_INT32, Q8_INT8 or Q8_UINT8",
+                   (int)d->out_dtype);
+  }
+  if (d->requant != Q8_REQUANT_GEMMLOWP && d->requant != Q8_REQUANT_SINGLE &&
+      d->requant != Q8_REQUANT_FP32) {
+    return q8_fail(Q8_ERR_ARG, "gemm requant mode %d: must be gemmlowp, single or fp32",
+                   (int)d->requant);
+  }
+  if ((s = q8_check_scale(d->a_scale, "gemm a_scale")) != Q8_OK) return s;
+  if ((s = q8_check_scale(d->out_scale, "gemm out_scale")) != Q8_OK) return s;
+  if (d->w_channels != 1 && d->w_channels != d->n) {
+    return q8_fail(Q8_ERR_ARG, "gemm w_channels = %zu: must be 1 (per tensor) or n = %zu",
+                   d->w_channels, d->n);
+  }
+  if (d->w_scales == NULL) return q8_fail(Q8_ERR_NULL, "gemm w_scales are NULL");
+  for (size_t c = 0; c < d->w_channels; ++c) {
+    char name[64];
+    snprintf(name, sizeof name, "gemm w_scales[%zu]", c);
+    if ((s = q8_check_scale(d->w_scales[c], name)) != Q8_OK) return s;
+  }
+  if ((s = q8_check_zero_point(d->out_zero_point, d->out_dtype, "gemm out_zero_point")) != Q8_OK)
+    return s;
+  if (d->clamp) {
+    if ((s = q8_check_zero_point(d->out_min, d->out_dtype, "gemm out_min")) != Q8_OK) return s;
+    if ((s = q8_check_zero_point(d->out_max, d->out_dtype, "gemm out_max")) != Q8_OK) return s;
+    if (d->out_min > d->out_max) {
+      return q8_fail(Q8_ERR_ZERO_POINT, "gemm clamp [%d, %d] is empty: out_min > out_max",
+                     (int)d->out_min, (int)d->out_max);
+    }
+  }
+  return Q8_OK;
+}
+
+/* bias[j] + sum_k (A - za)(W - zb) must fit int32 for every A of the dtype:
+ * bound the sum by max|A - za| * sum_k |W[j][k] - zb[j]|. */
+static q8_status check_accumulator_range(const q8_gemm_desc *d) {
+  const int64_t a_span = llabs((int64_t)q8_dtype_min(d->a_dtype) - d->a_zero_point) >
+                                 llabs((int64_t)q8_dtype_max(d->a_dtype) - d->a_zero_point)
+                             ? llabs((int64_t)q8_dtype_min(d->a_dtype) - d->a_zero_point)
+                             : llabs((int64_t)q8_dtype_max(d->a_dtype) - d->a_zero_point);
+  for (size_t j = 0; j < d->n; ++j) {
+    const int32_t zb = d->w_zero_points ? d->w_zero_points[j] : 0;
+    int64_t w_abs_sum = 0;
+    for (size_t p = 0; p < d->k; ++p) w_abs_sum += llabs((int64_t)d->weights[j * d->k + p] - zb);
+    const int64_t bound = a_span * w_abs_sum;
+    const int64_t bias = d->bias ? d->bias[j] : 0;
+    if (bias + bound > INT32_MAX || bias - bound < INT32_MIN) {
+      return q8_fail(Q8_ERR_OVERFLOW,
+                     "gemm output channel %zu: bias %lld + sum of up to +-%lld leaves int32 "
+                     "for some activations; reduce the bias or the weights' magnitude",
+                     j, (long long)bias, (long long)bound);
+    }
+  }
+  return Q8_OK;
+}
+
+static q8_status init_requant(q8_gemm_plan *plan, const q8_gemm_desc *d) {
+  const size_t channels = d->w_channels;
+  plan->multiplier = calloc(channels, sizeof(int32_t));
+  plan->shift = calloc(channels, sizeof(int32_t));
+  plan->scale = calloc(channels, sizeof(float));
+  if (!plan->multiplier || !plan->shift || !plan->scale) {
+    return q8_fail(Q8_ERR_NOMEM, "gemm plan: no memory for %zu requantization channels", channels);
+  }
+  const int32_t qmin = d->clamp ? d->out_min : q8_dtype_min(d->out_dtype);
+  const int32_t qmax = d->clamp ? d->out_max : q8_dtype_max(d->out_dtype);
+  return q8_requant_params_init(&plan->rq, d->requant, channels, d->a_scale, d->w_scales,
+                                d->out_scale, d->out_dtype, d->out_zero_point, qmin, qmax,
+                                plan->multiplier, plan->shift, plan->scale);
+}
+
+static int32_t *copy_i32(const int32_t *src, size_t n) {
+  if (src == NULL) return NULL;
+  int32_t *dst = malloc(n * sizeof(int32_t));
+  if (dst) memcpy(dst, src, n * sizeof(int32_t));
+  return dst;
+}
+
+q8_status q8_gemm_plan_create(const q8_gemm_desc *desc, q8_gemm_plan **plan_out) {
+  q8_clear_error();
+  if (plan_out == NULL) return q8_fail(Q8_ERR_NULL, "gemm plan output pointer is NULL");
+  *plan_out = NULL;
+  if (desc == NULL) return q8_fail(Q8_ERR_NULL, "gemm descriptor is NULL");
+  q8_status s = check_desc(desc);
+  if (s != Q8_OK) return s;
+  if ((s = check_accumulator_range(desc)) != Q8_OK) return s;
+
+  const q8_kernel *kernel = q8_select_kernel(Q8_OP_GEMM);
+  if (kernel == NULL) return Q8_ERR_ISA; /* detail set by the selection */
+
+  q8_gemm_plan *plan = calloc(1, sizeof *plan);
+  if (plan == NULL) return q8_fail(Q8_ERR_NOMEM, "gemm plan: out of memory");
+  plan->m = desc->m;
+  plan->n = desc->n;
+  plan->k = desc->k;
+  plan->a_dtype = desc->a_dtype;
+  plan->a_zero_point = desc->a_zero_point;
+  plan->out_dtype = desc->out_dtype;
+  plan->kernel = kernel;
+  plan->packed_bytes = kernel->gemm.packed_bytes(desc->n, desc->k);
+  plan->packed = malloc(plan->packed_bytes);
+  plan->w_zero_points = copy_i32(desc->w_zero_points, desc->n);
+  plan->bias = copy_i32(desc->bias, desc->n);
+  if (plan->packed == NULL || (desc->w_zero_points && !plan->w_zero_points) ||
+      (desc->bias && !plan->bias)) {
+    q8_gemm_plan_destroy(plan);
+    return q8_fail(Q8_ERR_NOMEM, "gemm plan: no memory for %zu bytes of packed weights",
+                   plan->packed_bytes);
+  }
+  kernel->gemm.pack(desc->n, desc->k, desc->weights, plan->packed);
+  if (desc->out_dtype != Q8_INT32) {
+    plan->requantize = true;
+    if ((s = init_requant(plan, desc)) != Q8_OK) {
+      q8_gemm_plan_destroy(plan);
+      return s;
+    }
+  }
+  *plan_out = plan;
+  return Q8_OK;
+}
+
+q8_status q8_gemm_run(const q8_gemm_plan *plan, const void *a, size_t lda, void *c, size_t ldc) {
+  q8_clear_error();
+  if (plan == NULL) return q8_fail(Q8_ERR_NULL, "gemm plan is NULL");
+  if (a == NULL) return q8_fail(Q8_ERR_NULL, "gemm input A is NULL");
+  if (c == NULL) return q8_fail(Q8_ERR_NULL, "gemm output C is NULL");
+  if (lda < plan->k) return q8_fail(Q8_ERR_ARG, "gemm lda = %zu < k = %zu", lda, plan->k);
+  if (ldc < plan->n) return q8_fail(Q8_ERR_ARG, "gemm ldc = %zu < n = %zu", ldc, plan->n);
+  const q8_gemm_call call = {
+      .k = plan->k, .a = a, .lda = lda, .a_dtype = plan->a_dtype,
+      .a_zero_point = plan->a_zero_point, .packed_weights = plan->packed,
+      .w_zero_points = plan->w_zero_points, .bias = plan->bias,
+      .rq = plan->requantize ? &plan->rq : NULL, .c = c, .ldc = ldc};
+  const q8_status s = plan->kernel->gemm.run(&call, 0, plan->m, 0, plan->n);
+  if (s != Q8_OK) {
+    /* The plan proved the accumulator range, so this is a bug. */
+    return q8_fail(Q8_ERR_INTERNAL, "gemm kernel %s returned %s", plan->kernel->name,
+                   q8_status_str(s));
+  }
+  return Q8_OK;
+}
+
+void q8_gemm_plan_destroy(q8_gemm_plan *plan) {
+  if (plan == NULL) return;
+  free(plan->packed);
+  free(plan->w_zero_points);
+  free(plan->bias);
+  free(plan->multiplier);
+  free(plan->shift);
+  free(plan->scale);
+  free(plan);
+}
+
+const char *q8_gemm_plan_kernel(const q8_gemm_plan *plan) {
+  return plan ? plan->kernel->name : "";
+}
+
+size_t q8_gemm_plan_packed_bytes(const q8_gemm_plan *plan) {
+  return plan ? plan->packed_bytes : 0;
+}

@@ -1,0 +1,103 @@
+/* The kernel registry: every kernel q8 has, listed once, and the choice of
+ * kernel per operation. Tests and qbench walk this list. */
+#include <string.h>
+
+#include "dispatch/internal.h"
+#include "dispatch/registry.h"
+
+/* ---- reference GEMM as a registry entry: weights kept as given (n x k) ---- */
+static size_t ref_gemm_packed_bytes(size_t n, size_t k) { return n * k; }
+
+static void ref_gemm_pack(size_t n, size_t k, const int8_t *weights, void *packed) {
+  memcpy(packed, weights, n * k);
+}
+
+static q8_status ref_gemm_run(const q8_gemm_call *call, size_t m0, size_t m1, size_t n0,
+                              size_t n1) {
+  /* Per-channel parameters of columns [n0, n1) start at n0. */
+  q8_requant_params rq_local;
+  const q8_requant_params *rq = call->rq;
+  if (rq != NULL && rq->channels > 1) {
+    rq_local = *rq;
+    rq_local.channels = n1 - n0;
+    if (rq->multiplier) rq_local.multiplier = rq->multiplier + n0;
+    if (rq->shift) rq_local.shift = rq->shift + n0;
+    if (rq->scale) rq_local.scale = rq->scale + n0;
+    rq = &rq_local;
+  }
+  const size_t a_elem = 1;
+  const size_t c_elem = rq == NULL ? sizeof(int32_t) : 1;
+  return q8_ref_gemm(m1 - m0, n1 - n0, call->k,
+                     (const uint8_t *)call->a + m0 * call->lda * a_elem, call->lda,
+                     call->a_dtype, call->a_zero_point,
+                     (const int8_t *)call->packed_weights + n0 * call->k, call->k,
+                     call->w_zero_points ? call->w_zero_points + n0 : NULL,
+                     call->bias ? call->bias + n0 : NULL, rq,
+                     (uint8_t *)call->c + (m0 * call->ldc + n0) * c_elem, call->ldc);
+}
+
+static const q8_kernel registry[] = {
+    {.name = "q8_gemm_x8s8_1x1c1__ref", .op = Q8_OP_GEMM, .isa = Q8_ISA_REF,
+     .mr = 1, .nr = 1, .kr = 1, .layout = "n x k row-major (unpacked)",
+     .gemm = {ref_gemm_packed_bytes, ref_gemm_pack, ref_gemm_run}},
+    {.name = "q8_quantize_f32x8__ref", .op = Q8_OP_QUANTIZE, .isa = Q8_ISA_REF, .layout = "",
+     .quantize = q8_ref_quantize},
+    {.name = "q8_quantize_f32x8__hwy", .op = Q8_OP_QUANTIZE, .isa = Q8_ISA_HWY, .layout = "",
+     .quantize = q8_hwy_quantize},
+    {.name = "q8_dequantize_x8f32__ref", .op = Q8_OP_DEQUANTIZE, .isa = Q8_ISA_REF, .layout = "",
+     .dequantize = q8_ref_dequantize},
+    {.name = "q8_dequantize_x8f32__hwy", .op = Q8_OP_DEQUANTIZE, .isa = Q8_ISA_HWY, .layout = "",
+     .dequantize = q8_hwy_dequantize},
+    {.name = "q8_requantize_s32x8__ref", .op = Q8_OP_REQUANTIZE, .isa = Q8_ISA_REF, .layout = "",
+     .requantize = q8_ref_requantize},
+    {.name = "q8_requantize_s32x8__hwy", .op = Q8_OP_REQUANTIZE, .isa = Q8_ISA_HWY, .layout = "",
+     .requantize = q8_hwy_requantize},
+};
+
+const q8_kernel *q8_kernels(size_t *count) {
+  *count = sizeof registry / sizeof registry[0];
+  return registry;
+}
+
+static const char *const op_names[Q8_OP_COUNT] = {"gemm", "quantize", "dequantize",
+                                                   "requantize"};
+
+const char *q8_op_name(q8_op op) {
+  return (unsigned)op < Q8_OP_COUNT ? op_names[op] : "unknown";
+}
+
+static const q8_kernel *find(q8_op op, q8_isa isa) {
+  for (size_t i = 0; i < sizeof registry / sizeof registry[0]; ++i) {
+    if (registry[i].op == op && registry[i].isa == isa) return &registry[i];
+  }
+  return NULL;
+}
+
+const q8_kernel *q8_select_kernel_for(q8_op op, q8_isa isa) {
+  if (!q8_isa_usable_on(isa, q8_cpu(), NULL)) return NULL;
+  size_t count;
+  const q8_isa *list = q8_isa_fallbacks(isa, &count);
+  for (size_t i = 0; i < count; ++i) {
+    const q8_kernel *k = find(op, list[i]);
+    if (k) return k;
+  }
+  return NULL;
+}
+
+/* Automatic choice: the most capable usable ISA that has a kernel for op. */
+static const q8_isa preference[] = {Q8_ISA_AMX,      Q8_ISA_AVX512VNNI, Q8_ISA_AVXVNNI,
+                                    Q8_ISA_AVX2,     Q8_ISA_NEONI8MM,   Q8_ISA_NEONDOT,
+                                    Q8_ISA_NEON,     Q8_ISA_HWY,        Q8_ISA_REF};
+
+const q8_kernel *q8_select_kernel(q8_op op) {
+  bool forced = false;
+  q8_isa isa;
+  if (q8_forced(&forced, &isa) != Q8_OK) return NULL;
+  if (forced) return q8_select_kernel_for(op, isa);
+  for (size_t i = 0; i < sizeof preference / sizeof preference[0]; ++i) {
+    if (!q8_isa_usable_on(preference[i], q8_cpu(), NULL)) continue;
+    const q8_kernel *k = find(op, preference[i]);
+    if (k) return k;
+  }
+  return find(op, Q8_ISA_REF);
+}
