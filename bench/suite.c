@@ -1,0 +1,295 @@
+/* The default qbench run: machine info, then every registered kernel this
+ * machine can run, each beside the measured peak that bounds it. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench/qbench.h"
+#include "dispatch/cpu.h"
+#include "dispatch/registry.h"
+
+typedef struct suite_opts {
+  double min_time;
+  const char *json_path; /* NULL: none; "-": stdout */
+} suite_opts;
+
+typedef struct row {
+  char name[96];
+  const char *kernel;
+  const char *isa;
+  const char *unit; /* "GB/s" or "GOPS" */
+  double time_s, rate, peak, ref_rate;
+  long long m, n, k, count;
+} row;
+
+/* ---- element-wise kernels ---- */
+typedef struct elementwise_ctx {
+  const q8_kernel *kernel;
+  size_t count;
+  float *f32;
+  int32_t *i32;
+  int8_t *i8;
+  q8_quant_params qp;
+  q8_requant_params rq;
+} elementwise_ctx;
+
+static void run_elementwise(void *p) {
+  elementwise_ctx *c = p;
+  switch (c->kernel->op) {
+    case Q8_OP_QUANTIZE:
+      c->kernel->quantize(c->f32, c->count, 1, &c->qp, Q8_ROUND_HALF_EVEN, Q8_SCALE_DIVIDE, c->i8);
+      break;
+    case Q8_OP_DEQUANTIZE: c->kernel->dequantize(c->i8, c->count, 1, &c->qp, c->f32); break;
+    case Q8_OP_REQUANTIZE: c->kernel->requantize(c->i32, c->count, 1, &c->rq, c->i8); break;
+    default: break;
+  }
+}
+
+/* ---- GEMM through the kernel's own pack/run ---- */
+typedef struct gemm_ctx {
+  const q8_kernel *kernel;
+  q8_gemm_call call;
+  size_t m, n;
+} gemm_ctx;
+
+static void run_gemm(void *p) {
+  gemm_ctx *c = p;
+  c->kernel->gemm.run(&c->call, 0, c->m, 0, c->n);
+}
+
+static const char *requant_mode_name(q8_requant_mode mode) {
+  return mode == Q8_REQUANT_GEMMLOWP ? "gemmlowp" : mode == Q8_REQUANT_SINGLE ? "single" : "fp32";
+}
+
+static size_t usable_kernels(q8_op op, const q8_kernel **out, size_t max) {
+  size_t count, n = 0;
+  const q8_kernel *all = q8_kernels(&count);
+  for (size_t i = 0; i < count && n < max; ++i) {
+    if (all[i].op == op && q8_isa_usable_on(all[i].isa, q8_cpu(), NULL)) out[n++] = &all[i];
+  }
+  return n;
+}
+
+static size_t bench_elementwise(const suite_opts *o, double bandwidth, row *rows, size_t max) {
+  const size_t count = 1u << 20;
+  int32_t multiplier = 1 << 30, shift = -8;
+  float rq_scale = 1.0f / 512.0f, scale = 0.05f;
+  int32_t zp = 3;
+  elementwise_ctx ctx = {.count = count,
+                         .f32 = malloc(count * sizeof(float)),
+                         .i32 = malloc(count * sizeof(int32_t)),
+                         .i8 = malloc(count),
+                         .qp = {Q8_INT8, 1, &scale, &zp},
+                         .rq = {Q8_REQUANT_GEMMLOWP, Q8_INT8, 3, -128, 127, 1, &multiplier, &shift,
+                                &rq_scale}};
+  for (size_t i = 0; i < count; ++i) {
+    ctx.f32[i] = (float)((int)(i * 2654435761u % 20001u) - 10000) * 0.001f;
+    ctx.i32[i] = (int32_t)(i * 2654435761u % 131071u) - 65535;
+    ctx.i8[i] = (int8_t)(i * 31u);
+  }
+  size_t n = 0;
+  const q8_op ops[] = {Q8_OP_REQUANTIZE, Q8_OP_REQUANTIZE, Q8_OP_REQUANTIZE, Q8_OP_QUANTIZE,
+                       Q8_OP_DEQUANTIZE};
+  const q8_requant_mode modes[] = {Q8_REQUANT_GEMMLOWP, Q8_REQUANT_SINGLE, Q8_REQUANT_FP32};
+  for (size_t t = 0; t < sizeof ops / sizeof ops[0] && n < max; ++t) {
+    const q8_kernel *kernels[Q8_ISA_COUNT];
+    const size_t nk = usable_kernels(ops[t], kernels, Q8_ISA_COUNT);
+    double ref_rate = 0.0;
+    for (size_t i = 0; i < nk && n < max; ++i) {
+      ctx.kernel = kernels[i];
+      size_t bytes_per_elem = 5; /* int32 in, int8 out */
+      if (ops[t] == Q8_OP_REQUANTIZE) {
+        ctx.rq.mode = modes[t];
+        snprintf(rows[n].name, sizeof rows[n].name, "requantize/%s/%zu", requant_mode_name(modes[t]), count);
+      } else {
+        snprintf(rows[n].name, sizeof rows[n].name, "%s/%zu", q8_op_name(ops[t]), count);
+      }
+      const qb_timing tm = qb_measure(run_elementwise, &ctx, o->min_time, 5);
+      row *r = &rows[n++];
+      r->kernel = kernels[i]->name;
+      r->isa = q8_isa_name(kernels[i]->isa);
+      r->unit = "GB/s";
+      r->time_s = tm.median_s;
+      r->rate = (double)(count * bytes_per_elem) / tm.median_s * 1e-9;
+      r->peak = bandwidth * 1e-9;
+      r->count = (long long)count;
+      if (kernels[i]->isa == Q8_ISA_REF) ref_rate = r->rate;
+      r->ref_rate = ref_rate;
+    }
+  }
+  free(ctx.f32);
+  free(ctx.i32);
+  free(ctx.i8);
+  return n;
+}
+
+static size_t bench_gemm(const suite_opts *o, row *rows, size_t max) {
+  static const size_t shapes[][3] = {{1, 768, 768}, {64, 256, 256}};
+  size_t n = 0;
+  const q8_kernel *kernels[Q8_ISA_COUNT];
+  const size_t nk = usable_kernels(Q8_OP_GEMM, kernels, Q8_ISA_COUNT);
+  for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; ++s) {
+    const size_t m = shapes[s][0], nn = shapes[s][1], k = shapes[s][2];
+    int8_t *a = malloc(m * k), *w = malloc(nn * k);
+    int32_t *c = malloc(m * nn * sizeof(int32_t));
+    for (size_t i = 0; i < m * k; ++i) a[i] = (int8_t)(i * 7u);
+    for (size_t i = 0; i < nn * k; ++i) w[i] = (int8_t)(i * 13u);
+    double ref_rate = 0.0;
+    for (size_t i = 0; i < nk && n < max; ++i) {
+      void *packed = malloc(kernels[i]->gemm.packed_bytes(nn, k));
+      kernels[i]->gemm.pack(nn, k, w, packed);
+      gemm_ctx ctx = {.kernel = kernels[i], .m = m, .n = nn,
+                      .call = {.k = k, .a = a, .lda = k, .a_dtype = Q8_INT8, .a_zero_point = 1,
+                               .packed_weights = packed, .c = c, .ldc = nn}};
+      const qb_timing tm = qb_measure(run_gemm, &ctx, o->min_time, 5);
+      free(packed);
+      row *r = &rows[n++];
+      snprintf(r->name, sizeof r->name, "gemm/%zux%zux%zu/s32", m, nn, k);
+      r->kernel = kernels[i]->name;
+      r->isa = q8_isa_name(kernels[i]->isa);
+      r->unit = "GOPS";
+      r->time_s = tm.median_s;
+      r->rate = 2.0 * (double)(m * nn * k) / tm.median_s * 1e-9;
+      r->peak = NAN; /* the compute-peak probes come with the SIMD GEMM kernels */
+      r->m = (long long)m;
+      r->n = (long long)nn;
+      r->k = (long long)k;
+      if (kernels[i]->isa == Q8_ISA_REF) ref_rate = r->rate;
+      r->ref_rate = ref_rate;
+    }
+    free(a);
+    free(w);
+    free(c);
+  }
+  return n;
+}
+
+static void print_rows(FILE *out, const row *rows, size_t n) {
+  fprintf(out, "\n%-30s %-28s %10s %10s %8s %8s\n", "benchmark", "kernel", "time", "rate",
+          "of peak", "vs ref");
+  for (size_t i = 0; i < n; ++i) {
+    const row *r = &rows[i];
+    char peak[16] = "n/a";
+    if (isfinite(r->peak)) snprintf(peak, sizeof peak, "%.0f%%", 100.0 * r->rate / r->peak);
+    fprintf(out, "%-30s %-28s %8.1fus %5.2f %-4s %8s %7.2fx\n", r->name, r->kernel,
+            r->time_s * 1e6, r->rate, r->unit, peak, r->ref_rate > 0 ? r->rate / r->ref_rate : 0.0);
+  }
+}
+
+static void write_json(FILE *out, const row *rows, size_t n, double bandwidth) {
+  const q8_cpu_info *cpu = q8_cpu();
+  qb_json j = {.out = out};
+  qb_json_begin_object(&j, NULL);
+  qb_json_begin_object(&j, "context");
+  qb_json_string(&j, "q8_version", q8_version());
+  qb_json_string(&j, "cpu_vendor", cpu->vendor);
+  qb_json_string(&j, "cpu_model", cpu->model);
+  qb_json_int(&j, "num_cpus", cpu->pus);
+  qb_json_int(&j, "physical_cores", cpu->cores);
+  qb_json_number(&j, "read_bandwidth_gbps", bandwidth * 1e-9);
+#if defined(__VERSION__)
+  qb_json_string(&j, "compiler", __VERSION__);
+#endif
+  qb_json_string(&j, "library_build_type", "release");
+  qb_json_end_object(&j);
+  qb_json_begin_array(&j, "benchmarks");
+  for (size_t i = 0; i < n; ++i) {
+    const row *r = &rows[i];
+    char name[160];
+    snprintf(name, sizeof name, "%.96s/%.32s", r->name, r->isa);
+    qb_json_begin_object(&j, NULL);
+    qb_json_string(&j, "name", name);
+    qb_json_string(&j, "run_name", name);
+    qb_json_string(&j, "run_type", "iteration");
+    qb_json_int(&j, "iterations", 1);
+    qb_json_number(&j, "real_time", r->time_s * 1e9);
+    qb_json_number(&j, "cpu_time", r->time_s * 1e9);
+    qb_json_string(&j, "time_unit", "ns");
+    qb_json_string(&j, "isa", r->isa);
+    qb_json_string(&j, "kernel", r->kernel);
+    if (strcmp(r->unit, "GOPS") == 0) {
+      qb_json_int(&j, "m", r->m);
+      qb_json_int(&j, "n", r->n);
+      qb_json_int(&j, "k", r->k);
+      qb_json_number(&j, "gops", r->rate);
+    } else {
+      qb_json_int(&j, "count", r->count);
+      qb_json_number(&j, "gbps", r->rate);
+    }
+    qb_json_number(&j, "peak", r->peak);
+    qb_json_number(&j, "peak_fraction", r->rate / r->peak);
+    qb_json_number(&j, "speedup_vs_ref", r->ref_rate > 0 ? r->rate / r->ref_rate : NAN);
+    qb_json_end_object(&j);
+  }
+  qb_json_end_array(&j);
+  qb_json_end_object(&j);
+}
+
+static void usage(FILE *out) {
+  fputs("usage: qbench [--min-time S] [--quick] [--json FILE|-]\n\n"
+        "With no subcommand: prints `qbench info`, measures the machine's read bandwidth,\n"
+        "then times every registered kernel this CPU can run (element-wise kernels in\n"
+        "GB/s against the measured bandwidth; GEMM in GOPS) with the speed-up over ref.\n"
+        "Each figure is the median of >= 5 samples after a warm-up.\n\n"
+        "  --min-time S   seconds of samples per benchmark (default 0.2)\n"
+        "  --quick        --min-time 0.05\n"
+        "  --json FILE    also write Google Benchmark-style JSON ('-': stdout, table to stderr)\n"
+        "  --help         this text\n\n"
+        "Subcommands: info. `qbench <subcommand> --help` describes each.\n", out);
+}
+
+int qb_cmd_suite(int argc, char **argv) {
+  suite_opts o = {.min_time = 0.2};
+  for (int i = 1; i < argc; ++i) {
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      usage(stdout);
+      return 0;
+    } else if (strcmp(argv[i], "--quick") == 0) {
+      o.min_time = 0.05;
+    } else if (strcmp(argv[i], "--min-time") == 0 && i + 1 < argc) {
+      char *end;
+      o.min_time = strtod(argv[++i], &end);
+      if (*end != '\0' || !(o.min_time > 0.0) || o.min_time > 60.0) {
+        fprintf(stderr, "qbench: --min-time '%s': expected seconds in (0, 60]\n", argv[i]);
+        return 2;
+      }
+    } else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc) {
+      o.json_path = argv[++i];
+    } else {
+      fprintf(stderr, "qbench: unknown option or subcommand '%s'\n", argv[i]);
+      usage(stderr);
+      return 2;
+    }
+  }
+  const bool json_stdout = o.json_path && strcmp(o.json_path, "-") == 0;
+  FILE *table = json_stdout ? stderr : stdout;
+  char *info_argv[] = {"info", NULL};
+  if (!json_stdout) {
+    const int rc = qb_cmd_info(1, info_argv);
+    if (rc != 0) return rc;
+  }
+  const q8_cpu_info *cpu = q8_cpu();
+  /* Element-wise kernels stream 5 MiB: size the probe the same way, and at
+   * least four times L2 so both see the same memory level. */
+  size_t probe_bytes = (size_t)5 << 20;
+  if (cpu->l2_bytes * 4 > probe_bytes) probe_bytes = cpu->l2_bytes * 4;
+  const double bandwidth = qb_read_bandwidth(probe_bytes, o.min_time);
+  fprintf(table, "\nMeasured read bandwidth (%zu KiB stream): %.1f GB/s\n", probe_bytes >> 10,
+          bandwidth * 1e-9);
+
+  row rows[64];
+  size_t n = bench_elementwise(&o, bandwidth, rows, 64);
+  n += bench_gemm(&o, rows + n, 64 - n);
+  print_rows(table, rows, n);
+  fprintf(table, "\nGEMM peak: n/a until the SIMD GEMM kernels land (qbench peak).\n");
+  if (o.json_path) {
+    FILE *out = json_stdout ? stdout : fopen(o.json_path, "w");
+    if (out == NULL) {
+      fprintf(stderr, "qbench: cannot write '%s'\n", o.json_path);
+      return 1;
+    }
+    write_json(out, rows, n, bandwidth);
+    if (!json_stdout) fclose(out);
+  }
+  return 0;
+}
