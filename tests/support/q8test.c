@@ -1,0 +1,72 @@
+#include "tests/support/q8test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+uint64_t q8t_seed(void) {
+  static uint64_t seed;
+  static bool ready;
+  if (!ready) {
+    const char *env = getenv("Q8_TEST_SEED");
+    seed = env ? strtoull(env, NULL, 0) : 0x9E3779B97F4A7C15ull;
+    fprintf(stderr, "q8 tests: Q8_TEST_SEED=0x%llx\n", (unsigned long long)seed);
+    ready = true;
+  }
+  return seed;
+}
+
+/* splitmix64: tiny, good enough for test data, reproducible everywhere. */
+uint64_t q8t_next(q8t_rng *r) {
+  uint64_t z = (r->state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+q8t_rng q8t_rng_new(uint64_t stream) {
+  q8t_rng r = {q8t_seed() ^ (stream * 0xD1B54A32D192ED03ull)};
+  q8t_next(&r);
+  return r;
+}
+
+int32_t q8t_range(q8t_rng *r, int32_t lo, int32_t hi) {
+  const uint64_t span = (uint64_t)((int64_t)hi - lo) + 1;
+  return (int32_t)((int64_t)lo + (int64_t)(q8t_next(r) % span));
+}
+
+float q8t_uniform(q8t_rng *r, float lo, float hi) {
+  const double u = (double)(q8t_next(r) >> 11) / 9007199254740992.0;
+  return (float)(lo + (hi - lo) * u);
+}
+
+void q8t_fill_bytes(q8t_rng *r, void *dst, size_t n) {
+  unsigned char *p = dst;
+  for (size_t i = 0; i < n; ++i) p[i] = (unsigned char)q8t_next(r);
+}
+
+q8t_buf q8t_buf_new(size_t bytes, size_t offset) {
+  q8t_buf b = {0};
+  const size_t total = Q8T_GUARD + 16 + bytes + Q8T_GUARD;
+  b.base = aligned_alloc(64, (total + 63) / 64 * 64);
+  if (b.base == NULL) abort();
+  memset(b.base, Q8T_GUARD_BYTE, total);
+  b.data = b.base + Q8T_GUARD + (offset % 16);
+  b.bytes = bytes;
+  return b;
+}
+
+bool q8t_buf_guards_ok(const q8t_buf *b) {
+  for (const unsigned char *p = b->base; p < b->data; ++p) {
+    if (*p != Q8T_GUARD_BYTE) return false;
+  }
+  for (size_t i = 0; i < Q8T_GUARD; ++i) {
+    if (b->data[b->bytes + i] != Q8T_GUARD_BYTE) return false;
+  }
+  return true;
+}
+
+void q8t_buf_free(q8t_buf *b) {
+  free(b->base);
+  b->base = b->data = NULL;
+}

@@ -1,0 +1,34 @@
+/* Shared test helpers: a seeded RNG whose seed is printed, and buffers with
+ * guard bytes on both sides to catch out-of-bounds writes. */
+#ifndef Q8_TEST_SUPPORT_H
+#define Q8_TEST_SUPPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Seed from Q8_TEST_SEED (decimal or 0x hex) or a fixed default; the seed in
+ * use is printed once per process so a failure can be reproduced. */
+uint64_t q8t_seed(void);
+typedef struct q8t_rng { uint64_t state; } q8t_rng;
+q8t_rng q8t_rng_new(uint64_t stream);
+uint64_t q8t_next(q8t_rng *r);
+int32_t q8t_range(q8t_rng *r, int32_t lo, int32_t hi); /* inclusive */
+float q8t_uniform(q8t_rng *r, float lo, float hi);
+void q8t_fill_bytes(q8t_rng *r, void *dst, size_t n);
+
+#define Q8T_GUARD 64
+#define Q8T_GUARD_BYTE 0xA5
+/* A buffer of `bytes` usable bytes at `offset` (0..15) past a 64-byte boundary,
+ * with Q8T_GUARD guard bytes before and after. */
+typedef struct q8t_buf {
+  unsigned char *base;
+  unsigned char *data;
+  size_t bytes;
+} q8t_buf;
+q8t_buf q8t_buf_new(size_t bytes, size_t offset);
+/* True when no guard byte was touched. */
+bool q8t_buf_guards_ok(const q8t_buf *b);
+void q8t_buf_free(q8t_buf *b);
+
+#endif
