@@ -1,12 +1,14 @@
 /* GEMM plans: validate once, pack the weights for the chosen kernel, prove the
  * int32 accumulator cannot overflow, then run many times. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dispatch/internal.h"
 #include "dispatch/registry.h"
+#include "dispatch/threadpool.h"
 
 /* Dimensions beyond this are almost surely a negative value cast to size_t. */
 #define Q8_MAX_DIM ((size_t)INT32_MAX)
@@ -21,6 +23,8 @@ struct q8_gemm_plan {
   size_t packed_bytes;
   int32_t *w_zero_points; /* n entries or NULL */
   int32_t *bias;          /* n entries or NULL */
+  size_t nc;              /* micro-kernel column block (L2-sized) */
+  size_t threads;
   bool requantize;
   q8_requant_params rq;   /* arrays below are owned by the plan */
   int32_t *multiplier, *shift;
@@ -135,6 +139,48 @@ static q8_status init_requant(q8_gemm_plan *plan, const q8_gemm_desc *d) {
                                 plan->multiplier, plan->shift, plan->scale);
 }
 
+/* L2-sized column blocks: half of L2 for the packed weights of one block,
+ * the rest for A's row tile, C and the stack. */
+static size_t column_block(const q8_gemm_ukernel *uk, size_t k) {
+  const size_t l2 = q8_cpu()->l2_bytes ? q8_cpu()->l2_bytes : (size_t)1 << 20;
+  const size_t blocks = l2 / 2 / q8_gemm_block_bytes(uk->nr, uk->kr, k);
+  return (blocks ? blocks : 1) * uk->nr;
+}
+
+static int32_t *copy_i32(const int32_t *src, size_t n);
+
+static q8_status pack_weights(q8_gemm_plan *plan, const q8_gemm_desc *d) {
+  const q8_gemm_ukernel *uk = plan->kernel->ukernel;
+  if (uk == NULL) { /* reference: weights as given, zero points and bias kept */
+    plan->packed_bytes = plan->kernel->gemm.packed_bytes(d->n, d->k);
+    plan->packed = malloc(plan->packed_bytes);
+    plan->w_zero_points = copy_i32(d->w_zero_points, d->n);
+    plan->bias = copy_i32(d->bias, d->n);
+    if (plan->packed == NULL || (d->w_zero_points && !plan->w_zero_points) ||
+        (d->bias && !plan->bias)) {
+      return q8_fail(Q8_ERR_NOMEM, "gemm plan: no memory for %zu bytes of weights",
+                     plan->packed_bytes);
+    }
+    plan->kernel->gemm.pack(d->n, d->k, d->weights, plan->packed);
+    return Q8_OK;
+  }
+  /* Micro-kernel: bias and zero-point terms folded into col_term. */
+  plan->packed_bytes = q8_gemm_packed_bytes(uk->nr, uk->kr, d->n, d->k);
+  plan->packed = aligned_alloc(64, (plan->packed_bytes + 63) / 64 * 64);
+  int32_t *col_term = malloc(d->n * sizeof(int32_t));
+  if (plan->packed == NULL || col_term == NULL) {
+    free(col_term);
+    return q8_fail(Q8_ERR_NOMEM, "gemm plan: no memory for %zu bytes of packed weights",
+                   plan->packed_bytes);
+  }
+  const int32_t offset = d->a_dtype == Q8_INT8 ? uk->int8_a_offset : 0;
+  q8_gemm_col_terms(d->n, d->k, d->weights, d->bias, d->a_zero_point, offset, col_term);
+  uk->pack(uk->nr, uk->kr, d->n, d->k, d->weights, col_term, plan->packed);
+  free(col_term);
+  plan->nc = column_block(uk, d->k);
+  return Q8_OK;
+}
+
 static int32_t *copy_i32(const int32_t *src, size_t n) {
   if (src == NULL) return NULL;
   int32_t *dst = malloc(n * sizeof(int32_t));
@@ -151,7 +197,11 @@ q8_status q8_gemm_plan_create(const q8_gemm_desc *desc, q8_gemm_plan **plan_out)
   if (s != Q8_OK) return s;
   if ((s = check_accumulator_range(desc)) != Q8_OK) return s;
 
-  const q8_kernel *kernel = q8_select_kernel(Q8_OP_GEMM);
+  bool weight_zero_points = false;
+  for (size_t j = 0; desc->w_zero_points && j < desc->n; ++j) {
+    weight_zero_points |= desc->w_zero_points[j] != 0;
+  }
+  const q8_kernel *kernel = q8_select_gemm_kernel(desc->m, weight_zero_points);
   if (kernel == NULL) return Q8_ERR_ISA; /* detail set by the selection */
 
   q8_gemm_plan *plan = calloc(1, sizeof *plan);
@@ -163,17 +213,11 @@ q8_status q8_gemm_plan_create(const q8_gemm_desc *desc, q8_gemm_plan **plan_out)
   plan->a_zero_point = desc->a_zero_point;
   plan->out_dtype = desc->out_dtype;
   plan->kernel = kernel;
-  plan->packed_bytes = kernel->gemm.packed_bytes(desc->n, desc->k);
-  plan->packed = malloc(plan->packed_bytes);
-  plan->w_zero_points = copy_i32(desc->w_zero_points, desc->n);
-  plan->bias = copy_i32(desc->bias, desc->n);
-  if (plan->packed == NULL || (desc->w_zero_points && !plan->w_zero_points) ||
-      (desc->bias && !plan->bias)) {
+  plan->threads = desc->threads ? desc->threads : q8_default_threads();
+  if ((s = pack_weights(plan, desc)) != Q8_OK) {
     q8_gemm_plan_destroy(plan);
-    return q8_fail(Q8_ERR_NOMEM, "gemm plan: no memory for %zu bytes of packed weights",
-                   plan->packed_bytes);
+    return s;
   }
-  kernel->gemm.pack(desc->n, desc->k, desc->weights, plan->packed);
   if (desc->out_dtype != Q8_INT32) {
     plan->requantize = true;
     if ((s = init_requant(plan, desc)) != Q8_OK) {
@@ -185,6 +229,57 @@ q8_status q8_gemm_plan_create(const q8_gemm_desc *desc, q8_gemm_plan **plan_out)
   return Q8_OK;
 }
 
+/* One task of a parallel run: a range of whole row tiles or of whole
+ * column tiles, so every output element is computed by exactly one task. */
+typedef struct run_ctx {
+  const q8_gemm_plan *plan;
+  const void *a;
+  size_t lda;
+  void *c;
+  size_t ldc;
+  size_t tasks;
+  bool split_rows;
+  size_t unit;        /* rows (MR) or columns (NR) per tile */
+  size_t units;       /* tiles along the split dimension */
+  atomic_int status;  /* written by any task that fails */
+} run_ctx;
+
+static void run_range(const run_ctx *r, size_t m0, size_t m1, size_t n0, size_t n1,
+                      q8_status *status) {
+  const q8_gemm_plan *plan = r->plan;
+  if (plan->kernel->ukernel) {
+    const q8_gemm_blocked_args args = {
+        .k = plan->k, .a = r->a, .lda = r->lda, .a_dtype = plan->a_dtype,
+        .packed = plan->packed, .c = r->c, .ldc = r->ldc,
+        .rq = plan->requantize ? &plan->rq : NULL, .nc = plan->nc};
+    q8_gemm_blocked(plan->kernel->ukernel, &args, m0, m1, n0, n1);
+    return;
+  }
+  const q8_gemm_call call = {
+      .k = plan->k, .a = r->a, .lda = r->lda, .a_dtype = plan->a_dtype,
+      .a_zero_point = plan->a_zero_point, .packed_weights = plan->packed,
+      .w_zero_points = plan->w_zero_points, .bias = plan->bias,
+      .rq = plan->requantize ? &plan->rq : NULL, .c = r->c, .ldc = r->ldc};
+  const q8_status s = plan->kernel->gemm.run(&call, m0, m1, n0, n1);
+  if (s != Q8_OK) *status = s;
+}
+
+static void run_task(void *p, size_t i) {
+  run_ctx *r = p;
+  /* Balanced contiguous ranges of tiles. */
+  const size_t first = i * r->units / r->tasks, last = (i + 1) * r->units / r->tasks;
+  if (first == last) return;
+  q8_status status = Q8_OK;
+  if (r->split_rows) {
+    const size_t m1 = last * r->unit < r->plan->m ? last * r->unit : r->plan->m;
+    run_range(r, first * r->unit, m1, 0, r->plan->n, &status);
+  } else {
+    const size_t n1 = last * r->unit < r->plan->n ? last * r->unit : r->plan->n;
+    run_range(r, 0, r->plan->m, first * r->unit, n1, &status);
+  }
+  if (status != Q8_OK) atomic_store(&r->status, (int)status);
+}
+
 q8_status q8_gemm_run(const q8_gemm_plan *plan, const void *a, size_t lda, void *c, size_t ldc) {
   q8_clear_error();
   if (plan == NULL) return q8_fail(Q8_ERR_NULL, "gemm plan is NULL");
@@ -192,16 +287,24 @@ q8_status q8_gemm_run(const q8_gemm_plan *plan, const void *a, size_t lda, void 
   if (c == NULL) return q8_fail(Q8_ERR_NULL, "gemm output C is NULL");
   if (lda < plan->k) return q8_fail(Q8_ERR_ARG, "gemm lda = %zu < k = %zu", lda, plan->k);
   if (ldc < plan->n) return q8_fail(Q8_ERR_ARG, "gemm ldc = %zu < n = %zu", ldc, plan->n);
-  const q8_gemm_call call = {
-      .k = plan->k, .a = a, .lda = lda, .a_dtype = plan->a_dtype,
-      .a_zero_point = plan->a_zero_point, .packed_weights = plan->packed,
-      .w_zero_points = plan->w_zero_points, .bias = plan->bias,
-      .rq = plan->requantize ? &plan->rq : NULL, .c = c, .ldc = ldc};
-  const q8_status s = plan->kernel->gemm.run(&call, 0, plan->m, 0, plan->n);
-  if (s != Q8_OK) {
+  const size_t mr = plan->kernel->mr ? plan->kernel->mr : 1;
+  const size_t nr = plan->kernel->nr ? plan->kernel->nr : 1;
+  const size_t m_tiles = (plan->m + mr - 1) / mr, n_tiles = (plan->n + nr - 1) / nr;
+  /* Split rows when there are enough row tiles for every thread (each thread
+   * then streams all weights from its own cache); else split the columns, so
+   * that batch-1 inference divides the weight stream between threads. */
+  run_ctx r = {.plan = plan, .a = a, .lda = lda, .c = c, .ldc = ldc};
+  atomic_init(&r.status, Q8_OK);
+  r.split_rows = m_tiles >= 2 * plan->threads || m_tiles >= n_tiles;
+  r.unit = r.split_rows ? mr : nr;
+  r.units = r.split_rows ? m_tiles : n_tiles;
+  r.tasks = plan->threads < r.units ? plan->threads : r.units;
+  q8_parallel_for(r.tasks, r.tasks, run_task, &r);
+  const q8_status status = (q8_status)atomic_load(&r.status);
+  if (status != Q8_OK) {
     /* The plan proved the accumulator range, so this is a bug. */
     return q8_fail(Q8_ERR_INTERNAL, "gemm kernel %s returned %s", plan->kernel->name,
-                   q8_status_str(s));
+                   q8_status_str(status));
   }
   return Q8_OK;
 }
@@ -224,3 +327,5 @@ const char *q8_gemm_plan_kernel(const q8_gemm_plan *plan) {
 size_t q8_gemm_plan_packed_bytes(const q8_gemm_plan *plan) {
   return plan ? plan->packed_bytes : 0;
 }
+
+size_t q8_gemm_plan_threads(const q8_gemm_plan *plan) { return plan ? plan->threads : 0; }

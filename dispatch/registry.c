@@ -1,5 +1,7 @@
 /* The kernel registry: every kernel q8 has, listed once, and the choice of
  * kernel per operation. Tests and qbench walk this list. */
+#include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "dispatch/internal.h"
@@ -36,7 +38,29 @@ static q8_status ref_gemm_run(const q8_gemm_call *call, size_t m0, size_t m1, si
                      (uint8_t *)call->c + (m0 * call->ldc + n0) * c_elem, call->ldc);
 }
 
+/* Micro-kernels, from the per-ISA lists in kernels/. */
+#define Q8_UKERNEL(isa_, symbol) extern const q8_gemm_ukernel symbol;
+#if defined(__x86_64__)
+#include "kernels/x86/gemm.def"
+#elif defined(__aarch64__)
+#include "kernels/arm/gemm.def"
+#endif
+#include "kernels/hwy/gemm.def"
+#undef Q8_UKERNEL
+
+#define Q8_UKERNEL(isa_, symbol)                                                   \
+  {.name = #symbol, .op = Q8_OP_GEMM, .isa = isa_, .ukernel = &symbol,             \
+   .layout = "per NR channels: int32 col_term[NR], int8 w[k/KR][NR][KR]"},
+
 static const q8_kernel registry[] = {
+#if defined(__x86_64__)
+#include "kernels/x86/gemm.def"
+#elif defined(__aarch64__)
+#include "kernels/arm/gemm.def"
+#endif
+#include "kernels/hwy/gemm.def"
+#undef Q8_UKERNEL
+
     {.name = "q8_gemm_x8s8_1x1c1__ref", .op = Q8_OP_GEMM, .isa = Q8_ISA_REF,
      .mr = 1, .nr = 1, .kr = 1, .layout = "n x k row-major (unpacked)",
      .gemm = {ref_gemm_packed_bytes, ref_gemm_pack, ref_gemm_run}},
@@ -54,9 +78,28 @@ static const q8_kernel registry[] = {
      .requantize = q8_hwy_requantize},
 };
 
+#define REGISTRY_SIZE (sizeof registry / sizeof registry[0])
+
+/* The registry with each micro-kernel's tile copied in (a descriptor in
+ * another file is not a constant expression for the initialiser above). */
+static q8_kernel table[REGISTRY_SIZE];
+static pthread_once_t table_once = PTHREAD_ONCE_INIT;
+
+static void build_table(void) {
+  for (size_t i = 0; i < REGISTRY_SIZE; ++i) {
+    table[i] = registry[i];
+    if (table[i].ukernel) {
+      table[i].mr = table[i].ukernel->mr;
+      table[i].nr = table[i].ukernel->nr;
+      table[i].kr = table[i].ukernel->kr;
+    }
+  }
+}
+
 const q8_kernel *q8_kernels(size_t *count) {
-  *count = sizeof registry / sizeof registry[0];
-  return registry;
+  pthread_once(&table_once, build_table);
+  *count = REGISTRY_SIZE;
+  return table;
 }
 
 static const char *const op_names[Q8_OP_COUNT] = {"gemm", "quantize", "dequantize",
@@ -67,10 +110,31 @@ const char *q8_op_name(q8_op op) {
 }
 
 static const q8_kernel *find(q8_op op, q8_isa isa) {
-  for (size_t i = 0; i < sizeof registry / sizeof registry[0]; ++i) {
-    if (registry[i].op == op && registry[i].isa == isa) return &registry[i];
+  size_t count;
+  const q8_kernel *all = q8_kernels(&count);
+  for (size_t i = 0; i < count; ++i) {
+    if (all[i].op == op && all[i].isa == isa) return &all[i];
   }
   return NULL;
+}
+
+/* Among isa's GEMM kernels: the largest MR not above m (a tile fully used),
+ * else the smallest MR. */
+static const q8_kernel *find_gemm(q8_isa isa, size_t m) {
+  size_t count;
+  const q8_kernel *all = q8_kernels(&count), *best = NULL;
+  for (size_t i = 0; i < count; ++i) {
+    const q8_kernel *k = &all[i];
+    if (k->op != Q8_OP_GEMM || k->isa != isa) continue;
+    if (best == NULL) {
+      best = k;
+    } else if (k->mr <= m) {
+      if (best->mr > m || k->mr > best->mr) best = k;
+    } else if (best->mr > m && k->mr < best->mr) {
+      best = k;
+    }
+  }
+  return best;
 }
 
 const q8_kernel *q8_select_kernel_for(q8_op op, q8_isa isa) {
@@ -89,7 +153,34 @@ static const q8_isa preference[] = {Q8_ISA_AMX,      Q8_ISA_AVX512VNNI, Q8_ISA_A
                                     Q8_ISA_AVX2,     Q8_ISA_NEONI8MM,   Q8_ISA_NEONDOT,
                                     Q8_ISA_NEON,     Q8_ISA_HWY,        Q8_ISA_REF};
 
+const q8_kernel *q8_select_gemm_kernel_for(q8_isa isa, size_t m, bool weight_zero_points) {
+  if (!q8_isa_usable_on(isa, q8_cpu(), NULL)) return NULL;
+  if (weight_zero_points) return find(Q8_OP_GEMM, Q8_ISA_REF);
+  size_t count;
+  const q8_isa *list = q8_isa_fallbacks(isa, &count);
+  for (size_t i = 0; i < count; ++i) {
+    const q8_kernel *k = find_gemm(list[i], m);
+    if (k) return k;
+  }
+  return NULL;
+}
+
+const q8_kernel *q8_select_gemm_kernel(size_t m, bool weight_zero_points) {
+  bool forced = false;
+  q8_isa isa;
+  if (q8_forced(&forced, &isa) != Q8_OK) return NULL;
+  if (forced) return q8_select_gemm_kernel_for(isa, m, weight_zero_points);
+  if (weight_zero_points) return find(Q8_OP_GEMM, Q8_ISA_REF);
+  for (size_t i = 0; i < sizeof preference / sizeof preference[0]; ++i) {
+    if (!q8_isa_usable_on(preference[i], q8_cpu(), NULL)) continue;
+    const q8_kernel *k = find_gemm(preference[i], m);
+    if (k) return k;
+  }
+  return find(Q8_OP_GEMM, Q8_ISA_REF);
+}
+
 const q8_kernel *q8_select_kernel(q8_op op) {
+  if (op == Q8_OP_GEMM) return q8_select_gemm_kernel(SIZE_MAX, false);
   bool forced = false;
   q8_isa isa;
   if (q8_forced(&forced, &isa) != Q8_OK) return NULL;

@@ -72,8 +72,11 @@ typedef struct q8_kernel {
   const char *name;   /* q8_<op>_<types>[_<MR>x<NR>c<KR>]__<isa> */
   q8_op op;
   q8_isa isa;
-  unsigned mr, nr, kr; /* GEMM tile; 0 for element-wise ops */
+  unsigned mr, nr, kr; /* GEMM tile (the reference: 1x1c1); 0 for element-wise ops */
   const char *layout;  /* packed-weight layout, "" for element-wise ops */
+  /* GEMM: a micro-kernel run by the blocked driver, or (reference only)
+   * whole-range functions that need no packing format. */
+  const q8_gemm_ukernel *ukernel;
   q8_gemm_kernel_fns gemm;
   q8_quantize_fn quantize;
   q8_dequantize_fn dequantize;
@@ -87,6 +90,12 @@ const q8_kernel *q8_kernels(size_t *count);
 const q8_kernel *q8_select_kernel(q8_op op);
 /* The kernel `op` would use with `isa` forced (NULL if isa is not usable). */
 const q8_kernel *q8_select_kernel_for(q8_op op, q8_isa isa);
+/* The GEMM kernel for an M-row problem under the current ISA choice: among the
+ * chosen ISA's micro-kernels, the one whose MR fits M best. Weight zero points
+ * other than 0 are handled by the reference only. NULL on a bad Q8_ISA. */
+const q8_kernel *q8_select_gemm_kernel(size_t m, bool weight_zero_points);
+/* Same with `isa` forced (NULL if not usable). */
+const q8_kernel *q8_select_gemm_kernel_for(q8_isa isa, size_t m, bool weight_zero_points);
 /* Current forced ISA; false when automatic. Reports a bad Q8_ISA as Q8_ERR_ISA. */
 q8_status q8_forced(bool *forced, q8_isa *isa);
 

@@ -64,6 +64,75 @@ q8_status q8_ref_gemm(size_t m, size_t n, size_t k,
                       const int32_t *bias, const q8_requant_params *rq,
                       void *c, size_t ldc);
 
+/* ---- GEMM micro-kernels -----------------------------------------------------
+ * A micro-kernel computes one tile of at most MR rows x NR output channels:
+ *
+ *   acc[m][n] = col_term[n] + sum_k A'[m][k] * W[n][k]        (int32, wrapping)
+ *   C[m][n]   = rq ? requantize(acc[m][n], channel n) : acc[m][n]
+ *
+ * A' is A as the kernel's multiply reads it. Kernels built on u8 x s8 dot
+ * products (vpdpbusd) read int8 activations as A + 128 (a sign-bit flip) and
+ * declare int8_a_offset = 128; the others read A as is (int8_a_offset = 0).
+ * The driver folds everything else into col_term at plan time:
+ *   col_term[n] = bias[n] - (a_zero_point + offset) * sum_k W[n][k],
+ * offset = int8_a_offset for int8 activations, 0 for uint8. Every step is
+ * exact modulo 2^32 and the plan proves the true result fits int32, so the
+ * wrapped int32 arithmetic yields it exactly.
+ *
+ * Packed layout (q8_gemm_pack_nrkr; a kernel may define its own pack): for each
+ * block of NR output channels (the last one padded with zero channels):
+ *   int32_t col_term[NR];
+ *   int8_t  w[ceil(k / KR)][NR][KR];   (k padded with zeros to a multiple of KR)
+ * The block size is q8_gemm_block_bytes(NR, KR, k); block j starts at
+ * j * block_bytes and holds channels [j * NR, j * NR + NR). */
+typedef struct q8_gemm_ukernel {
+  const char *name;       /* q8_gemm_<types>_<MR>x<NR>c<KR>__<isa> (docs/naming.md) */
+  unsigned mr, nr, kr;
+  int32_t int8_a_offset;  /* 128 or 0, see above */
+  /* Packs n channels of W (row stride k) with their col_term into `packed`,
+   * which has q8_gemm_packed_bytes(nr, kr, n, k) bytes. */
+  void (*pack)(unsigned nr, unsigned kr, size_t n, size_t k, const int8_t *w,
+               const int32_t *col_term, void *packed);
+  /* One tile: mr <= MR rows, nr <= NR columns, depth k >= 1.
+   * a: the tile's first row, a_stride bytes between rows; reads exactly k bytes
+   *    per row (never past them: A may end at a page boundary).
+   * packed: the tile's NR block. c: the tile's first output element,
+   *    c_stride bytes between rows; writes exactly mr x nr elements.
+   * rq: NULL for int32 output; else the output is rq->out_dtype and per-channel
+   *    arrays start at the tile's first column (rq->channels == 1: per tensor).
+   * No alignment is required of a, c or the strides beyond the element size. */
+  void (*run)(size_t mr, size_t nr, size_t k, const void *a, size_t a_stride, q8_dtype a_dtype,
+              const void *packed, void *c, size_t c_stride, const q8_requant_params *rq);
+} q8_gemm_ukernel;
+
+/* kernels/pack.c: the common packed layout. */
+size_t q8_gemm_block_bytes(unsigned nr, unsigned kr, size_t k);
+size_t q8_gemm_packed_bytes(unsigned nr, unsigned kr, size_t n, size_t k);
+void q8_gemm_pack_nrkr(unsigned nr, unsigned kr, size_t n, size_t k, const int8_t *w,
+                       const int32_t *col_term, void *packed);
+/* col_term[n] = bias[n] - (a_zero_point + offset) * sum_k W[n][k] (wrapping). */
+void q8_gemm_col_terms(size_t n, size_t k, const int8_t *w, const int32_t *bias,
+                       int32_t a_zero_point, int32_t offset, int32_t *col_term);
+
+/* kernels/gemm_blocked.c: the single-threaded loop nest shared by every ISA.
+ * Computes rows [m0, m1) x columns [n0, n1) of C with micro-kernel uk, where
+ * n0 is a multiple of uk->nr. Columns are taken in blocks of nc (a multiple of
+ * nr, sized by the caller from the L2 cache) so that a block of packed weights
+ * stays in L2 while every row tile of A streams past it. */
+typedef struct q8_gemm_blocked_args {
+  size_t k;
+  const void *a;
+  size_t lda;               /* elements (= bytes) */
+  q8_dtype a_dtype;
+  const void *packed;
+  void *c;
+  size_t ldc;               /* elements of the output type */
+  const q8_requant_params *rq; /* NULL: int32 output; per-channel arrays index from column 0 */
+  size_t nc;                /* column block, multiple of uk->nr */
+} q8_gemm_blocked_args;
+void q8_gemm_blocked(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args,
+                     size_t m0, size_t m1, size_t n0, size_t n1);
+
 /* ---- Highway kernels (kernels/hwy/, C++ behind extern "C") ----------------
  * Same contracts as the q8_ref_ functions of the same name; Highway's dynamic
  * dispatch picks the best target the CPU supports on first call. */

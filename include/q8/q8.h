@@ -87,6 +87,8 @@ typedef struct q8_gemm_desc {
   int32_t out_zero_point;
   bool clamp;                /* false: clamp to out_dtype's range */
   int32_t out_min, out_max;  /* with clamp: fused ReLU/ReLU6 bounds */
+  size_t threads;            /* 0: one per physical core (hwloc); results are
+                                bit-identical for any thread count */
 } q8_gemm_desc;
 
 typedef struct q8_gemm_plan q8_gemm_plan;
@@ -100,6 +102,8 @@ void q8_gemm_plan_destroy(q8_gemm_plan *plan);
 const char *q8_gemm_plan_kernel(const q8_gemm_plan *plan);
 /* Bytes of packed weights held by the plan. */
 size_t q8_gemm_plan_packed_bytes(const q8_gemm_plan *plan);
+/* Threads q8_gemm_run uses. */
+size_t q8_gemm_plan_threads(const q8_gemm_plan *plan);
 
 /* ---- ISA selection ------------------------------------------------------
  * Names: ref, hwy, avx2, avxvnni, avx512vnni, amx, neon, neondot, neoni8mm.

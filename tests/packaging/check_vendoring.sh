@@ -30,7 +30,7 @@ int main(void) {
   return s == Q8_OK && c == 4 - 10 - 18 ? 0 : 1;
 }
 C
-sources=("$work"/kernels/ref/*.c)
+sources=("$work"/kernels/*.c "$work"/kernels/ref/*.c)
 if [ -n "$arch_dir" ] && compgen -G "$arch_dir/*.c" >/dev/null; then sources+=("$arch_dir"/*.c); fi
 cc -std=c17 -O2 -Wall -Wextra -Werror -I"$work/include" "${sources[@]}" "$work/main.c" -o "$work/vendored" -lm
 "$work/vendored"

@@ -1,0 +1,311 @@
+/* checkasm-style tests of every GEMM micro-kernel in the registry that this
+ * CPU can run, against q8_ref_gemm with exact equality: tails in m, n and k,
+ * both activation types, every output type and requantization mode, per-tensor
+ * and per-channel, clamps, extreme values, unaligned and strided pointers,
+ * guard bytes. Also the blocked driver and the threaded plan. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dispatch/registry.h"
+#include "tests/support/q8test.h"
+
+/* ---- a plain C micro-kernel with an awkward tile, to test the driver and
+ * the packed layout on any machine (MR 3, NR 5, KR 3: nothing divides). ---- */
+static void odd_run(size_t mr, size_t nr, size_t k, const void *a, size_t a_stride,
+                    q8_dtype a_dtype, const void *packed, void *c, size_t c_stride,
+                    const q8_requant_params *rq) {
+  const int32_t *col_term = packed;
+  const int8_t *w = (const int8_t *)(col_term + 5);
+  for (size_t i = 0; i < mr; ++i) {
+    for (size_t j = 0; j < nr; ++j) {
+      uint32_t acc = (uint32_t)col_term[j];
+      for (size_t q = 0; q < k; ++q) {
+        const uint8_t *row = (const uint8_t *)a + i * a_stride;
+        const int32_t av = a_dtype == Q8_UINT8 ? row[q] : (int8_t)row[q];
+        acc += (uint32_t)(av * w[((q / 3) * 5 + j) * 3 + q % 3]);
+      }
+      unsigned char *out = (unsigned char *)c + i * c_stride;
+      if (rq == NULL) {
+        const int32_t v = (int32_t)acc;
+        memcpy(out + j * 4, &v, 4);
+      } else {
+        out[j] = (unsigned char)q8_ref_requantize_one((int32_t)acc, rq, rq->channels == 1 ? 0 : j);
+      }
+    }
+  }
+}
+static const q8_gemm_ukernel odd_kernel = {"q8_gemm_x8s8_3x5c3__testc", 3, 5, 3, 0,
+                                           q8_gemm_pack_nrkr, odd_run};
+
+typedef struct tcase {
+  size_t m, n, k;
+  q8_dtype a_dtype, out;  /* out: Q8_INT32 or 8-bit */
+  q8_requant_mode mode;
+  bool per_channel, clamp;
+  int fill;               /* 0 random, -1 all minimum, +1 all maximum */
+} tcase;
+
+static int32_t rnd_a(q8t_rng *r, q8_dtype dt, int fill) {
+  const int lo = dt == Q8_UINT8 ? 0 : -128, hi = dt == Q8_UINT8 ? 255 : 127;
+  return fill == 0 ? q8t_range(r, lo, hi) : fill < 0 ? lo : hi;
+}
+
+/* Runs uk on one tile (or, with nc, through q8_gemm_blocked) and compares
+ * every byte with the reference. Returns false on the first mismatch. */
+static void check_tile(const q8_gemm_ukernel *uk, q8t_rng *r, const tcase *t, size_t nc) {
+  const size_t lda = t->k + (size_t)q8t_range(r, 0, 5);
+  const size_t esize = t->out == Q8_INT32 ? 4 : 1;
+  const size_t ldc = t->n + (size_t)q8t_range(r, 0, 3);
+  q8t_buf abuf = q8t_buf_new(t->m * lda, (size_t)q8t_range(r, 0, 15));
+  for (size_t i = 0; i < t->m * lda; ++i) abuf.data[i] = (unsigned char)rnd_a(r, t->a_dtype, t->fill);
+  int8_t *w = malloc(t->n * t->k);
+  for (size_t i = 0; i < t->n * t->k; ++i) w[i] = (int8_t)(t->fill == 0 ? q8t_range(r, -128, 127) : t->fill < 0 ? 127 : -128);
+  /* Extreme zero points make |A - za| = 255 with the extreme fills. */
+  const int32_t za = t->fill == 0 ? rnd_a(r, t->a_dtype, 0) : rnd_a(r, t->a_dtype, -t->fill);
+  int32_t *bias = malloc(t->n * sizeof(int32_t));
+  for (size_t j = 0; j < t->n; ++j) bias[j] = t->fill ? 0 : q8t_range(r, -100000, 100000);
+
+  int32_t mult[64], shift[64];
+  float scale[64], wscale[64];
+  const size_t channels = t->per_channel ? t->n : 1;
+  q8_requant_params rq;
+  if (t->out != Q8_INT32) {
+    for (size_t c = 0; c < channels; ++c) wscale[c] = q8t_uniform(r, 1e-4f, 4e-2f);
+    const bool u8 = t->out == Q8_UINT8;
+    const int32_t zp = u8 ? q8t_range(r, 0, 255) : q8t_range(r, -128, 127);
+    int32_t qmin = u8 ? 0 : -128, qmax = u8 ? 255 : 127;
+    if (t->clamp) {
+      qmin = zp;
+      qmax = zp + 40 > (u8 ? 255 : 127) ? (u8 ? 255 : 127) : zp + 40;
+    }
+    cr_assert_eq(q8_requant_params_init(&rq, t->mode, channels, 0.02f, wscale, 0.1f, t->out, zp,
+                                        qmin, qmax, mult, shift, scale), Q8_OK, "%s", q8_error_detail());
+  }
+  const q8_requant_params *rqp = t->out == Q8_INT32 ? NULL : &rq;
+
+  int32_t *col_term = malloc(t->n * sizeof(int32_t));
+  const int32_t offset = t->a_dtype == Q8_INT8 ? uk->int8_a_offset : 0;
+  q8_gemm_col_terms(t->n, t->k, w, bias, za, offset, col_term);
+  void *packed = malloc(q8_gemm_packed_bytes(uk->nr, uk->kr, t->n, t->k));
+  uk->pack(uk->nr, uk->kr, t->n, t->k, w, col_term, packed);
+
+  q8t_buf cbuf = q8t_buf_new(t->m * ldc * esize, esize == 4 ? 4 * (size_t)q8t_range(r, 0, 3) : (size_t)q8t_range(r, 0, 15));
+  if (nc == 0) {
+    uk->run(t->m, t->n, t->k, abuf.data, lda, t->a_dtype, packed, cbuf.data, ldc * esize, rqp);
+  } else {
+    const q8_gemm_blocked_args args = {.k = t->k, .a = abuf.data, .lda = lda, .a_dtype = t->a_dtype,
+                                       .packed = packed, .c = cbuf.data, .ldc = ldc, .rq = rqp, .nc = nc};
+    q8_gemm_blocked(uk, &args, 0, t->m, 0, t->n);
+  }
+  unsigned char *want = malloc(t->m * ldc * esize);
+  memset(want, Q8T_GUARD_BYTE, t->m * ldc * esize);
+  cr_assert_eq(q8_ref_gemm(t->m, t->n, t->k, abuf.data, lda, t->a_dtype, za, w, t->k, NULL, bias, rqp,
+                           want, ldc), Q8_OK);
+  const int cmp = memcmp(cbuf.data, want, t->m * ldc * esize);
+  if (cmp != 0) {
+    size_t at = 0;
+    while (cbuf.data[at] == want[at]) ++at;
+    cr_assert_fail("%s: m=%zu n=%zu k=%zu a=%s out=%s mode=%d per_channel=%d clamp=%d fill=%d nc=%zu: "
+                   "first difference at byte %zu (row %zu): got 0x%02x want 0x%02x",
+                   uk->name, t->m, t->n, t->k, t->a_dtype == Q8_INT8 ? "s8" : "u8",
+                   t->out == Q8_INT32 ? "s32" : t->out == Q8_INT8 ? "s8" : "u8", (int)t->mode,
+                   t->per_channel, t->clamp, t->fill, nc, at, at / (ldc * esize), cbuf.data[at], want[at]);
+  }
+  cr_assert(q8t_buf_guards_ok(&cbuf), "%s wrote outside C (m=%zu n=%zu k=%zu)", uk->name, t->m, t->n, t->k);
+  cr_assert(q8t_buf_guards_ok(&abuf), "%s wrote into A", uk->name);
+  free(want);
+  free(packed);
+  free(col_term);
+  free(bias);
+  free(w);
+  q8t_buf_free(&cbuf);
+  q8t_buf_free(&abuf);
+}
+
+/* The micro-kernels this CPU can run, plus the test kernel. */
+static size_t runnable_ukernels(const q8_gemm_ukernel **out, size_t max) {
+  size_t count, n = 0;
+  const q8_kernel *all = q8_kernels(&count);
+  out[n++] = &odd_kernel;
+  for (size_t i = 0; i < count && n < max; ++i) {
+    if (all[i].ukernel == NULL) continue;
+    const char *reason = NULL;
+    if (q8_isa_usable_on(all[i].isa, q8_cpu(), &reason)) {
+      out[n++] = all[i].ukernel;
+    } else {
+      cr_log_warn("skipping %s: %s", all[i].name, reason);
+    }
+  }
+  return n;
+}
+
+static void sweep_tails(const q8_gemm_ukernel *uk, q8t_rng *r, q8_dtype out, q8_requant_mode mode) {
+  const size_t kr = uk->kr;
+  const size_t ks[] = {1, 2, kr > 1 ? kr - 1 : 1, kr, kr + 1, 2 * kr, 2 * kr + 1, 7, 13, 31, 61, 127, 258};
+  const size_t nrs[] = {1, 2, uk->nr > 1 ? uk->nr - 1 : 1, uk->nr, uk->nr / 2 + 1};
+  for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ++ki) {
+    for (size_t m = 1; m <= uk->mr; ++m) {
+      for (size_t ni = 0; ni < sizeof nrs / sizeof nrs[0]; ++ni) {
+        const tcase t = {.m = m, .n = nrs[ni], .k = ks[ki], .a_dtype = (m + ki) % 2 ? Q8_UINT8 : Q8_INT8,
+                         .out = out, .mode = mode, .per_channel = (m + ni) % 2, .clamp = ki % 3 == 0};
+        check_tile(uk, r, &t, 0);
+      }
+    }
+  }
+}
+
+Test(gemm_ukernels, tails_int32_output) {
+  q8t_rng r = q8t_rng_new(31);
+  const q8_gemm_ukernel *uks[32];
+  const size_t n = runnable_ukernels(uks, 32);
+  for (size_t i = 0; i < n; ++i) sweep_tails(uks[i], &r, Q8_INT32, Q8_REQUANT_FP32);
+}
+
+Test(gemm_ukernels, tails_requant_gemmlowp_int8) {
+  q8t_rng r = q8t_rng_new(32);
+  const q8_gemm_ukernel *uks[32];
+  const size_t n = runnable_ukernels(uks, 32);
+  for (size_t i = 0; i < n; ++i) sweep_tails(uks[i], &r, Q8_INT8, Q8_REQUANT_GEMMLOWP);
+}
+
+Test(gemm_ukernels, tails_requant_single_uint8) {
+  q8t_rng r = q8t_rng_new(33);
+  const q8_gemm_ukernel *uks[32];
+  const size_t n = runnable_ukernels(uks, 32);
+  for (size_t i = 0; i < n; ++i) sweep_tails(uks[i], &r, Q8_UINT8, Q8_REQUANT_SINGLE);
+}
+
+Test(gemm_ukernels, tails_requant_fp32_both_types) {
+  q8t_rng r = q8t_rng_new(34);
+  const q8_gemm_ukernel *uks[32];
+  const size_t n = runnable_ukernels(uks, 32);
+  for (size_t i = 0; i < n; ++i) {
+    sweep_tails(uks[i], &r, Q8_INT8, Q8_REQUANT_FP32);
+    sweep_tails(uks[i], &r, Q8_UINT8, Q8_REQUANT_FP32);
+  }
+}
+
+Test(gemm_ukernels, extreme_values_every_output) {
+  q8t_rng r = q8t_rng_new(35);
+  const q8_gemm_ukernel *uks[32];
+  const size_t n = runnable_ukernels(uks, 32);
+  const q8_dtype outs[] = {Q8_INT32, Q8_INT8, Q8_UINT8};
+  for (size_t i = 0; i < n; ++i) {
+    for (int fill = -1; fill <= 1; fill += 2) {
+      for (int dt = 0; dt < 2; ++dt) {
+        for (int o = 0; o < 3; ++o) {
+          for (int mode = 0; mode < 3; ++mode) {
+            const tcase t = {.m = uks[i]->mr, .n = uks[i]->nr, .k = 259, .a_dtype = dt ? Q8_UINT8 : Q8_INT8,
+                             .out = outs[o], .mode = (q8_requant_mode)mode, .per_channel = mode == 1, .fill = fill};
+            check_tile(uks[i], &r, &t, 0);
+            if (o == 0) break; /* int32 output has no mode */
+          }
+        }
+      }
+    }
+  }
+}
+
+Test(gemm_ukernels, largest_k_with_extremes) {
+  /* |A - za| = |W - zb| = 255 over Q8_GEMM_MAX_K: the sum is +-2147450625. */
+  q8t_rng r = q8t_rng_new(36);
+  const q8_gemm_ukernel *uks[32];
+  const size_t n = runnable_ukernels(uks, 32);
+  for (size_t i = 0; i < n; ++i) {
+    for (int dt = 0; dt < 2; ++dt) {
+      const tcase t = {.m = 2, .n = 3, .k = Q8_GEMM_MAX_K, .a_dtype = dt ? Q8_UINT8 : Q8_INT8,
+                       .out = Q8_INT32, .fill = dt ? 1 : -1};
+      check_tile(uks[i], &r, &t, 0);
+      const tcase t8 = {.m = 1, .n = uks[i]->nr, .k = Q8_GEMM_MAX_K - 3, .a_dtype = dt ? Q8_INT8 : Q8_UINT8,
+                        .out = Q8_INT8, .mode = Q8_REQUANT_GEMMLOWP, .fill = dt ? -1 : 1};
+      check_tile(uks[i], &r, &t8, 0);
+    }
+  }
+}
+
+Test(gemm_ukernels, blocked_driver_over_many_tiles) {
+  q8t_rng r = q8t_rng_new(37);
+  const q8_gemm_ukernel *uks[32];
+  const size_t n = runnable_ukernels(uks, 32);
+  for (size_t i = 0; i < n; ++i) {
+    const size_t mr = uks[i]->mr, nr = uks[i]->nr;
+    const size_t shapes[][3] = {{2 * mr + 1, 3 * nr + 2, 33}, {mr * 4, nr * 5, 64}, {1, 7 * nr - 1, 100}, {37, 41, 17}};
+    for (size_t s = 0; s < 4; ++s) {
+      for (int o = 0; o < 2; ++o) {
+        const tcase t = {.m = shapes[s][0], .n = shapes[s][1], .k = shapes[s][2], .a_dtype = s % 2 ? Q8_UINT8 : Q8_INT8,
+                         .out = o ? Q8_INT8 : Q8_INT32, .mode = (q8_requant_mode)(s % 3), .per_channel = true};
+        check_tile(uks[i], &r, &t, 0 == s % 2 ? nr : 2 * nr); /* small column blocks: many of them */
+      }
+    }
+  }
+}
+
+/* ---- through the public API, every usable ISA forced, threads 1 and 2 ---- */
+static void plan_run(const q8_gemm_desc *d, const void *a, void *c, size_t ldc) {
+  q8_gemm_plan *plan = NULL;
+  cr_assert_eq(q8_gemm_plan_create(d, &plan), Q8_OK, "%s", q8_error_detail());
+  cr_assert_eq(q8_gemm_run(plan, a, d->k, c, ldc), Q8_OK, "%s", q8_error_detail());
+  q8_gemm_plan_destroy(plan);
+}
+
+Test(gemm_plan, every_isa_and_thread_count_agree_with_ref) {
+  q8t_rng r = q8t_rng_new(38);
+  const size_t shapes[][3] = {{1, 768, 96}, {5, 33, 70}, {64, 130, 129}, {130, 64, 200}};
+  const char *isas[] = {"ref", "hwy", "avx2", "avxvnni", "avx512vnni", "amx", "neon", "neondot", "neoni8mm"};
+  for (size_t s = 0; s < 4; ++s) {
+    const size_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+    int8_t *a = malloc(m * k), *w = malloc(n * k);
+    q8t_fill_bytes(&r, a, m * k);
+    q8t_fill_bytes(&r, w, n * k);
+    float ws[768];
+    int32_t bias[768];
+    for (size_t j = 0; j < n; ++j) {
+      ws[j] = q8t_uniform(&r, 1e-3f, 1e-2f);
+      bias[j] = q8t_range(&r, -9999, 9999);
+    }
+    for (int out = 0; out < 2; ++out) {
+      q8_gemm_desc d = {.m = m, .n = n, .k = k, .a_dtype = s % 2 ? Q8_UINT8 : Q8_INT8, .a_zero_point = s % 2 ? 128 : -5,
+                        .a_scale = 0.05f, .weights = w, .w_channels = n, .w_scales = ws, .bias = bias,
+                        .out_dtype = out ? Q8_INT8 : Q8_INT32, .requant = (q8_requant_mode)(s % 3),
+                        .out_scale = 0.3f, .out_zero_point = 3, .threads = 1};
+      const size_t bytes = m * n * (out ? 1 : 4);
+      unsigned char *want = malloc(bytes), *got = malloc(bytes);
+      cr_assert_eq(q8_set_isa("ref"), Q8_OK);
+      plan_run(&d, a, want, n);
+      for (size_t i = 0; i < sizeof isas / sizeof isas[0]; ++i) {
+        if (!q8_isa_usable(isas[i], NULL)) continue;
+        cr_assert_eq(q8_set_isa(isas[i]), Q8_OK);
+        for (size_t threads = 1; threads <= 3; ++threads) {
+          d.threads = threads;
+          memset(got, 0xA5, bytes);
+          plan_run(&d, a, got, n);
+          cr_assert(memcmp(got, want, bytes) == 0, "Q8_ISA=%s threads=%zu shape %zux%zux%zu out=%s differs from ref",
+                    isas[i], threads, m, n, k, out ? "s8" : "s32");
+        }
+      }
+      free(want);
+      free(got);
+    }
+    free(a);
+    free(w);
+  }
+  q8_set_isa(NULL);
+}
+
+Test(gemm_plan, amx_denied_falls_back_cleanly) {
+  setenv("Q8_AMX_DENY", "1", 1);
+  cr_expect(!q8_isa_usable("amx", NULL), "AMX must not be usable when permission is refused");
+  const char *reason = NULL;
+  q8_isa_usable("amx", &reason);
+  cr_expect_eq(q8_set_isa("amx"), Q8_ERR_ISA, "forcing AMX without permission is an error (%s)", reason);
+  int8_t w[64 * 64] = {0}, a[64 * 64] = {0};
+  int32_t c[64 * 64];
+  const q8_gemm_desc d = {.m = 64, .n = 64, .k = 64, .a_dtype = Q8_INT8, .weights = w, .out_dtype = Q8_INT32};
+  q8_gemm_plan *plan = NULL;
+  cr_assert_eq(q8_gemm_plan_create(&d, &plan), Q8_OK, "%s", q8_error_detail());
+  cr_expect(strstr(q8_gemm_plan_kernel(plan), "__amx") == NULL, "picked %s", q8_gemm_plan_kernel(plan));
+  cr_expect_eq(q8_gemm_run(plan, a, 64, c, 64), Q8_OK);
+  q8_gemm_plan_destroy(plan);
+}
