@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "dispatch/registry.h" /* q8_isa */
+
 /* ---- timing (timing.c) ---- */
 typedef struct qb_timing {
   double median_s, min_s, max_s; /* seconds per call */
@@ -53,7 +55,46 @@ const qb_jvalue *qb_json_get(const qb_jvalue *object, const char *key);
 /* ---- subcommands ---- */
 int qb_cmd_info(int argc, char **argv);
 int qb_cmd_suite(int argc, char **argv); /* the default run */
-/* Probes (probe.c): read bandwidth of a stream of `bytes`, in bytes/s. */
+int qb_cmd_gemm(int argc, char **argv);
+/* Probes (probe.c): read bandwidth of a stream of `bytes`, in bytes/s: loads
+ * only, widest usable width (and AVX2), best rate of many short calls. */
 double qb_read_bandwidth(size_t bytes, double min_time);
+/* Probe harness: warm-up, then fn(ctx) (returning the work it did) timed call
+ * by call for >= min_time and >= 20 calls; the best work per second. */
+double qb_best_rate(double (*fn)(void *), void *ctx, double min_time);
+/* Best-of-samples read bandwidth (bytes/s) of the stream sized for `level`
+ * (1 = L1, 2 = L2, 3 = L3, 4 = DRAM; sizes from hwloc); 0 for another level. */
+double qb_bandwidth_level(int level, double min_time, size_t *bytes_out);
+size_t qb_bandwidth_level_bytes(int level);
+const char *qb_read_loads(void); /* load widths the probes use, e.g. "avx2" */
+
+/* ---- compute peak (peak.c) ---- */
+/* Measured single-thread int8 peak of `isa` in GOPS (1 MAC = 2 ops), best
+ * rate of many short calls; 0 when `isa` has no probe or cannot run here. */
+double qb_peak_gops(q8_isa isa, double min_time);
+/* Whether qb_peak_gops can measure `isa`; if not, *reason says why. */
+bool qb_peak_usable(q8_isa isa, const char **reason);
+double qb_clock_ghz(double min_time); /* dependent-add chain estimate, 0 off x86 */
+int qb_cmd_peak(int argc, char **argv);
+
+/* ---- GEMM measurement (gemm.c): `qbench gemm` and the default run ---- */
+typedef struct qb_gemm_row {
+  char name[128];
+  q8_isa isa, peak_isa;   /* peak_isa: whose measured peak bounds the row */
+  char kernel[96];
+  size_t m, n, k, threads;
+  q8_dtype out;
+  qb_timing t;
+  double gops, peak;      /* GOPS; peak GOPS of peak_isa on `threads` cores */
+  double weight_gbps;     /* packed-weight bytes per second */
+  double bandwidth;       /* GB/s of the level holding the weights (M <= 16), else NAN */
+  int level;              /* 2, 3 or 4 (DRAM) */
+  bool checked, check_ok;
+} qb_gemm_row;
+/* Times q8_gemm_run with `isa` forced (packing untimed); false with a message
+ * on stderr if the plan cannot be made. */
+bool qb_gemm_measure(q8_isa isa, const size_t shape[3], size_t threads, q8_dtype out,
+                     double min_time, bool check, qb_gemm_row *row);
+const char *qb_out_name(q8_dtype out);
 
 #endif

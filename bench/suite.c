@@ -15,6 +15,7 @@ typedef struct suite_opts {
 
 typedef struct row {
   char name[96];
+  char kernel_name[96];
   const char *kernel;
   const char *isa;
   const char *unit; /* "GB/s" or "GOPS" */
@@ -43,18 +44,6 @@ static void run_elementwise(void *p) {
     case Q8_OP_REQUANTIZE: c->kernel->requantize(c->i32, c->count, 1, &c->rq, c->i8); break;
     default: break;
   }
-}
-
-/* ---- GEMM through the kernel's own pack/run ---- */
-typedef struct gemm_ctx {
-  const q8_kernel *kernel;
-  q8_gemm_call call;
-  size_t m, n;
-} gemm_ctx;
-
-static void run_gemm(void *p) {
-  gemm_ctx *c = p;
-  c->kernel->gemm.run(&c->call, 0, c->m, 0, c->n);
 }
 
 static const char *requant_mode_name(q8_requant_mode mode) {
@@ -123,43 +112,32 @@ static size_t bench_elementwise(const suite_opts *o, double bandwidth, row *rows
   return n;
 }
 
+/* GEMM rows through the same measurement as `qbench gemm`: every usable ISA
+ * forced in turn, single thread, int8 output, against that ISA's peak. */
 static size_t bench_gemm(const suite_opts *o, row *rows, size_t max) {
-  static const size_t shapes[][3] = {{1, 768, 768}, {64, 256, 256}};
+  static const size_t shapes[][3] = {{1, 768, 768}, {64, 768, 768}, {256, 256, 256}};
   size_t n = 0;
-  const q8_kernel *kernels[Q8_ISA_COUNT];
-  const size_t nk = usable_kernels(Q8_OP_GEMM, kernels, Q8_ISA_COUNT);
   for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; ++s) {
-    const size_t m = shapes[s][0], nn = shapes[s][1], k = shapes[s][2];
-    int8_t *a = malloc(m * k), *w = malloc(nn * k);
-    int32_t *c = malloc(m * nn * sizeof(int32_t));
-    for (size_t i = 0; i < m * k; ++i) a[i] = (int8_t)(i * 7u);
-    for (size_t i = 0; i < nn * k; ++i) w[i] = (int8_t)(i * 13u);
     double ref_rate = 0.0;
-    for (size_t i = 0; i < nk && n < max; ++i) {
-      void *packed = malloc(kernels[i]->gemm.packed_bytes(nn, k));
-      kernels[i]->gemm.pack(nn, k, w, packed);
-      gemm_ctx ctx = {.kernel = kernels[i], .m = m, .n = nn,
-                      .call = {.k = k, .a = a, .lda = k, .a_dtype = Q8_INT8, .a_zero_point = 1,
-                               .packed_weights = packed, .c = c, .ldc = nn}};
-      const qb_timing tm = qb_measure(run_gemm, &ctx, o->min_time, 5);
-      free(packed);
+    for (int isa = 0; isa < Q8_ISA_COUNT && n < max; ++isa) {
+      if (!q8_isa_usable_on((q8_isa)isa, q8_cpu(), NULL)) continue;
+      qb_gemm_row g;
+      if (!qb_gemm_measure((q8_isa)isa, shapes[s], 1, Q8_INT8, o->min_time, false, &g)) continue;
       row *r = &rows[n++];
-      snprintf(r->name, sizeof r->name, "gemm/%zux%zux%zu/s32", m, nn, k);
-      r->kernel = kernels[i]->name;
-      r->isa = q8_isa_name(kernels[i]->isa);
+      snprintf(r->name, sizeof r->name, "gemm/%zux%zux%zu/s8", g.m, g.n, g.k);
+      snprintf(r->kernel_name, sizeof r->kernel_name, "%s", g.kernel);
+      r->kernel = r->kernel_name;
+      r->isa = q8_isa_name((q8_isa)isa);
       r->unit = "GOPS";
-      r->time_s = tm.median_s;
-      r->rate = 2.0 * (double)(m * nn * k) / tm.median_s * 1e-9;
-      r->peak = NAN; /* the compute-peak probes come with the SIMD GEMM kernels */
-      r->m = (long long)m;
-      r->n = (long long)nn;
-      r->k = (long long)k;
-      if (kernels[i]->isa == Q8_ISA_REF) ref_rate = r->rate;
+      r->time_s = g.t.median_s;
+      r->rate = g.gops;
+      r->peak = g.peak;
+      r->m = (long long)g.m;
+      r->n = (long long)g.n;
+      r->k = (long long)g.k;
+      if (isa == Q8_ISA_REF) ref_rate = r->rate;
       r->ref_rate = ref_rate;
     }
-    free(a);
-    free(w);
-    free(c);
   }
   return n;
 }
@@ -235,7 +213,7 @@ static void usage(FILE *out) {
         "  --quick        --min-time 0.05\n"
         "  --json FILE    also write Google Benchmark-style JSON ('-': stdout, table to stderr)\n"
         "  --help         this text\n\n"
-        "Subcommands: info. `qbench <subcommand> --help` describes each.\n", out);
+        "Subcommands: info, peak, gemm. `qbench <subcommand> --help` describes each.\n", out);
 }
 
 int qb_cmd_suite(int argc, char **argv) {
@@ -281,7 +259,6 @@ int qb_cmd_suite(int argc, char **argv) {
   size_t n = bench_elementwise(&o, bandwidth, rows, 64);
   n += bench_gemm(&o, rows + n, 64 - n);
   print_rows(table, rows, n);
-  fprintf(table, "\nGEMM peak: n/a until the SIMD GEMM kernels land (qbench peak).\n");
   if (o.json_path) {
     FILE *out = json_stdout ? stdout : fopen(o.json_path, "w");
     if (out == NULL) {

@@ -67,9 +67,9 @@ static void check_tile(const q8_gemm_ukernel *uk, q8t_rng *r, const tcase *t, si
   int32_t *bias = malloc(t->n * sizeof(int32_t));
   for (size_t j = 0; j < t->n; ++j) bias[j] = t->fill ? 0 : q8t_range(r, -100000, 100000);
 
-  int32_t mult[64], shift[64];
-  float scale[64], wscale[64];
   const size_t channels = t->per_channel ? t->n : 1;
+  int32_t *mult = malloc(channels * sizeof(int32_t)), *shift = malloc(channels * sizeof(int32_t));
+  float *scale = malloc(channels * sizeof(float)), *wscale = malloc(channels * sizeof(float));
   q8_requant_params rq;
   if (t->out != Q8_INT32) {
     for (size_t c = 0; c < channels; ++c) wscale[c] = q8t_uniform(r, 1e-4f, 4e-2f);
@@ -118,6 +118,10 @@ static void check_tile(const q8_gemm_ukernel *uk, q8t_rng *r, const tcase *t, si
   free(want);
   free(packed);
   free(col_term);
+  free(mult);
+  free(shift);
+  free(scale);
+  free(wscale);
   free(bias);
   free(w);
   q8t_buf_free(&cbuf);
@@ -133,6 +137,7 @@ static size_t runnable_ukernels(const q8_gemm_ukernel **out, size_t max) {
     if (all[i].ukernel == NULL) continue;
     const char *reason = NULL;
     if (q8_isa_usable_on(all[i].isa, q8_cpu(), &reason)) {
+      cr_log_info("testing %s", all[i].name);
       out[n++] = all[i].ukernel;
     } else {
       cr_log_warn("skipping %s: %s", all[i].name, reason);
