@@ -298,8 +298,11 @@ q8_status q8_gemm_run(const q8_gemm_plan *plan, const void *a, size_t lda, void 
   r.split_rows = m_tiles >= 2 * plan->threads || m_tiles >= n_tiles;
   r.unit = r.split_rows ? mr : nr;
   r.units = r.split_rows ? m_tiles : n_tiles;
-  r.tasks = plan->threads < r.units ? plan->threads : r.units;
-  q8_parallel_for(r.tasks, r.tasks, run_task, &r);
+  /* A few tasks per thread, claimed dynamically: a thread slowed by a
+   * neighbour takes fewer, instead of the others waiting for its half. */
+  const size_t wanted = plan->threads > 1 ? 4 * plan->threads : 1;
+  r.tasks = wanted < r.units ? wanted : r.units;
+  q8_parallel_for(plan->threads, r.tasks, run_task, &r);
   const q8_status status = (q8_status)atomic_load(&r.status);
   if (status != Q8_OK) {
     /* The plan proved the accumulator range, so this is a bug. */

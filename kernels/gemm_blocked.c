@@ -1,6 +1,22 @@
 /* The blocked loop nest shared by every GEMM micro-kernel (BLIS-style: the
  * ISA contributes a micro-kernel and its tile, not a driver). */
+#include <stdlib.h>
+#include <string.h>
+
 #include "q8/kernels.h"
+
+/* int8 A for a kernel that reads int8 as A + 128: flip the sign bits of the
+ * row tile once into a uint8 panel, instead of once per column tile inside
+ * the kernel. col_term already holds the +128 correction, so this is exact. */
+static const unsigned char *flip_panel(const unsigned char *a, size_t lda, size_t rows, size_t k,
+                                       unsigned char *panel) {
+  for (size_t r = 0; r < rows; ++r) {
+    const unsigned char *src = a + r * lda;
+    unsigned char *dst = panel + r * k;
+    for (size_t q = 0; q < k; ++q) dst[q] = src[q] ^ 0x80u;
+  }
+  return panel;
+}
 
 void q8_gemm_blocked(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args,
                      size_t m0, size_t m1, size_t n0, size_t n1) {
@@ -9,6 +25,11 @@ void q8_gemm_blocked(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args
   const size_t c_elem = args->rq ? 1 : sizeof(int32_t);
   const size_t nc = args->nc >= nr ? args->nc / nr * nr : nr;
   q8_requant_params rq_tile;
+  /* No panel (allocation failed, or the kernel reads A as is): the kernel
+   * handles int8 itself. */
+  unsigned char *panel = NULL;
+  if (args->a_dtype == Q8_INT8 && uk->int8_a_offset == 128) panel = malloc(mr * args->k);
+  const q8_dtype a_dtype = panel ? Q8_UINT8 : args->a_dtype;
   /* Column blocks outermost: a block of packed weights (nc x k bytes) stays in
    * L2 while every row tile of A (mr x k bytes, in L1) passes over it. */
   for (size_t nb = n0; nb < n1; nb += nc) {
@@ -16,6 +37,11 @@ void q8_gemm_blocked(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args
     for (size_t m = m0; m < m1; m += mr) {
       const size_t rows = m1 - m < mr ? m1 - m : mr;
       const unsigned char *a = (const unsigned char *)args->a + m * args->lda;
+      size_t a_stride = args->lda;
+      if (panel) {
+        a = flip_panel(a, args->lda, rows, args->k, panel);
+        a_stride = args->k;
+      }
       for (size_t n = nb; n < nb_end; n += nr) {
         const size_t cols = nb_end - n < nr ? nb_end - n : nr;
         const q8_requant_params *rq = args->rq;
@@ -27,10 +53,11 @@ void q8_gemm_blocked(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args
           if (rq->scale) rq_tile.scale = rq->scale + n;
           rq = &rq_tile;
         }
-        uk->run(rows, cols, args->k, a, args->lda, args->a_dtype,
+        uk->run(rows, cols, args->k, a, a_stride, a_dtype,
                 (const unsigned char *)args->packed + (n / nr) * block,
                 (unsigned char *)args->c + (m * args->ldc + n) * c_elem, args->ldc * c_elem, rq);
       }
     }
   }
+  free(panel);
 }
