@@ -30,7 +30,11 @@ Test(registry, names_follow_the_grammar) {
       char tile[32];
       snprintf(tile, sizeof tile, "_%ux%uc%u__", k[i].mr, k[i].nr, k[i].kr);
       cr_expect(strstr(k[i].name, tile) != NULL, "%s should carry its tile %s", k[i].name, tile);
-      cr_expect(k[i].gemm.run && k[i].gemm.pack && k[i].gemm.packed_bytes);
+      const bool whole_range = k[i].gemm.run && k[i].gemm.pack && k[i].gemm.packed_bytes;
+      const bool micro = k[i].ukernel && k[i].ukernel->run && k[i].ukernel->pack &&
+                         strcmp(k[i].ukernel->name, k[i].name) == 0;
+      cr_expect(whole_range != micro, "%s: a micro-kernel (named as registered) or whole-range functions",
+                k[i].name);
     }
   }
   for (int op = 0; op < Q8_OP_COUNT; ++op) {
@@ -91,7 +95,13 @@ Test(isa, env_forces_hwy_for_elementwise_ops) {
   setenv("Q8_ISA", "hwy", 1);
   cr_expect_eq(q8_select_kernel(Q8_OP_REQUANTIZE)->isa, Q8_ISA_HWY);
   cr_expect_eq(q8_select_kernel(Q8_OP_QUANTIZE)->isa, Q8_ISA_HWY);
-  cr_expect_eq(q8_select_kernel(Q8_OP_GEMM)->isa, Q8_ISA_REF, "no hwy GEMM yet: falls back to ref");
+  size_t count;
+  const q8_kernel *all = q8_kernels(&count);
+  bool hwy_gemm = false;
+  for (size_t i = 0; i < count; ++i) hwy_gemm |= all[i].op == Q8_OP_GEMM && all[i].isa == Q8_ISA_HWY;
+  cr_expect_eq(q8_select_kernel(Q8_OP_GEMM)->isa, hwy_gemm ? Q8_ISA_HWY : Q8_ISA_REF,
+               "GEMM under Q8_ISA=hwy: the hwy kernel, or ref where there is none");
+  cr_expect_eq(q8_select_gemm_kernel(1, true)->isa, Q8_ISA_REF, "weight zero points: ref only");
 }
 
 Test(isa, bad_env_is_an_error_not_a_fallback) {

@@ -16,11 +16,13 @@
 static void odd_run(size_t mr, size_t nr, size_t k, const void *a, size_t a_stride,
                     q8_dtype a_dtype, const void *packed, void *c, size_t c_stride,
                     const q8_requant_params *rq) {
-  const int32_t *col_term = packed;
-  const int8_t *w = (const int8_t *)(col_term + 5);
+  /* Blocks of an odd tile are not 4-byte multiples: read col_term by memcpy. */
+  const int8_t *w = (const int8_t *)packed + 5 * sizeof(int32_t);
   for (size_t i = 0; i < mr; ++i) {
     for (size_t j = 0; j < nr; ++j) {
-      uint32_t acc = (uint32_t)col_term[j];
+      int32_t term;
+      memcpy(&term, (const unsigned char *)packed + j * sizeof(int32_t), sizeof term);
+      uint32_t acc = (uint32_t)term;
       for (size_t q = 0; q < k; ++q) {
         const uint8_t *row = (const uint8_t *)a + i * a_stride;
         const int32_t av = a_dtype == Q8_UINT8 ? row[q] : (int8_t)row[q];
@@ -140,7 +142,7 @@ static size_t runnable_ukernels(const q8_gemm_ukernel **out, size_t max) {
       cr_log_info("testing %s", all[i].name);
       out[n++] = all[i].ukernel;
     } else {
-      cr_log_warn("skipping %s: %s", all[i].name, reason);
+      cr_log_info("skipping %s: %s", all[i].name, reason);
     }
   }
   return n;

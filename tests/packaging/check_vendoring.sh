@@ -32,6 +32,6 @@ int main(void) {
 C
 sources=("$work"/kernels/*.c "$work"/kernels/ref/*.c)
 if [ -n "$arch_dir" ] && compgen -G "$arch_dir/*.c" >/dev/null; then sources+=("$arch_dir"/*.c); fi
-cc -std=c17 -O2 -Wall -Wextra -Werror -I"$work/include" "${sources[@]}" "$work/main.c" -o "$work/vendored" -lm
+cc -std=c17 -O2 -Wall -Wextra -Werror -I"$work" -I"$work/include" "${sources[@]}" "$work/main.c" -o "$work/vendored" -lm
 "$work/vendored"
 echo "vendoring: ${#sources[@]} kernel files built with cc alone"
