@@ -130,11 +130,24 @@ static void check_tile(const q8_gemm_ukernel *uk, q8t_rng *r, const tcase *t, si
   q8t_buf_free(&abuf);
 }
 
-/* The micro-kernels this CPU can run, plus the test kernel. */
+#if defined(__x86_64__)
+/* The AVX-VNNI kernel's source compiled with EVEX vpdpbusd on ymm (AVX-512VL):
+ * not registered, but it lets a CPU without AVX-VNNI (Zen 4) test that
+ * kernel's logic bit for bit. */
+extern const q8_gemm_ukernel q8_gemm_x8s8_6x16c4__avxvnni_emu512;
+#endif
+
+/* The micro-kernels this CPU can run, plus the test kernels. */
 static size_t runnable_ukernels(const q8_gemm_ukernel **out, size_t max) {
   size_t count, n = 0;
   const q8_kernel *all = q8_kernels(&count);
   out[n++] = &odd_kernel;
+#if defined(__x86_64__)
+  if (q8_isa_usable_on(Q8_ISA_AVX512VNNI, q8_cpu(), NULL)) {
+    cr_log_info("testing %s (AVX-VNNI source, EVEX encoding)", q8_gemm_x8s8_6x16c4__avxvnni_emu512.name);
+    out[n++] = &q8_gemm_x8s8_6x16c4__avxvnni_emu512;
+  }
+#endif
   for (size_t i = 0; i < count && n < max; ++i) {
     if (all[i].ukernel == NULL) continue;
     const char *reason = NULL;
@@ -315,4 +328,25 @@ Test(gemm_plan, amx_denied_falls_back_cleanly) {
   cr_expect(strstr(q8_gemm_plan_kernel(plan), "__amx") == NULL, "picked %s", q8_gemm_plan_kernel(plan));
   cr_expect_eq(q8_gemm_run(plan, a, 64, c, 64), Q8_OK);
   q8_gemm_plan_destroy(plan);
+}
+
+Test(gemm_ukernels, hwy_kernel_on_every_highway_target) {
+  q8t_rng r = q8t_rng_new(39);
+  size_t count;
+  const q8_kernel *all = q8_kernels(&count);
+  const q8_gemm_ukernel *hwy = NULL;
+  for (size_t i = 0; i < count; ++i) {
+    if (all[i].op == Q8_OP_GEMM && all[i].isa == Q8_ISA_HWY) hwy = all[i].ukernel;
+  }
+  if (hwy == NULL) cr_skip_test("no Highway GEMM kernel registered");
+  const char *targets[32];
+  const size_t n = q8_hwy_supported_targets(targets, 32);
+  for (size_t t = 0; t < n && t < 32; ++t) {
+    cr_assert_eq(q8_hwy_force_target(targets[t]), 0, "%s", targets[t]);
+    cr_log_info("Highway target %s", targets[t]);
+    sweep_tails(hwy, &r, Q8_INT32, Q8_REQUANT_FP32);
+    sweep_tails(hwy, &r, Q8_INT8, Q8_REQUANT_GEMMLOWP);
+    sweep_tails(hwy, &r, Q8_UINT8, Q8_REQUANT_SINGLE);
+  }
+  q8_hwy_force_target(NULL);
 }

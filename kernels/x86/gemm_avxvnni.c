@@ -1,0 +1,204 @@
+/* AVX-VNNI GEMM micro-kernel q8_gemm_x8s8_6x16c4__avxvnni: VEX-encoded 256-bit
+ * vpdpbusd (u8 x s8 -> s32, 4 products per lane, wrapping, no saturation).
+ *
+ * Activations are the unsigned operand: uint8 as is, int8 as A + 128 (a flip of
+ * the sign bit), so int8_a_offset = 128 and the driver folds 128 * sum(W) into
+ * col_term. Layout: the common q8_gemm_pack_nrkr layout with NR = 16, KR = 4:
+ * per group of 4 k, 64 bytes = 16 columns x 4 weights, i.e. exactly two ymm
+ * operands of vpdpbusd; each row's 4 activations are one vpbroadcastd.
+ * 12 accumulators + 2 weight registers + 1 activation register = 15 ymm.
+ *
+ * Activations go through a 2-slot buffer of 32 k (8 groups) per row, filled one
+ * block ahead while the previous block is computed (the sign flip costs one
+ * vpxor per 32 bytes instead of one per broadcast, and the last partial block
+ * is copied with memcpy: A is never read past k bytes per row).
+ *
+ * One body, two instantiations:
+ *   - q8_gemm_x8s8_6x16c4__avxvnni: target avxvnni, _mm256_dpbusd_avx_epi32
+ *     (the registered kernel);
+ *   - q8_gemm_x8s8_6x16c4__avxvnni_emu512: the same body with the EVEX form
+ *     _mm256_dpbusd_epi32 (AVX512-VNNI + AVX512-VL, same semantics), a test-only
+ *     descriptor NOT listed in gemm.def. It exists so that machines without
+ *     AVX-VNNI but with AVX512-VNNI (AMD Zen 4, Intel Ice Lake+) can execute and
+ *     check the kernel's logic; its name and ISA requirement are its own.
+ *
+ * Compiled with target attributes only (plain `cc -std=c17 -O2` builds it). */
+#include <string.h>
+
+#include "kernels/x86/requant_avx2.h"
+#include "q8/kernels.h"
+
+#define Q8_AVXVNNI_MR 6
+#define Q8_AVXVNNI_NR 16
+#define Q8_AVXVNNI_KR 4
+#define Q8_AVXVNNI_BLOCK 32 /* k per activation block: 8 groups of 4 */
+
+#define Q8_AVXVNNI_HELPER static inline __attribute__((always_inline)) Q8_AVX2_TARGET
+
+/* 32 activations -> unsigned bytes for vpdpbusd. */
+Q8_AVXVNNI_HELPER void avxvnni_copy_block(__m256i x, const int U8, int32_t *dst) {
+  if (!U8) x = _mm256_xor_si256(x, _mm256_set1_epi8((char)0x80));
+  _mm256_store_si256((__m256i *)dst, x);
+}
+
+/* The last n (1..31) activations of a row, zero-padded to a block (the padding
+ * meets zero weights). */
+Q8_AVXVNNI_HELPER void avxvnni_copy_partial(const unsigned char *a, size_t n, const int U8,
+                                      int32_t *dst) {
+  unsigned char tmp[Q8_AVXVNNI_BLOCK] = {0};
+  memcpy(tmp, a, n);
+  avxvnni_copy_block(_mm256_loadu_si256((const __m256i *)tmp), U8, dst);
+}
+
+#define Q8_AVXVNNI_FILL(r, dst, blk)                                                           \
+  if (ROWS > r) {                                                                           \
+    avxvnni_copy_block(_mm256_loadu_si256((const __m256i *)(a##r + (blk) * Q8_AVXVNNI_BLOCK)), U8, \
+                    ab[dst][r]);                                                            \
+  }
+
+#define Q8_AVXVNNI_ROW(DPBUSD, r, s, q)                           \
+  if (ROWS > r) {                                              \
+    const __m256i va = _mm256_set1_epi32(ab[s][r][q]);         \
+    acc##r##a = DPBUSD(acc##r##a, va, w0);                     \
+    acc##r##b = DPBUSD(acc##r##b, va, w1);                     \
+  }
+
+#define Q8_AVXVNNI_GROUP(DPBUSD, s, q)                                          \
+  {                                                                          \
+    const __m256i w0 = _mm256_loadu_si256((const __m256i *)w);              \
+    const __m256i w1 = _mm256_loadu_si256((const __m256i *)(w + 32));       \
+    w += Q8_AVXVNNI_NR * Q8_AVXVNNI_KR;                                            \
+    Q8_AVXVNNI_ROW(DPBUSD, 0, s, q)                                             \
+    Q8_AVXVNNI_ROW(DPBUSD, 1, s, q)                                             \
+    Q8_AVXVNNI_ROW(DPBUSD, 2, s, q)                                             \
+    Q8_AVXVNNI_ROW(DPBUSD, 3, s, q)                                             \
+    Q8_AVXVNNI_ROW(DPBUSD, 4, s, q)                                             \
+    Q8_AVXVNNI_ROW(DPBUSD, 5, s, q)                                             \
+  }
+
+#define Q8_AVXVNNI_STORE(r)                                                                     \
+  if (ROWS > r) {                                                                  \
+    q8_rq_avx2_store_row16((unsigned char *)c + (size_t)(r) * c_stride, acc##r##a,  \
+                           acc##r##b, nr, rq, &rp0, &rp1);                          \
+  }
+
+/* The body of a tile with compile-time ROWS (1..6) and U8 (activation type),
+ * with DPBUSD(acc, unsigned a, signed w) the dot product instruction. */
+#define Q8_AVXVNNI_TILE_BODY(DPBUSD)                                                        \
+  _Alignas(32) int32_t ab[2][Q8_AVXVNNI_MR][Q8_AVXVNNI_BLOCK / 4]; /* [slot][row][group] */   \
+  const unsigned char *a0 = (const unsigned char *)a;                                    \
+  const unsigned char *a1 = ROWS > 1 ? a0 + a_stride : a0;                               \
+  const unsigned char *a2 = ROWS > 2 ? a1 + a_stride : a0;                               \
+  const unsigned char *a3 = ROWS > 3 ? a2 + a_stride : a0;                               \
+  const unsigned char *a4 = ROWS > 4 ? a3 + a_stride : a0;                               \
+  const unsigned char *a5 = ROWS > 5 ? a4 + a_stride : a0;                               \
+  const unsigned char *rows[Q8_AVXVNNI_MR] = {a0, a1, a2, a3, a4, a5};                      \
+  const int8_t *w = (const int8_t *)packed + Q8_AVXVNNI_NR * sizeof(int32_t);               \
+  const __m256i ct0 = _mm256_loadu_si256((const __m256i *)packed);                       \
+  const __m256i ct1 = _mm256_loadu_si256((const __m256i *)packed + 1);                   \
+  __m256i acc0a = ct0, acc0b = ct1, acc1a = ct0, acc1b = ct1, acc2a = ct0, acc2b = ct1;  \
+  __m256i acc3a = ct0, acc3b = ct1, acc4a = ct0, acc4b = ct1, acc5a = ct0, acc5b = ct1;  \
+  const size_t full = k / Q8_AVXVNNI_BLOCK, rem = k % Q8_AVXVNNI_BLOCK;                        \
+  size_t s = 0; /* slot of the block being computed */                                   \
+  if (full > 0) {                                                                        \
+    Q8_AVXVNNI_FILL(0, 0, 0)                                                                \
+    Q8_AVXVNNI_FILL(1, 0, 0)                                                                \
+    Q8_AVXVNNI_FILL(2, 0, 0)                                                                \
+    Q8_AVXVNNI_FILL(3, 0, 0)                                                                \
+    Q8_AVXVNNI_FILL(4, 0, 0)                                                                \
+    Q8_AVXVNNI_FILL(5, 0, 0)                                                                \
+    for (size_t j = 0; j + 1 < full; ++j, s ^= 1) {                                      \
+      Q8_AVXVNNI_FILL(0, s ^ 1, j + 1)                                                      \
+      Q8_AVXVNNI_GROUP(DPBUSD, s, 0)                                                        \
+      Q8_AVXVNNI_FILL(1, s ^ 1, j + 1)                                                      \
+      Q8_AVXVNNI_GROUP(DPBUSD, s, 1)                                                        \
+      Q8_AVXVNNI_FILL(2, s ^ 1, j + 1)                                                      \
+      Q8_AVXVNNI_GROUP(DPBUSD, s, 2)                                                        \
+      Q8_AVXVNNI_FILL(3, s ^ 1, j + 1)                                                      \
+      Q8_AVXVNNI_GROUP(DPBUSD, s, 3)                                                        \
+      Q8_AVXVNNI_FILL(4, s ^ 1, j + 1)                                                      \
+      Q8_AVXVNNI_GROUP(DPBUSD, s, 4)                                                        \
+      Q8_AVXVNNI_FILL(5, s ^ 1, j + 1)                                                      \
+      Q8_AVXVNNI_GROUP(DPBUSD, s, 5)                                                        \
+      Q8_AVXVNNI_GROUP(DPBUSD, s, 6)                                                        \
+      Q8_AVXVNNI_GROUP(DPBUSD, s, 7)                                                        \
+    }                                                                                    \
+  }                                                                                      \
+  /* The last full block is in slot s; the partial block goes to the other. */          \
+  const size_t ps = s ^ 1;                                                               \
+  if (rem > 0) {                                                                         \
+    for (int r = 0; r < ROWS; ++r) {                                                     \
+      avxvnni_copy_partial(rows[r] + full * Q8_AVXVNNI_BLOCK, rem, U8, ab[ps][r]);             \
+    }                                                                                    \
+  }                                                                                      \
+  if (full > 0) {                                                                        \
+    for (size_t q = 0; q < Q8_AVXVNNI_BLOCK / 4; ++q) Q8_AVXVNNI_GROUP(DPBUSD, s, q)           \
+  }                                                                                      \
+  if (rem > 0) {                                                                         \
+    for (size_t q = 0; q < (rem + 3) / 4; ++q) Q8_AVXVNNI_GROUP(DPBUSD, ps, q)              \
+  }                                                                                      \
+  q8_rq8_avx2 rp0, rp1;                                                                  \
+  if (rq != NULL) {                                                                      \
+    q8_rq8_avx2_prepare(rq, 0, nr < 8 ? nr : 8, &rp0);                                   \
+    if (nr > 8) {                                                                        \
+      q8_rq8_avx2_prepare(rq, 8, nr - 8, &rp1);                                          \
+    } else {                                                                             \
+      rp1 = rp0;                                                                         \
+    }                                                                                    \
+  } else {                                                                               \
+    memset(&rp0, 0, sizeof rp0);                                                         \
+    rp1 = rp0;                                                                           \
+  }                                                                                      \
+  Q8_AVXVNNI_STORE(0)                                                                       \
+  Q8_AVXVNNI_STORE(1)                                                                       \
+  Q8_AVXVNNI_STORE(2)                                                                       \
+  Q8_AVXVNNI_STORE(3)                                                                       \
+  Q8_AVXVNNI_STORE(4)                                                                       \
+  Q8_AVXVNNI_STORE(5)
+
+#define Q8_AVXVNNI_CASE(TILE, R)                                                        \
+  case R:                                                                            \
+    if (u8) {                                                                        \
+      TILE(R, 1, nr, k, a, a_stride, packed, c, c_stride, rq);                       \
+    } else {                                                                         \
+      TILE(R, 0, nr, k, a, a_stride, packed, c, c_stride, rq);                       \
+    }                                                                                \
+    break;
+
+/* Defines the tile template and the run function of one instantiation. */
+#define Q8_AVXVNNI_DEFINE(NAME, TARGET, DPBUSD)                                                 \
+  static inline __attribute__((always_inline, target(TARGET))) void NAME##_tile(             \
+      const int ROWS, const int U8, size_t nr, size_t k, const void *a, size_t a_stride,     \
+      const void *packed, void *c, size_t c_stride, const q8_requant_params *rq) {           \
+    Q8_AVXVNNI_TILE_BODY(DPBUSD)                                                                \
+  }                                                                                          \
+  static __attribute__((target(TARGET))) void NAME##_run(                                    \
+      size_t mr, size_t nr, size_t k, const void *a, size_t a_stride, q8_dtype a_dtype,      \
+      const void *packed, void *c, size_t c_stride, const q8_requant_params *rq) {           \
+    const int u8 = a_dtype == Q8_UINT8;                                                      \
+    switch (mr) {                                                                            \
+      Q8_AVXVNNI_CASE(NAME##_tile, 1)                                                           \
+      Q8_AVXVNNI_CASE(NAME##_tile, 2)                                                           \
+      Q8_AVXVNNI_CASE(NAME##_tile, 3)                                                           \
+      Q8_AVXVNNI_CASE(NAME##_tile, 4)                                                           \
+      Q8_AVXVNNI_CASE(NAME##_tile, 5)                                                           \
+      default:                                                                               \
+      Q8_AVXVNNI_CASE(NAME##_tile, 6)                                                           \
+    }                                                                                        \
+  }                                                                                          \
+  const q8_gemm_ukernel NAME = {                                                             \
+      .name = #NAME,                                                                         \
+      .mr = Q8_AVXVNNI_MR,                                                                      \
+      .nr = Q8_AVXVNNI_NR,                                                                      \
+      .kr = Q8_AVXVNNI_KR,                                                                      \
+      .int8_a_offset = 128,                                                                  \
+      .pack = q8_gemm_pack_nrkr,                                                             \
+      .run = NAME##_run,                                                                     \
+  };
+
+/* The registered kernel (needs AVX-VNNI: Alder Lake and later, Zen 5). */
+Q8_AVXVNNI_DEFINE(q8_gemm_x8s8_6x16c4__avxvnni, "avx2,fma,avxvnni", _mm256_dpbusd_avx_epi32)
+
+/* Test-only twin (needs AVX512-VNNI + AVX512-VL); not in gemm.def. */
+Q8_AVXVNNI_DEFINE(q8_gemm_x8s8_6x16c4__avxvnni_emu512, "avx2,fma,avx512f,avx512vl,avx512vnni",
+               _mm256_dpbusd_epi32)
