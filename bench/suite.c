@@ -143,13 +143,13 @@ static size_t bench_gemm(const suite_opts *o, row *rows, size_t max) {
 }
 
 static void print_rows(FILE *out, const row *rows, size_t n) {
-  fprintf(out, "\n%-30s %-28s %10s %10s %8s %8s\n", "benchmark", "kernel", "time", "rate",
+  fprintf(out, "\n%-30s %-32s %10s %10s %8s %8s\n", "benchmark", "kernel", "time", "rate",
           "of peak", "vs ref");
   for (size_t i = 0; i < n; ++i) {
     const row *r = &rows[i];
     char peak[16] = "n/a";
     if (isfinite(r->peak)) snprintf(peak, sizeof peak, "%.0f%%", 100.0 * r->rate / r->peak);
-    fprintf(out, "%-30s %-28s %8.1fus %5.2f %-4s %8s %7.2fx\n", r->name, r->kernel,
+    fprintf(out, "%-30s %-32s %8.1fus %6.2f %-4s %8s %7.2fx\n", r->name, r->kernel,
             r->time_s * 1e6, r->rate, r->unit, peak, r->ref_rate > 0 ? r->rate / r->ref_rate : 0.0);
   }
 }
