@@ -56,6 +56,7 @@ const qb_jvalue *qb_json_get(const qb_jvalue *object, const char *key);
 int qb_cmd_info(int argc, char **argv);
 int qb_cmd_suite(int argc, char **argv); /* the default run */
 int qb_cmd_gemm(int argc, char **argv);
+int qb_cmd_compare(int argc, char **argv);
 /* Probes (probe.c): read bandwidth of a stream of `bytes`, in bytes/s: loads
  * only, widest usable width (and AVX2), best rate of many short calls. */
 double qb_read_bandwidth(size_t bytes, double min_time);

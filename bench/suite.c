@@ -213,7 +213,7 @@ static void usage(FILE *out) {
         "  --quick        --min-time 0.05\n"
         "  --json FILE    also write Google Benchmark-style JSON ('-': stdout, table to stderr)\n"
         "  --help         this text\n\n"
-        "Subcommands: info, peak, gemm. `qbench <subcommand> --help` describes each.\n", out);
+        "Subcommands: info, peak, gemm, compare. `qbench <subcommand> --help` describes each.\n", out);
 }
 
 int qb_cmd_suite(int argc, char **argv) {

@@ -10,6 +10,7 @@
 
 #include "bench/qbench.h"
 #include "dispatch/registry.h"
+#include "tests/support/q8test.h"
 
 static const char *const all_isas[] = {"ref", "hwy", "avx2", "avxvnni", "avx512vnni",
                                        "amx", "neon", "neondot", "neoni8mm"};
@@ -133,22 +134,8 @@ Test(isa, forcing_avx2_caps_highway) {
 
 /* ---- qbench info through the real binary ---- */
 static char *run_qbench(const char *args, int *exit_code) {
-  const char *qbench = getenv("Q8_QBENCH");
-  cr_assert_not_null(qbench, "ctest sets Q8_QBENCH to the qbench binary");
-  char cmd[1024];
-  snprintf(cmd, sizeof cmd, "%s %s 2>&1", qbench, args);
-  FILE *f = popen(cmd, "r");
-  cr_assert_not_null(f);
-  size_t cap = 1 << 16, len = 0;
-  char *out = malloc(cap);
-  size_t got;
-  while ((got = fread(out + len, 1, cap - len - 1, f)) > 0) {
-    len += got;
-    if (len + 1 == cap) out = realloc(out, cap *= 2);
-  }
-  out[len] = '\0';
-  const int status = pclose(f);
-  *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  char *out = q8t_run_qbench(args, true, exit_code);
+  cr_assert_not_null(out, "ctest sets Q8_QBENCH to the qbench binary");
   return out;
 }
 

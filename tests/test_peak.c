@@ -11,6 +11,7 @@
 
 #include "bench/qbench.h"
 #include "dispatch/registry.h"
+#include "tests/support/q8test.h"
 
 #define MIN_TIME 0.02
 
@@ -124,21 +125,8 @@ Test(bandwidth, read_bandwidth_takes_any_size) {
 
 /* Runs qbench with `args`; stderr is dropped unless `merge_stderr`. */
 static char *run_qbench(const char *args, bool merge_stderr, int *exit_code) {
-  const char *qbench = getenv("Q8_QBENCH");
-  cr_assert_not_null(qbench, "ctest sets Q8_QBENCH to the qbench binary");
-  char cmd[1024];
-  snprintf(cmd, sizeof cmd, "%s %s %s", qbench, args, merge_stderr ? "2>&1" : "2>/dev/null");
-  FILE *f = popen(cmd, "r");
-  cr_assert_not_null(f);
-  size_t cap = 1 << 16, len = 0, got;
-  char *out = malloc(cap);
-  while ((got = fread(out + len, 1, cap - len - 1, f)) > 0) {
-    len += got;
-    if (len + 1 == cap) out = realloc(out, cap *= 2);
-  }
-  out[len] = '\0';
-  const int status = pclose(f);
-  *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  char *out = q8t_run_qbench(args, merge_stderr, exit_code);
+  cr_assert_not_null(out, "ctest sets Q8_QBENCH to the qbench binary");
   return out;
 }
 

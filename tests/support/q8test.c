@@ -1,8 +1,10 @@
+#define _POSIX_C_SOURCE 200809L /* popen */
 #include "tests/support/q8test.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 uint64_t q8t_seed(void) {
   static uint64_t seed;
@@ -69,4 +71,28 @@ bool q8t_buf_guards_ok(const q8t_buf *b) {
 void q8t_buf_free(q8t_buf *b) {
   free(b->base);
   b->base = b->data = NULL;
+}
+
+char *q8t_run_qbench(const char *args, bool merge_stderr, int *exit_code) {
+  const char *qbench = getenv("Q8_QBENCH");
+  if (qbench == NULL) return NULL;
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "%s %s %s", qbench, args, merge_stderr ? "2>&1" : "2>/dev/null");
+  FILE *f = popen(cmd, "r");
+  if (f == NULL) return NULL;
+  size_t cap = 1 << 16, len = 0, got;
+  char *out = malloc(cap);
+  while (out && (got = fread(out + len, 1, cap - len - 1, f)) > 0) {
+    len += got;
+    if (len + 1 == cap) {
+      char *bigger = realloc(out, cap *= 2);
+      if (bigger == NULL) free(out);
+      out = bigger;
+    }
+  }
+  const int status = pclose(f);
+  if (out == NULL) return NULL;
+  out[len] = '\0';
+  *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return out;
 }

@@ -31,4 +31,9 @@ q8t_buf q8t_buf_new(size_t bytes, size_t offset);
 bool q8t_buf_guards_ok(const q8t_buf *b);
 void q8t_buf_free(q8t_buf *b);
 
+/* Runs `$Q8_QBENCH args` (ctest sets Q8_QBENCH), returns its stdout (and
+ * stderr with merge_stderr; else stderr is dropped), malloc'd, and its exit
+ * status in *exit_code. NULL if Q8_QBENCH is unset or the command cannot run. */
+char *q8t_run_qbench(const char *args, bool merge_stderr, int *exit_code);
+
 #endif
