@@ -59,6 +59,22 @@ size_t q8_default_threads(void) {
   return cores > 0 ? (size_t)cores : 1;
 }
 
+/* After fork() the child has only the forking thread: forget the workers
+ * (and any lock state) so the next parallel call starts new ones instead of
+ * waiting forever for threads that do not exist. */
+static void reset_after_fork(void) {
+  pool *p = &the_pool;
+  pthread_mutex_init(&p->lock, NULL);
+  pthread_mutex_init(&p->mutex, NULL);
+  pthread_cond_init(&p->wake, NULL);
+  pthread_cond_init(&p->done, NULL);
+  p->workers = p->active = p->running = 0;
+  p->generation = 0;
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void install_atfork(void) { pthread_atfork(NULL, NULL, reset_after_fork); }
+
 static void run_tasks(pool *p) {
   for (size_t i; (i = atomic_fetch_add(&p->next, 1)) < p->tasks;) p->task(p->ctx, i);
 }
@@ -113,6 +129,7 @@ void q8_parallel_for(size_t threads, size_t tasks, void (*task)(void *ctx, size_
     return;
   }
   pool *p = &the_pool;
+  pthread_once(&atfork_once, install_atfork);
   pthread_mutex_lock(&p->lock);
   size_t helpers = ensure_workers(p, threads - 1);
   if (helpers > threads - 1) helpers = threads - 1; /* earlier calls may have started more */

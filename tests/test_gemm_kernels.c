@@ -3,10 +3,12 @@
  * both activation types, every output type and requantization mode, per-tensor
  * and per-channel, clamps, extreme values, unaligned and strided pointers,
  * guard bytes. Also the blocked driver and the threaded plan. */
-#define _POSIX_C_SOURCE 200809L /* setenv */
+#define _POSIX_C_SOURCE 200809L /* setenv, fork */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "dispatch/registry.h"
 #include "tests/support/q8test.h"
@@ -349,4 +351,31 @@ Test(gemm_ukernels, hwy_kernel_on_every_highway_target) {
     sweep_tails(hwy, &r, Q8_UINT8, Q8_REQUANT_SINGLE);
   }
   q8_hwy_force_target(NULL);
+}
+
+Test(gemm_plan, threaded_runs_work_after_fork) {
+  /* The child of a fork has no pool workers: a threaded run there must start
+   * new ones, not wait for the parent's. alarm() turns a hang into a failure. */
+  int8_t w[64 * 128], a[96 * 128];
+  for (size_t i = 0; i < sizeof w; ++i) w[i] = (int8_t)(i * 7);
+  for (size_t i = 0; i < sizeof a; ++i) a[i] = (int8_t)(i * 13);
+  const q8_gemm_desc d = {.m = 96, .n = 64, .k = 128, .a_dtype = Q8_INT8, .weights = w,
+                          .out_dtype = Q8_INT32, .threads = 2};
+  q8_gemm_plan *plan = NULL;
+  cr_assert_eq(q8_gemm_plan_create(&d, &plan), Q8_OK, "%s", q8_error_detail());
+  static int32_t before[96 * 64], after[96 * 64];
+  cr_assert_eq(q8_gemm_run(plan, a, 128, before, 64), Q8_OK);
+  const pid_t child = fork();
+  cr_assert_neq(child, -1);
+  if (child == 0) {
+    alarm(20);
+    const bool ok = q8_gemm_run(plan, a, 128, after, 64) == Q8_OK &&
+                    memcmp(before, after, sizeof before) == 0;
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  cr_assert_eq(waitpid(child, &status, 0), child);
+  cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+            "threaded run in a forked child failed or hung (status 0x%x)", status);
+  q8_gemm_plan_destroy(plan);
 }
