@@ -19,6 +19,7 @@ typedef struct gemm_opts {
   q8_dtype out;
   double min_time;
   const char *json_path;
+  const char *csv_path;
   bool check, repro;
 } gemm_opts;
 
@@ -29,7 +30,7 @@ const char *qb_out_name(q8_dtype out) {
 static void usage(FILE *f) {
   fputs("usage: qbench gemm [--isa NAME[,NAME...]|all] [--shape MxNxK[,MxNxK...]]\n"
         "                   [--threads N] [--out s32|s8|u8] [--min-time S] [--check] [--repro]\n"
-        "                   [--json FILE|-]\n\n"
+        "                   [--json FILE|-] [--csv FILE]\n\n"
         "Times C = A x W^T through q8_gemm_run (int8 A with zero point, int8 weights with\n"
         "per-channel scales and bias; packing is done once at plan creation and not\n"
         "timed): warm-up, then samples over at least --min-time seconds, median of >= 5.\n"
@@ -45,7 +46,8 @@ static void usage(FILE *f) {
         "  --min-time seconds of samples per row (default 0.2)\n"
         "  --check    verify each timed output against the reference, byte for byte\n"
         "  --repro    print a one-line reproducer under each row\n"
-        "  --json     write Google Benchmark-style JSON ('-': stdout, table to stderr)\n", f);
+        "  --json     write Google Benchmark-style JSON ('-': stdout, table to stderr)\n"
+        "  --csv      write the rows as CSV\n", f);
 }
 
 static int fail_usage(const char *fmt, const char *arg) {
@@ -134,6 +136,8 @@ static int parse(int argc, char **argv, gemm_opts *o) {
       }
     } else if (strcmp(arg, "--json") == 0 && has_value) {
       o->json_path = argv[++i];
+    } else if (strcmp(arg, "--csv") == 0 && has_value) {
+      o->csv_path = argv[++i];
     } else {
       return fail_usage("unknown or incomplete option '%s'", arg);
     }
@@ -347,6 +351,19 @@ static void write_json(FILE *f, const gemm_opts *o, const qb_gemm_row *rows, siz
   qb_json_end_object(&j);
 }
 
+static void write_csv(FILE *f, const qb_gemm_row *rows, size_t n) {
+  fputs("name,isa,kernel,m,n,k,threads,out,real_time_ns,gops,peak_gops,peak_fraction,"
+        "weight_gbps,bandwidth_gbps\n", f);
+  for (size_t i = 0; i < n; ++i) {
+    const qb_gemm_row *r = &rows[i];
+    fprintf(f, "%s,%s,%s,%zu,%zu,%zu,%zu,%s,%.1f,%.6g,%.6g,%.6g,%.6g,", r->name, q8_isa_name(r->isa),
+            r->kernel, r->m, r->n, r->k, r->threads, qb_out_name(r->out), r->t.median_s * 1e9, r->gops,
+            r->peak, r->gops / r->peak, r->weight_gbps);
+    if (isfinite(r->bandwidth)) fprintf(f, "%.6g", r->bandwidth);
+    fputc('\n', f);
+  }
+}
+
 int qb_cmd_gemm(int argc, char **argv) {
   gemm_opts o;
   const int rc = parse(argc, argv, &o);
@@ -387,6 +404,16 @@ int qb_cmd_gemm(int argc, char **argv) {
     }
     write_json(f, &o, rows, n);
     if (!json_stdout) fclose(f);
+  }
+  if (o.csv_path) {
+    FILE *f = fopen(o.csv_path, "w");
+    if (f == NULL) {
+      fprintf(stderr, "qbench gemm: cannot write '%s'\n", o.csv_path);
+      free(rows);
+      return 1;
+    }
+    write_csv(f, rows, n);
+    fclose(f);
   }
   free(rows);
   return all_ok ? 0 : 1;

@@ -1,8 +1,12 @@
 /* The default qbench run: machine info, then every registered kernel this
  * machine can run, each beside the measured peak that bounds it. */
+#define _POSIX_C_SOURCE 200809L /* gmtime_r, mkdir */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "bench/qbench.h"
 #include "dispatch/cpu.h"
@@ -11,6 +15,8 @@
 typedef struct suite_opts {
   double min_time;
   const char *json_path; /* NULL: none; "-": stdout */
+  const char *csv_path;  /* NULL: none */
+  const char *results_dir; /* where the run's JSON is saved; NULL: not saved */
 } suite_opts;
 
 typedef struct row {
@@ -203,8 +209,59 @@ static void write_json(FILE *out, const row *rows, size_t n, double bandwidth) {
   qb_json_end_object(&j);
 }
 
+static void write_csv(FILE *out, const row *rows, size_t n) {
+  fputs("name,isa,kernel,unit,time_ns,rate,peak,peak_fraction,speedup_vs_ref\n", out);
+  for (size_t i = 0; i < n; ++i) {
+    const row *r = &rows[i];
+    fprintf(out, "%s/%s,%s,%s,%s,%.1f,%.6g,%.6g,%.6g,%.6g\n", r->name, r->isa, r->isa, r->kernel,
+            r->unit, r->time_s * 1e9, r->rate, r->peak, r->rate / r->peak,
+            r->ref_rate > 0 ? r->rate / r->ref_rate : NAN);
+  }
+}
+
+/* results/<cpu model>-<date>.json: lower case, runs of other characters as '-'. */
+static void results_path(const char *dir, char *path, size_t size) {
+  char slug[96];
+  size_t n = 0;
+  for (const char *c = q8_cpu()->model; *c && n + 1 < sizeof slug; ++c) {
+    const char ch = *c;
+    if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')) {
+      slug[n++] = ch;
+    } else if (ch >= 'A' && ch <= 'Z') {
+      slug[n++] = (char)(ch - 'A' + 'a');
+    } else if (n > 0 && slug[n - 1] != '-') {
+      slug[n++] = '-';
+    }
+  }
+  while (n > 0 && slug[n - 1] == '-') --n;
+  slug[n] = '\0';
+  const time_t now = time(NULL);
+  struct tm day;
+  gmtime_r(&now, &day);
+  char date[16];
+  strftime(date, sizeof date, "%Y-%m-%d", &day);
+  snprintf(path, size, "%s/%s-%s.json", dir, n ? slug : "unknown-cpu", date);
+}
+
+static int write_file(const char *path, void (*writer)(FILE *, const row *, size_t, double),
+                      const row *rows, size_t n, double bandwidth) {
+  FILE *f = fopen(path, "w");
+  if (f == NULL) {
+    fprintf(stderr, "qbench: cannot write '%s': %s\n", path, strerror(errno));
+    return 1;
+  }
+  writer(f, rows, n, bandwidth);
+  return fclose(f) == 0 ? 0 : 1;
+}
+
+static void write_csv_file(FILE *f, const row *rows, size_t n, double bandwidth) {
+  (void)bandwidth;
+  write_csv(f, rows, n);
+}
+
 static void usage(FILE *out) {
-  fputs("usage: qbench [--min-time S] [--quick] [--json FILE|-]\n\n"
+  fputs("usage: qbench [--min-time S] [--quick] [--json FILE|-] [--csv FILE]\n"
+        "              [--results-dir DIR | --no-save]\n\n"
         "With no subcommand: prints `qbench info`, measures the machine's read bandwidth,\n"
         "then times every registered kernel this CPU can run (element-wise kernels in\n"
         "GB/s against the measured bandwidth; GEMM in GOPS) with the speed-up over ref.\n"
@@ -212,12 +269,15 @@ static void usage(FILE *out) {
         "  --min-time S   seconds of samples per benchmark (default 0.2)\n"
         "  --quick        --min-time 0.05\n"
         "  --json FILE    also write Google Benchmark-style JSON ('-': stdout, table to stderr)\n"
+        "  --csv FILE     also write the rows as CSV\n"
+        "  --results-dir DIR  save the JSON as DIR/<cpu model>-<date>.json (default results)\n"
+        "  --no-save      do not save it\n"
         "  --help         this text\n\n"
         "Subcommands: info, peak, gemm, compare. `qbench <subcommand> --help` describes each.\n", out);
 }
 
 int qb_cmd_suite(int argc, char **argv) {
-  suite_opts o = {.min_time = 0.2};
+  suite_opts o = {.min_time = 0.2, .results_dir = "results"};
   for (int i = 1; i < argc; ++i) {
     if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
       usage(stdout);
@@ -233,6 +293,12 @@ int qb_cmd_suite(int argc, char **argv) {
       }
     } else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc) {
       o.json_path = argv[++i];
+    } else if (strcmp(argv[i], "--csv") == 0 && i + 1 < argc) {
+      o.csv_path = argv[++i];
+    } else if (strcmp(argv[i], "--results-dir") == 0 && i + 1 < argc) {
+      o.results_dir = argv[++i];
+    } else if (strcmp(argv[i], "--no-save") == 0) {
+      o.results_dir = NULL;
     } else {
       fprintf(stderr, "qbench: unknown option or subcommand '%s'\n", argv[i]);
       usage(stderr);
@@ -259,14 +325,24 @@ int qb_cmd_suite(int argc, char **argv) {
   size_t n = bench_elementwise(&o, bandwidth, rows, 64);
   n += bench_gemm(&o, rows + n, 64 - n);
   print_rows(table, rows, n);
-  if (o.json_path) {
-    FILE *out = json_stdout ? stdout : fopen(o.json_path, "w");
-    if (out == NULL) {
-      fprintf(stderr, "qbench: cannot write '%s'\n", o.json_path);
-      return 1;
-    }
-    write_json(out, rows, n, bandwidth);
-    if (!json_stdout) fclose(out);
+  int rc = 0;
+  if (json_stdout) {
+    write_json(stdout, rows, n, bandwidth);
+  } else if (o.json_path) {
+    rc |= write_file(o.json_path, write_json, rows, n, bandwidth);
   }
-  return 0;
+  if (o.csv_path) rc |= write_file(o.csv_path, write_csv_file, rows, n, bandwidth);
+  if (o.results_dir) {
+    char path[512];
+    results_path(o.results_dir, path, sizeof path);
+    if (mkdir(o.results_dir, 0777) != 0 && errno != EEXIST) {
+      fprintf(stderr, "qbench: cannot create '%s': %s\n", o.results_dir, strerror(errno));
+      rc = 1;
+    } else if (write_file(path, write_json, rows, n, bandwidth) == 0) {
+      fprintf(table, "\nResults saved to %s (compare runs with: qbench compare OLD.json NEW.json)\n", path);
+    } else {
+      rc = 1;
+    }
+  }
+  return rc;
 }

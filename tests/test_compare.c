@@ -141,3 +141,32 @@ Test(compare, accepts_its_own_gemm_output) {
   cr_expect(strstr(out, "gemm/4x8x16/s32/ref/threads:1") != NULL, "%s", out);
   free(out);
 }
+
+Test(results, default_run_saves_json_and_writes_csv) {
+  const char *csv = write_file("run.csv", "");
+  char results[128], args[512];
+  snprintf(results, sizeof results, "%s/saved", dir);
+  snprintf(args, sizeof args, "--min-time 0.01 --csv %s --results-dir %s", csv, results);
+  int code;
+  char *out = q8t_run_qbench(args, true, &code);
+  cr_assert_eq(code, 0, "%s", out);
+  const char *saved = strstr(out, "Results saved to ");
+  cr_assert_not_null(saved, "%s", out);
+  char path[256];
+  cr_assert_eq(sscanf(saved, "Results saved to %255s", path), 1);
+  cr_expect(strncmp(path, results, strlen(results)) == 0, "saved under --results-dir: %s", path);
+  free(out);
+  /* The saved file is a result compare accepts, compared with itself. */
+  cr_expect_eq(compare(path, path, "", &out), 0, "%s", out);
+  cr_expect(strstr(out, "gemm/1x768x768/s8/ref") != NULL, "%s", out);
+  free(out);
+  FILE *f = fopen(csv, "r");
+  cr_assert_not_null(f);
+  char line[512];
+  cr_assert_not_null(fgets(line, sizeof line, f));
+  cr_expect_str_eq(line, "name,isa,kernel,unit,time_ns,rate,peak,peak_fraction,speedup_vs_ref\n");
+  int rows = 0;
+  while (fgets(line, sizeof line, f)) ++rows;
+  fclose(f);
+  cr_expect_geq(rows, 10, "one CSV row per benchmark");
+}
