@@ -298,19 +298,10 @@ static void print_row(FILE *f, const gemm_opts *o, const qb_gemm_row *r) {
 }
 
 static void write_json(FILE *f, const gemm_opts *o, const qb_gemm_row *rows, size_t n) {
-  const q8_cpu_info *cpu = q8_cpu();
   qb_json j = {.out = f};
   qb_json_begin_object(&j, NULL);
   qb_json_begin_object(&j, "context");
-  qb_json_string(&j, "q8_version", q8_version());
-  qb_json_string(&j, "cpu_vendor", cpu->vendor);
-  qb_json_string(&j, "cpu_model", cpu->model);
-  qb_json_int(&j, "num_cpus", cpu->pus);
-  qb_json_int(&j, "physical_cores", cpu->cores);
-  qb_json_string(&j, "library_build_type", "release");
-#if defined(__VERSION__)
-  qb_json_string(&j, "compiler", __VERSION__);
-#endif
+  qb_json_context_fields(&j);
   qb_json_number(&j, "min_time_s", o->min_time);
   qb_json_bool(&j, "checked", o->check);
   qb_json_end_object(&j);

@@ -149,6 +149,23 @@ static void print_json(const q8_cpu_info *cpu) {
   qb_json_end_object(&j);
 }
 
+void qb_json_context_fields(qb_json *j) {
+  const q8_cpu_info *cpu = q8_cpu();
+  qb_json_string(j, "q8_version", q8_version());
+  qb_json_string(j, "cpu_vendor", cpu->vendor);
+  qb_json_string(j, "cpu_model", cpu->model);
+  qb_json_int(j, "num_cpus", cpu->pus);
+  qb_json_int(j, "physical_cores", cpu->cores);
+#if defined(__VERSION__)
+  qb_json_string(j, "compiler", __VERSION__);
+#endif
+#if defined(NDEBUG)
+  qb_json_string(j, "library_build_type", "release");
+#else
+  qb_json_string(j, "library_build_type", "debug"); /* figures from it are not speed claims */
+#endif
+}
+
 static void usage(FILE *out) {
   fputs("usage: qbench info [--json]\n\n"
         "Prints the CPU (vendor, model, the features q8 cares about and whether the OS\n"

@@ -33,6 +33,8 @@ void qb_json_string(qb_json *j, const char *key, const char *value);
 void qb_json_number(qb_json *j, const char *key, double value);
 void qb_json_int(qb_json *j, const char *key, long long value);
 void qb_json_bool(qb_json *j, const char *key, bool value);
+/* The "context" fields every result file shares (version, CPU, compiler). */
+void qb_json_context_fields(qb_json *j);
 
 /* ---- JSON reader (json_parse.c): a small DOM for results files ---- */
 typedef enum qb_jtype { QB_JNULL, QB_JBOOL, QB_JNUMBER, QB_JSTRING, QB_JARRAY, QB_JOBJECT } qb_jtype;

@@ -161,20 +161,11 @@ static void print_rows(FILE *out, const row *rows, size_t n) {
 }
 
 static void write_json(FILE *out, const row *rows, size_t n, double bandwidth) {
-  const q8_cpu_info *cpu = q8_cpu();
   qb_json j = {.out = out};
   qb_json_begin_object(&j, NULL);
   qb_json_begin_object(&j, "context");
-  qb_json_string(&j, "q8_version", q8_version());
-  qb_json_string(&j, "cpu_vendor", cpu->vendor);
-  qb_json_string(&j, "cpu_model", cpu->model);
-  qb_json_int(&j, "num_cpus", cpu->pus);
-  qb_json_int(&j, "physical_cores", cpu->cores);
+  qb_json_context_fields(&j);
   qb_json_number(&j, "read_bandwidth_gbps", bandwidth * 1e-9);
-#if defined(__VERSION__)
-  qb_json_string(&j, "compiler", __VERSION__);
-#endif
-  qb_json_string(&j, "library_build_type", "release");
   qb_json_end_object(&j);
   qb_json_begin_array(&j, "benchmarks");
   for (size_t i = 0; i < n; ++i) {
