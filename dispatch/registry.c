@@ -16,21 +16,11 @@ static void ref_gemm_pack(size_t n, size_t k, const int8_t *weights, void *packe
 
 static q8_status ref_gemm_run(const q8_gemm_call *call, size_t m0, size_t m1, size_t n0,
                               size_t n1) {
-  /* Per-channel parameters of columns [n0, n1) start at n0. */
-  q8_requant_params rq_local;
-  const q8_requant_params *rq = call->rq;
-  if (rq != NULL && rq->channels > 1) {
-    rq_local = *rq;
-    rq_local.channels = n1 - n0;
-    if (rq->multiplier) rq_local.multiplier = rq->multiplier + n0;
-    if (rq->shift) rq_local.shift = rq->shift + n0;
-    if (rq->scale) rq_local.scale = rq->scale + n0;
-    rq = &rq_local;
-  }
-  const size_t a_elem = 1;
+  q8_requant_params rq_cols;
+  const q8_requant_params *rq = q8_requant_params_at(call->rq, n0, &rq_cols);
   const size_t c_elem = rq == NULL ? sizeof(int32_t) : 1;
   return q8_ref_gemm(m1 - m0, n1 - n0, call->k,
-                     (const uint8_t *)call->a + m0 * call->lda * a_elem, call->lda,
+                     (const uint8_t *)call->a + m0 * call->lda, call->lda,
                      call->a_dtype, call->a_zero_point,
                      (const int8_t *)call->packed_weights + n0 * call->k, call->k,
                      call->w_zero_points ? call->w_zero_points + n0 : NULL,

@@ -18,6 +18,17 @@ static const unsigned char *flip_panel(const unsigned char *a, size_t lda, size_
   return panel;
 }
 
+const q8_requant_params *q8_requant_params_at(const q8_requant_params *rq, size_t column,
+                                              q8_requant_params *scratch) {
+  if (rq == NULL || rq->channels == 1) return rq;
+  *scratch = *rq;
+  scratch->channels = rq->channels - column;
+  if (rq->multiplier) scratch->multiplier = rq->multiplier + column;
+  if (rq->shift) scratch->shift = rq->shift + column;
+  if (rq->scale) scratch->scale = rq->scale + column;
+  return scratch;
+}
+
 void q8_gemm_blocked(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args,
                      size_t m0, size_t m1, size_t n0, size_t n1) {
   const size_t mr = uk->mr, nr = uk->nr;
@@ -44,15 +55,7 @@ void q8_gemm_blocked(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args
       }
       for (size_t n = nb; n < nb_end; n += nr) {
         const size_t cols = nb_end - n < nr ? nb_end - n : nr;
-        const q8_requant_params *rq = args->rq;
-        if (rq != NULL && rq->channels > 1) {
-          rq_tile = *rq;
-          rq_tile.channels = rq->channels - n;
-          if (rq->multiplier) rq_tile.multiplier = rq->multiplier + n;
-          if (rq->shift) rq_tile.shift = rq->shift + n;
-          if (rq->scale) rq_tile.scale = rq->scale + n;
-          rq = &rq_tile;
-        }
+        const q8_requant_params *rq = q8_requant_params_at(args->rq, n, &rq_tile);
         uk->run(rows, cols, args->k, a, a_stride, a_dtype,
                 (const unsigned char *)args->packed + (n / nr) * block,
                 (unsigned char *)args->c + (m * args->ldc + n) * c_elem, args->ldc * c_elem, rq);

@@ -132,6 +132,10 @@ typedef struct q8_gemm_blocked_args {
 } q8_gemm_blocked_args;
 void q8_gemm_blocked(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args,
                      size_t m0, size_t m1, size_t n0, size_t n1);
+/* Parameters for output columns starting at `column`: per-channel arrays
+ * offset into *scratch (which is returned); per-tensor ones returned as is. */
+const q8_requant_params *q8_requant_params_at(const q8_requant_params *rq, size_t column,
+                                              q8_requant_params *scratch);
 
 /* ---- Highway kernels (kernels/hwy/, C++ behind extern "C") ----------------
  * Same contracts as the q8_ref_ functions of the same name; Highway's dynamic
