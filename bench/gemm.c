@@ -216,26 +216,58 @@ static void run_plan(void *p) {
   q8_gemm_run(r->plan, r->a, r->k, r->c, r->n);
 }
 
+void qb_gemm_data_init(qb_gemm_data *d, size_t m, size_t n, size_t k, q8_dtype out) {
+  *d = (qb_gemm_data){.m = m, .n = n, .k = k, .a = malloc(m * k), .w = malloc(n * k),
+                      .w_scales = malloc(n * sizeof(float)), .bias = malloc(n * sizeof(int32_t)),
+                      .a_zero_point = 3, .a_scale = 0.02f, .out_scale = 0.5f,
+                      .out_zero_point = out == Q8_UINT8 ? 127 : -1};
+  uint64_t seed = 0x9E3779B97F4A7C15ull;
+  for (size_t i = 0; i < m * k; ++i) d->a[i] = (int8_t)((seed = seed * 6364136223846793005ull + 1) >> 56);
+  for (size_t i = 0; i < n * k; ++i) d->w[i] = (int8_t)((seed = seed * 6364136223846793005ull + 1) >> 56);
+  for (size_t j = 0; j < n; ++j) {
+    d->w_scales[j] = 0.001f + 0.0001f * (float)(j % 7);
+    d->bias[j] = (int32_t)(j % 1000) - 500;
+  }
+}
+
+void qb_gemm_data_free(qb_gemm_data *d) {
+  free(d->a);
+  free(d->w);
+  free(d->w_scales);
+  free(d->bias);
+  *d = (qb_gemm_data){0};
+}
+
+q8_gemm_desc qb_gemm_desc(const qb_gemm_data *d, q8_dtype out, size_t threads) {
+  return (q8_gemm_desc){.m = d->m, .n = d->n, .k = d->k, .a_dtype = Q8_INT8,
+                        .a_zero_point = d->a_zero_point, .a_scale = d->a_scale, .weights = d->w,
+                        .w_channels = d->n, .w_scales = d->w_scales, .bias = d->bias,
+                        .out_dtype = out, .requant = Q8_REQUANT_FP32, .out_scale = d->out_scale,
+                        .out_zero_point = d->out_zero_point, .threads = threads};
+}
+
+bool qb_gemm_reference(const qb_gemm_data *d, q8_dtype out, void *c) {
+  char previous[32] = "";
+  if (q8_forced_isa()) snprintf(previous, sizeof previous, "%s", q8_forced_isa());
+  q8_set_isa("ref");
+  const q8_gemm_desc desc = qb_gemm_desc(d, out, 1);
+  q8_gemm_plan *ref = NULL;
+  const bool ok = q8_gemm_plan_create(&desc, &ref) == Q8_OK && q8_gemm_run(ref, d->a, d->k, c, d->n) == Q8_OK;
+  q8_gemm_plan_destroy(ref);
+  q8_set_isa(previous[0] ? previous : NULL);
+  return ok;
+}
+
 bool qb_gemm_measure(q8_isa isa, const size_t shape[3], size_t threads, q8_dtype out,
                      double min_time, bool check, qb_gemm_row *row) {
   const size_t m = shape[0], n = shape[1], k = shape[2];
-  int8_t *a = malloc(m * k), *w = malloc(n * k);
-  float *ws = malloc(n * sizeof(float));
-  int32_t *bias = malloc(n * sizeof(int32_t));
+  qb_gemm_data data;
+  qb_gemm_data_init(&data, m, n, k, out);
+  const int8_t *a = data.a;
   const size_t esize = out == Q8_INT32 ? 4 : 1;
   unsigned char *c = malloc(m * n * esize);
-  uint64_t seed = 0x9E3779B97F4A7C15ull;
-  for (size_t i = 0; i < m * k; ++i) a[i] = (int8_t)((seed = seed * 6364136223846793005ull + 1) >> 56);
-  for (size_t i = 0; i < n * k; ++i) w[i] = (int8_t)((seed = seed * 6364136223846793005ull + 1) >> 56);
-  for (size_t j = 0; j < n; ++j) {
-    ws[j] = 0.001f + 0.0001f * (float)(j % 7);
-    bias[j] = (int32_t)(j % 1000) - 500;
-  }
   q8_set_isa(q8_isa_name(isa));
-  const q8_gemm_desc d = {.m = m, .n = n, .k = k, .a_dtype = Q8_INT8, .a_zero_point = 3, .a_scale = 0.02f,
-                          .weights = w, .w_channels = n, .w_scales = ws, .bias = bias, .out_dtype = out,
-                          .requant = Q8_REQUANT_FP32, .out_scale = 0.5f, .out_zero_point = -1,
-                          .threads = threads};
+  const q8_gemm_desc d = qb_gemm_desc(&data, out, threads);
   q8_gemm_plan *plan = NULL;
   bool ok = q8_gemm_plan_create(&d, &plan) == Q8_OK;
   if (!ok) {
@@ -261,23 +293,15 @@ bool qb_gemm_measure(q8_isa isa, const size_t shape[3], size_t threads, q8_dtype
                                    (double)row->threads
                              : NAN;
     if (check) {
-      /* The same plan under Q8_ISA=ref is the specification's answer. */
       unsigned char *want = malloc(m * n * esize);
-      q8_set_isa("ref");
-      q8_gemm_plan *ref = NULL;
       row->checked = true;
-      row->check_ok = q8_gemm_plan_create(&d, &ref) == Q8_OK && q8_gemm_run(ref, a, k, want, n) == Q8_OK &&
-                      memcmp(want, c, m * n * esize) == 0;
-      q8_gemm_plan_destroy(ref);
+      row->check_ok = qb_gemm_reference(&data, out, want) && memcmp(want, c, m * n * esize) == 0;
       free(want);
     }
     q8_gemm_plan_destroy(plan);
   }
   q8_set_isa(NULL);
-  free(a);
-  free(w);
-  free(ws);
-  free(bias);
+  qb_gemm_data_free(&data);
   free(c);
   return ok;
 }

@@ -6,7 +6,10 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include <stdint.h>
+
 #include "dispatch/registry.h" /* q8_isa */
+#include "q8/q8.h"
 
 /* ---- timing (timing.c) ---- */
 typedef struct qb_timing {
@@ -99,5 +102,53 @@ typedef struct qb_gemm_row {
 bool qb_gemm_measure(q8_isa isa, const size_t shape[3], size_t threads, q8_dtype out,
                      double min_time, bool check, qb_gemm_row *row);
 const char *qb_out_name(q8_dtype out);
+
+/* ---- peers (peers.c): the same GEMM through other int8 libraries ---- */
+typedef enum qb_peer { QB_PEER_ONEDNN, QB_PEER_XNNPACK, QB_PEER_COUNT } qb_peer;
+const char *qb_peer_name(qb_peer peer); /* "onednn", "xnnpack" */
+/* Whether this build found the peer at configure time; if not, *reason says why. */
+bool qb_peer_built(qb_peer peer, const char **reason);
+/* The peer's version string ("2.6.3"), "" when not built. */
+const char *qb_peer_version(qb_peer peer);
+typedef struct qb_peer_result {
+  qb_timing t;
+  char isa[48];      /* what the peer says it dispatched to, e.g. "avx512_core_vnni" */
+  char impl[96];     /* the peer's implementation name, e.g. "brg:avx512_core_vnni" */
+  bool checked;
+  int max_abs_diff;  /* checked: largest |peer - q8 ref| over the output */
+} qb_peer_result;
+/* Times the peer's fastest int8 path for the GEMM qb_gemm_measure times:
+ * C[m][n] = requant(sum_k (A[m][k] - 3) * W[n][k] + bias[n]) with A int8
+ * (zero point 3, scale 0.02), W int8 per-output-channel scales
+ * 0.001 + 0.0001 * (j % 7), bias (j % 1000) - 500, out s32/s8/u8 with scale
+ * 0.5 and zero point -1 (u8: 127), same data generator (qb_gemm_fill).
+ * Operator creation and weight packing are not timed. `threads` threads.
+ * false with the reason in err (e.g. "xnnpack has no int32-output GEMM")
+ * when the peer cannot run this case. */
+bool qb_peer_gemm_measure(qb_peer peer, const size_t shape[3], size_t threads, q8_dtype out,
+                          double min_time, bool check, qb_peer_result *result, char *err,
+                          size_t err_size);
+
+/* The inputs every GEMM row uses (ours and the peers'), deterministic. */
+typedef struct qb_gemm_data {
+  size_t m, n, k;
+  int8_t *a, *w;      /* A[m][k], W[n][k] */
+  float *w_scales;    /* [n] */
+  int32_t *bias;      /* [n] */
+  int32_t a_zero_point;
+  float a_scale, out_scale;
+  int32_t out_zero_point;
+} qb_gemm_data;
+void qb_gemm_data_init(qb_gemm_data *d, size_t m, size_t n, size_t k, q8_dtype out);
+void qb_gemm_data_free(qb_gemm_data *d);
+/* The plan description for `d` (borrowing its arrays). */
+q8_gemm_desc qb_gemm_desc(const qb_gemm_data *d, q8_dtype out, size_t threads);
+/* The reference output (q8 with Q8_ISA=ref) into c (m*n elements of out). */
+bool qb_gemm_reference(const qb_gemm_data *d, q8_dtype out, void *c);
+
+/* ---- plot (plot.c) ---- */
+int qb_cmd_plot(int argc, char **argv);
+/* ---- requant (requant.c): standalone element-wise kernels in GB/s ---- */
+int qb_cmd_requant(int argc, char **argv);
 
 #endif
