@@ -1,6 +1,6 @@
-#define _POSIX_C_SOURCE 200809L /* strtok_r */
 /* qbench gemm: times q8_gemm_run (never the packing) per ISA and shape, each
- * figure beside the peak of the same ISA measured in the same run. */
+ * figure beside the peak of the same ISA measured in the same run, and the
+ * peers (oneDNN, XNNPACK) on the same inputs when asked. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,147 +9,8 @@
 #include "dispatch/registry.h"
 #include "dispatch/threadpool.h"
 
-#define MAX_SHAPES 64
-
-typedef struct gemm_opts {
-  bool isa_wanted[Q8_ISA_COUNT];
-  size_t shapes[MAX_SHAPES][3];
-  size_t shape_count;
-  size_t threads;
-  q8_dtype out;
-  double min_time;
-  const char *json_path;
-  const char *csv_path;
-  bool check, repro;
-} gemm_opts;
-
 const char *qb_out_name(q8_dtype out) {
   return out == Q8_INT32 ? "s32" : out == Q8_INT8 ? "s8" : "u8";
-}
-
-static void usage(FILE *f) {
-  fputs("usage: qbench gemm [--isa NAME[,NAME...]|all] [--shape MxNxK[,MxNxK...]]\n"
-        "                   [--threads N] [--out s32|s8|u8] [--min-time S] [--check] [--repro]\n"
-        "                   [--json FILE|-] [--csv FILE]\n\n"
-        "Times C = A x W^T through q8_gemm_run (int8 A with zero point, int8 weights with\n"
-        "per-channel scales and bias; packing is done once at plan creation and not\n"
-        "timed): warm-up, then samples over at least --min-time seconds, median of >= 5.\n"
-        "Prints GOPS (2*M*N*K per second) and the fraction of the peak of the same ISA\n"
-        "measured in the same run on the same number of cores (ref and hwy rows use the\n"
-        "machine's best peak). For M <= 16 it also prints packed-weight GB/s against the\n"
-        "measured read bandwidth of the cache level that holds the weights.\n\n"
-        "  --isa      ISAs to time (default: all usable): ref hwy avx2 avxvnni avx512vnni\n"
-        "             amx neon neondot neoni8mm; naming an unusable one is an error\n"
-        "  --shape    default 1024x1024x1024\n"
-        "  --threads  default 1; 0 = one per physical core\n"
-        "  --out      s32 (default), s8 or u8 (fused requantization, fp32 mode)\n"
-        "  --min-time seconds of samples per row (default 0.2)\n"
-        "  --check    verify each timed output against the reference, byte for byte\n"
-        "  --repro    print a one-line reproducer under each row\n"
-        "  --json     write Google Benchmark-style JSON ('-': stdout, table to stderr)\n"
-        "  --csv      write the rows as CSV\n", f);
-}
-
-static int fail_usage(const char *fmt, const char *arg) {
-  fprintf(stderr, "qbench gemm: ");
-  fprintf(stderr, fmt, arg);
-  fputs("\n(see qbench gemm --help)\n", stderr);
-  return 2;
-}
-
-static bool parse_shape(const char *text, size_t shape[3]) {
-  const char *p = text;
-  for (int i = 0; i < 3; ++i) {
-    char *end;
-    if (*p < '0' || *p > '9') return false;
-    const unsigned long long v = strtoull(p, &end, 10);
-    if (v == 0 || v > (1ull << 31)) return false;
-    shape[i] = (size_t)v;
-    if (i < 2 && *end != 'x') return false;
-    p = end + (i < 2);
-    if (i == 2 && *end != '\0') return false;
-  }
-  return true;
-}
-
-static int parse(int argc, char **argv, gemm_opts *o) {
-  *o = (gemm_opts){.threads = 1, .out = Q8_INT32, .min_time = 0.2};
-  bool any_isa = false;
-  for (int i = 1; i < argc; ++i) {
-    const char *arg = argv[i];
-    const bool has_value = i + 1 < argc;
-    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-      usage(stdout);
-      exit(0);
-    } else if (strcmp(arg, "--check") == 0) {
-      o->check = true;
-    } else if (strcmp(arg, "--repro") == 0) {
-      o->repro = true;
-    } else if (strcmp(arg, "--isa") == 0 && has_value) {
-      char list[256];
-      snprintf(list, sizeof list, "%s", argv[++i]);
-      for (char *save, *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
-        if (strcmp(name, "all") == 0) {
-          for (int k = 0; k < Q8_ISA_COUNT; ++k) o->isa_wanted[k] |= q8_isa_usable_on((q8_isa)k, q8_cpu(), NULL);
-          any_isa = true;
-          continue;
-        }
-        q8_isa isa;
-        if (!q8_isa_from_name(name, &isa)) return fail_usage("--isa: '%s' is not an ISA q8 knows", name);
-        const char *reason = NULL;
-        if (!q8_isa_usable_on(isa, q8_cpu(), &reason)) {
-          fprintf(stderr, "qbench gemm: --isa %s cannot run on this machine: %s\n", name, reason);
-          return 2;
-        }
-        o->isa_wanted[isa] = true;
-        any_isa = true;
-      }
-    } else if (strcmp(arg, "--shape") == 0 && has_value) {
-      char list[1024];
-      snprintf(list, sizeof list, "%s", argv[++i]);
-      for (char *save, *s = strtok_r(list, ",", &save); s; s = strtok_r(NULL, ",", &save)) {
-        if (o->shape_count == MAX_SHAPES) return fail_usage("--shape: more than %s shapes", "64");
-        if (!parse_shape(s, o->shapes[o->shape_count])) {
-          return fail_usage("--shape '%s': expected MxNxK with positive integers", s);
-        }
-        if (o->shapes[o->shape_count][2] > Q8_GEMM_MAX_K) {
-          return fail_usage("--shape '%s': K exceeds Q8_GEMM_MAX_K (33025)", s);
-        }
-        ++o->shape_count;
-      }
-    } else if (strcmp(arg, "--threads") == 0 && has_value) {
-      char *end;
-      const long t = strtol(argv[++i], &end, 10);
-      if (*end != '\0' || t < 0 || t > 1024) return fail_usage("--threads '%s': expected 0..1024", argv[i]);
-      o->threads = t == 0 ? q8_default_threads() : (size_t)t;
-    } else if (strcmp(arg, "--out") == 0 && has_value) {
-      const char *v = argv[++i];
-      if (strcmp(v, "s32") == 0) o->out = Q8_INT32;
-      else if (strcmp(v, "s8") == 0) o->out = Q8_INT8;
-      else if (strcmp(v, "u8") == 0) o->out = Q8_UINT8;
-      else return fail_usage("--out '%s': expected s32, s8 or u8", v);
-    } else if (strcmp(arg, "--min-time") == 0 && has_value) {
-      char *end;
-      o->min_time = strtod(argv[++i], &end);
-      if (*end != '\0' || !(o->min_time > 0.0) || o->min_time > 60.0) {
-        return fail_usage("--min-time '%s': expected seconds in (0, 60]", argv[i]);
-      }
-    } else if (strcmp(arg, "--json") == 0 && has_value) {
-      o->json_path = argv[++i];
-    } else if (strcmp(arg, "--csv") == 0 && has_value) {
-      o->csv_path = argv[++i];
-    } else {
-      return fail_usage("unknown or incomplete option '%s'", arg);
-    }
-  }
-  if (!any_isa) {
-    for (int k = 0; k < Q8_ISA_COUNT; ++k) o->isa_wanted[k] = q8_isa_usable_on((q8_isa)k, q8_cpu(), NULL);
-  }
-  if (o->shape_count == 0) {
-    o->shapes[0][0] = o->shapes[0][1] = o->shapes[0][2] = 1024;
-    o->shape_count = 1;
-  }
-  return 0;
 }
 
 /* ---- peaks, measured once per (ISA, threads) on the threads that run ---- */
@@ -164,9 +25,7 @@ static void peak_task(void *p, size_t i) {
   j->gops[i] = qb_peak_gops(j->isa, j->min_time);
 }
 
-/* The ISA whose multiply-add bounds a row: itself for the SIMD ISAs, the
- * machine's best for the portable paths. */
-static q8_isa peak_isa_for(q8_isa isa) {
+q8_isa qb_peak_isa_for(q8_isa isa) {
   if (isa != Q8_ISA_REF && isa != Q8_ISA_HWY) return isa;
   static const q8_isa best[] = {Q8_ISA_AMX, Q8_ISA_AVX512VNNI, Q8_ISA_AVXVNNI, Q8_ISA_AVX2,
                                 Q8_ISA_NEONI8MM, Q8_ISA_NEONDOT, Q8_ISA_NEON};
@@ -176,18 +35,27 @@ static q8_isa peak_isa_for(q8_isa isa) {
   return isa;
 }
 
-static double peak_gops(q8_isa isa, size_t threads, double min_time) {
-  static double cache[Q8_ISA_COUNT][8];
-  const size_t slot = threads < 8 ? threads : 7;
-  if (cache[isa][slot] == 0.0) {
-    peak_job job = {.isa = isa, .min_time = min_time};
+double qb_peak_for(q8_isa isa, size_t threads, double min_time) {
+  static double cache[Q8_ISA_COUNT][9];
+  const size_t slot = threads < 8 ? threads : 8; /* 8: any count above 7, remeasured */
+  if (cache[isa][slot] == 0.0 || slot == 8) {
+    peak_job *job = calloc(1, sizeof *job);
+    job->isa = isa;
+    job->min_time = min_time;
     if (threads > 1024) threads = 1024;
-    q8_parallel_for(threads, threads, peak_task, &job);
+    q8_parallel_for(threads, threads, peak_task, job);
     double sum = 0.0;
-    for (size_t i = 0; i < threads; ++i) sum += job.gops[i];
+    for (size_t i = 0; i < threads; ++i) sum += job->gops[i];
+    free(job);
     cache[isa][slot] = sum;
+    if (threads == 1) qb_note_peak(q8_isa_name(isa), sum);
   }
   return cache[isa][slot];
+}
+
+q8_isa qb_dispatched_isa(void) {
+  const q8_kernel *k = q8_select_kernel(Q8_OP_GEMM);
+  return k ? k->isa : Q8_ISA_REF;
 }
 
 /* Read bandwidth of the level that holds `bytes` of weights (per thread). */
@@ -198,22 +66,11 @@ static double weight_bandwidth(size_t bytes, double min_time, int *level_out) {
   else if (cpu->l3_bytes && bytes <= cpu->l3_bytes) level = 3;
   *level_out = level;
   static double cache[5];
-  if (cache[level] == 0.0) cache[level] = qb_bandwidth_level(level, min_time, NULL);
+  if (cache[level] == 0.0) {
+    cache[level] = qb_bandwidth_level(level, min_time, NULL);
+    qb_note_bandwidth(level, cache[level] * 1e-9);
+  }
   return cache[level];
-}
-
-
-
-typedef struct run_ctx {
-  const q8_gemm_plan *plan;
-  const void *a;
-  void *c;
-  size_t k, n;
-} run_ctx;
-
-static void run_plan(void *p) {
-  run_ctx *r = p;
-  q8_gemm_run(r->plan, r->a, r->k, r->c, r->n);
 }
 
 void qb_gemm_data_init(qb_gemm_data *d, size_t m, size_t n, size_t k, q8_dtype out) {
@@ -258,178 +115,414 @@ bool qb_gemm_reference(const qb_gemm_data *d, q8_dtype out, void *c) {
   return ok;
 }
 
-bool qb_gemm_measure(q8_isa isa, const size_t shape[3], size_t threads, q8_dtype out,
-                     double min_time, bool check, qb_gemm_row *row) {
-  const size_t m = shape[0], n = shape[1], k = shape[2];
+/* Copies of everything a call touches, rotated under --cold. */
+typedef struct run_ctx {
+  q8_gemm_plan **plans;
+  int8_t **a;
+  unsigned char **c;
+  size_t copies, next, k, n;
+} run_ctx;
+
+static void run_plan(void *p) {
+  run_ctx *r = p;
+  const size_t i = r->next;
+  r->next = i + 1 == r->copies ? 0 : i + 1;
+  q8_gemm_run(r->plans[i], r->a[i], r->k, r->c[i], r->n);
+}
+
+static void repro_method(char *buf, size_t size, const qb_method *m) {
+  snprintf(buf, size, " --min-time %g%s%s%s", m->min_time, m->cold ? " --cold" : "", m->check ? " --check" : "",
+           m->bitwise ? " --bitwise" : "");
+}
+
+static void name_row(qb_row *row, const qb_shape *s, q8_dtype out, const char *who, size_t threads) {
+  snprintf(row->name, sizeof row->name, "gemm/%s/%zux%zux%zu/%s/%s/threads:%zu", s->suite, s->m, s->n, s->k,
+           qb_out_name(out), who, threads);
+  snprintf(row->suite, sizeof row->suite, "%s", s->suite);
+  snprintf(row->op, sizeof row->op, "gemm");
+  snprintf(row->out, sizeof row->out, "%s", qb_out_name(out));
+  row->is_gemm = true;
+  snprintf(row->unit, sizeof row->unit, "GOPS");
+  row->m = s->m;
+  row->n = s->n;
+  row->k = s->k;
+}
+
+bool qb_gemm_measure(q8_isa isa, const qb_shape *shape, size_t threads, q8_dtype out,
+                     const qb_method *method, qb_row *row) {
+  const size_t m = shape->m, n = shape->n, k = shape->k;
+  const size_t esize = out == Q8_INT32 ? 4 : 1;
   qb_gemm_data data;
   qb_gemm_data_init(&data, m, n, k, out);
-  const int8_t *a = data.a;
-  const size_t esize = out == Q8_INT32 ? 4 : 1;
-  unsigned char *c = malloc(m * n * esize);
-  q8_set_isa(q8_isa_name(isa));
-  const q8_gemm_desc d = qb_gemm_desc(&data, out, threads);
-  q8_gemm_plan *plan = NULL;
-  bool ok = q8_gemm_plan_create(&d, &plan) == Q8_OK;
-  if (!ok) {
+  if (q8_set_isa(q8_isa_name(isa)) != Q8_OK) {
     fprintf(stderr, "qbench gemm: %s: %s\n", q8_isa_name(isa), q8_error_detail());
-  } else {
-    run_ctx ctx = {.plan = plan, .a = a, .c = c, .k = k, .n = n};
-    row->t = qb_measure(run_plan, &ctx, min_time, 5);
-    snprintf(row->kernel, sizeof row->kernel, "%s", q8_gemm_plan_kernel(plan));
-    row->isa = isa;
-    row->m = m;
-    row->n = n;
-    row->k = k;
-    row->threads = q8_gemm_plan_threads(plan);
-    row->out = out;
-    snprintf(row->name, sizeof row->name, "gemm/%zux%zux%zu/%s/%s/threads:%zu", m, n, k, qb_out_name(out),
-             q8_isa_name(isa), row->threads);
-    row->gops = 2.0 * (double)m * (double)n * (double)k / row->t.median_s * 1e-9;
-    row->peak_isa = peak_isa_for(isa);
-    row->peak = peak_gops(row->peak_isa, row->threads, min_time);
-    const size_t packed = q8_gemm_plan_packed_bytes(plan);
+    qb_gemm_data_free(&data);
+    return false;
+  }
+  const q8_gemm_desc d = qb_gemm_desc(&data, out, threads);
+  q8_gemm_plan *first = NULL;
+  if (q8_gemm_plan_create(&d, &first) != Q8_OK) {
+    fprintf(stderr, "qbench gemm: %s %zux%zux%zu: %s\n", q8_isa_name(isa), m, n, k, q8_error_detail());
+    q8_set_isa(NULL);
+    qb_gemm_data_free(&data);
+    return false;
+  }
+  const size_t packed = q8_gemm_plan_packed_bytes(first);
+  run_ctx ctx = {.k = k, .n = n};
+  ctx.copies = qb_cold_copies(method, packed + m * k + m * n * esize);
+  ctx.plans = calloc(ctx.copies, sizeof *ctx.plans);
+  ctx.a = calloc(ctx.copies, sizeof *ctx.a);
+  ctx.c = calloc(ctx.copies, sizeof *ctx.c);
+  bool ok = ctx.plans && ctx.a && ctx.c;
+  for (size_t i = 0; ok && i < ctx.copies; ++i) {
+    ctx.plans[i] = i == 0 ? first : NULL;
+    if (i > 0 && q8_gemm_plan_create(&d, &ctx.plans[i]) != Q8_OK) ok = false;
+    ctx.a[i] = i == 0 ? data.a : malloc(m * k);
+    ctx.c[i] = calloc(m * n, esize);
+    if (ctx.a[i] == NULL || ctx.c[i] == NULL) ok = false;
+    else if (i > 0) memcpy(ctx.a[i], data.a, m * k);
+  }
+  if (!ok) fprintf(stderr, "qbench gemm: %zux%zux%zu: out of memory for %zu cold copies\n", m, n, k, ctx.copies);
+
+  if (ok) {
+    row->t = qb_measure(run_plan, &ctx, method->min_time, 5);
+    name_row(row, shape, out, q8_isa_name(isa), q8_gemm_plan_threads(first));
+    snprintf(row->kernel, sizeof row->kernel, "%s", q8_gemm_plan_kernel(first));
+    snprintf(row->isa, sizeof row->isa, "%s", q8_isa_name(isa));
+    row->threads = q8_gemm_plan_threads(first);
+    row->rate = 2.0 * (double)m * (double)n * (double)k / row->t.median_s * 1e-9;
+    const q8_isa peak_isa = qb_peak_isa_for(isa);
+    snprintf(row->peak_isa, sizeof row->peak_isa, "%s", q8_isa_name(peak_isa));
+    row->peak = qb_peak_for(peak_isa, row->threads, method->min_time);
     row->weight_gbps = (double)packed / row->t.median_s * 1e-9;
-    row->bandwidth = m <= 16 ? weight_bandwidth(packed / row->threads, min_time, &row->level) * 1e-9 *
-                                   (double)row->threads
-                             : NAN;
-    if (check) {
+    if (m <= 16 && !method->cold) {
+      row->bandwidth_gbps =
+          weight_bandwidth(packed / row->threads, method->min_time, &row->bandwidth_level) * 1e-9 * (double)row->threads;
+    }
+    /* Every copy ran the same call: copy 0's output stands for all. */
+    if (method->check) {
       unsigned char *want = malloc(m * n * esize);
       row->checked = true;
-      row->check_ok = qb_gemm_reference(&data, out, want) && memcmp(want, c, m * n * esize) == 0;
+      row->check_ok = want && qb_gemm_reference(&data, out, want) && memcmp(want, ctx.c[0], m * n * esize) == 0;
       free(want);
     }
-    q8_gemm_plan_destroy(plan);
+    if (method->bitwise) {
+      unsigned char *again = calloc(m * n, esize);
+      row->bitwise_checked = true;
+      row->bitwise_ok = again && q8_gemm_run(first, data.a, k, again, n) == Q8_OK &&
+                        memcmp(again, ctx.c[0], m * n * esize) == 0;
+      free(again);
+    }
+    char extra[96];
+    repro_method(extra, sizeof extra, method);
+    snprintf(row->repro, sizeof row->repro, "qbench gemm --isa %s --shape %zux%zux%zu --out %s --threads %zu%s",
+             q8_isa_name(isa), m, n, k, qb_out_name(out), row->threads, extra);
   }
+  for (size_t i = 0; i < ctx.copies; ++i) {
+    if (ctx.plans) q8_gemm_plan_destroy(ctx.plans[i]);
+    if (ctx.a && i > 0) free(ctx.a[i]);
+    if (ctx.c) free(ctx.c[i]);
+  }
+  if (!ctx.plans) q8_gemm_plan_destroy(first);
+  free(ctx.plans);
+  free(ctx.a);
+  free(ctx.c);
   q8_set_isa(NULL);
   qb_gemm_data_free(&data);
-  free(c);
   return ok;
 }
 
-static void print_row(FILE *f, const gemm_opts *o, const qb_gemm_row *r) {
-  fprintf(f, "%-22s %-11s %-34s %3zu %10.1f %9.1f %9.1f %6.1f%%", "", q8_isa_name(r->isa), r->kernel,
-          r->threads, r->t.median_s * 1e6, r->gops, r->peak, 100.0 * r->gops / r->peak);
-  if (isfinite(r->bandwidth)) {
-    fprintf(f, "  weights %.1f GB/s = %.0f%% of L%s bw", r->weight_gbps, 100.0 * r->weight_gbps / r->bandwidth,
-            r->level == 2 ? "2" : r->level == 3 ? "3" : "DRAM");
+bool qb_gemm_measure_peer(qb_peer peer, const qb_shape *shape, size_t threads, q8_dtype out,
+                          const qb_method *method, qb_row *row, char *err, size_t err_size) {
+  const char *why = NULL;
+  if (!qb_peer_built(peer, &why)) {
+    snprintf(err, err_size, "%s", why);
+    return false;
   }
-  if (r->checked) fprintf(f, "  check %s", r->check_ok ? "ok" : "FAILED");
-  fputc('\n', f);
-  if (o->repro) {
-    fprintf(f, "%-22s repro: qbench gemm --isa %s --shape %zux%zux%zu --threads %zu --out %s\n", "",
-            q8_isa_name(r->isa), r->m, r->n, r->k, r->threads, qb_out_name(r->out));
+  qb_peer_result result = {0};
+  const size_t dims[3] = {shape->m, shape->n, shape->k};
+  if (!qb_peer_gemm_measure(peer, dims, threads, out, method->min_time, method->check, &result, err, err_size)) {
+    return false;
   }
+  const char *name = qb_peer_name(peer);
+  name_row(row, shape, out, name, threads);
+  snprintf(row->library, sizeof row->library, "%s", name);
+  snprintf(row->isa, sizeof row->isa, "%s", result.isa);
+  snprintf(row->kernel, sizeof row->kernel, "%s", result.impl);
+  row->t = result.t;
+  row->threads = threads;
+  row->rate = 2.0 * (double)shape->m * (double)shape->n * (double)shape->k / row->t.median_s * 1e-9;
+  /* A peer is bounded by the machine's best multiply-add, as q8 is. */
+  const q8_isa peak_isa = qb_peak_isa_for(Q8_ISA_REF);
+  snprintf(row->peak_isa, sizeof row->peak_isa, "%s", q8_isa_name(peak_isa));
+  row->peak = qb_peak_for(peak_isa, threads, method->min_time);
+  row->checked = result.checked;
+  row->max_abs_diff = result.max_abs_diff;
+  row->check_ok = result.checked && result.max_abs_diff <= (out == Q8_INT32 ? 0 : 1);
+  qb_note_peer(name, qb_peer_version(peer), result.isa);
+  char extra[96];
+  repro_method(extra, sizeof extra, method);
+  snprintf(row->repro, sizeof row->repro,
+           "qbench gemm --isa %s --peer %s --shape %zux%zux%zu --out %s --threads %zu%s",
+           q8_isa_name(qb_dispatched_isa()), name, shape->m, shape->n, shape->k, qb_out_name(out), threads, extra);
+  return true;
 }
 
-static void write_json(FILE *f, const gemm_opts *o, const qb_gemm_row *rows, size_t n) {
-  qb_json j = {.out = f};
-  qb_json_begin_object(&j, NULL);
-  qb_json_begin_object(&j, "context");
-  qb_json_context_fields(&j);
-  qb_json_number(&j, "min_time_s", o->min_time);
-  qb_json_bool(&j, "checked", o->check);
-  qb_json_end_object(&j);
-  qb_json_begin_array(&j, "benchmarks");
-  for (size_t i = 0; i < n; ++i) {
-    const qb_gemm_row *r = &rows[i];
-    qb_json_begin_object(&j, NULL);
-    qb_json_string(&j, "name", r->name);
-    qb_json_string(&j, "run_name", r->name);
-    qb_json_string(&j, "run_type", "iteration");
-    qb_json_int(&j, "iterations", (long long)(r->t.samples * r->t.calls_per_sample));
-    qb_json_number(&j, "real_time", r->t.median_s * 1e9);
-    qb_json_number(&j, "cpu_time", r->t.median_s * 1e9);
-    qb_json_string(&j, "time_unit", "ns");
-    qb_json_number(&j, "min_time_ns", r->t.min_s * 1e9);
-    qb_json_number(&j, "max_time_ns", r->t.max_s * 1e9);
-    qb_json_int(&j, "samples", (long long)r->t.samples);
-    qb_json_string(&j, "isa", q8_isa_name(r->isa));
-    qb_json_string(&j, "kernel", r->kernel);
-    qb_json_int(&j, "m", (long long)r->m);
-    qb_json_int(&j, "n", (long long)r->n);
-    qb_json_int(&j, "k", (long long)r->k);
-    qb_json_int(&j, "threads", (long long)r->threads);
-    qb_json_string(&j, "out", qb_out_name(r->out));
-    qb_json_number(&j, "gops", r->gops);
-    qb_json_number(&j, "peak_gops", r->peak);
-    qb_json_string(&j, "peak_isa", q8_isa_name(r->peak_isa));
-    qb_json_number(&j, "peak_fraction", r->gops / r->peak);
-    qb_json_number(&j, "weight_gbps", r->weight_gbps);
-    if (isfinite(r->bandwidth)) {
-      qb_json_number(&j, "bandwidth_gbps", r->bandwidth);
-      qb_json_number(&j, "bandwidth_fraction", r->weight_gbps / r->bandwidth);
+bool qb_gemm_bench(const qb_selection *sel, q8_dtype out, const qb_method *method, const qb_outputs *o,
+                   qb_rows *rows) {
+  const qb_shapes *shapes = &sel->shapes;
+  const bool *isa_wanted = sel->isa_wanted, *peer_wanted = sel->peer_wanted;
+  const size_t threads = sel->threads;
+  bool all_ok = true;
+  size_t total = 0, done = 0;
+  for (int i = 0; i < Q8_ISA_COUNT; ++i) total += isa_wanted[i];
+  for (int p = 0; p < QB_PEER_COUNT; ++p) total += peer_wanted[p];
+  total *= shapes->count;
+  bool peer_skip_said[QB_PEER_COUNT] = {false};
+  for (size_t s = 0; s < shapes->count; ++s) {
+    const qb_shape *shape = &shapes->items[s];
+    double ref_rate = NAN, dispatched_rate = NAN;
+    for (int isa = 0; isa < Q8_ISA_COUNT; ++isa) {
+      if (!isa_wanted[isa]) continue;
+      qb_progress("[%zu/%zu] gemm %s %zux%zux%zu %s", ++done, total, shape->suite, shape->m, shape->n, shape->k,
+                  q8_isa_name((q8_isa)isa));
+      qb_row *row = qb_rows_add(rows);
+      if (!qb_gemm_measure((q8_isa)isa, shape, threads, out, method, row)) {
+        --rows->count;
+        all_ok = false;
+        continue;
+      }
+      if (isa == Q8_ISA_REF) ref_rate = row->rate;
+      if (isa == (int)qb_dispatched_isa()) dispatched_rate = row->rate;
+      row->speedup_vs_ref = row->rate / ref_rate;
+      if ((row->checked && !row->check_ok) || (row->bitwise_checked && !row->bitwise_ok)) all_ok = false;
+      qb_table_row(o, row);
     }
-    if (r->checked) qb_json_bool(&j, "check_ok", r->check_ok);
-    qb_json_end_object(&j);
+    for (int p = 0; p < QB_PEER_COUNT; ++p) {
+      if (!peer_wanted[p]) continue;
+      qb_progress("[%zu/%zu] gemm %s %zux%zux%zu %s", ++done, total, shape->suite, shape->m, shape->n, shape->k,
+                  qb_peer_name((qb_peer)p));
+      qb_row *row = qb_rows_add(rows);
+      char err[256];
+      if (!qb_gemm_measure_peer((qb_peer)p, shape, threads, out, method, row, err, sizeof err)) {
+        --rows->count;
+        if (!peer_skip_said[p]) { /* a peer that cannot do a case says so once, not per shape */
+          qb_progress_clear();
+          fprintf(o->table, "    %s skipped: %s\n", qb_peer_name((qb_peer)p), err);
+          peer_skip_said[p] = true;
+        }
+        continue;
+      }
+      row->speedup_vs_ref = row->rate / ref_rate;
+      row->ratio_vs_peer = dispatched_rate / row->rate;
+      if (row->checked && !row->check_ok) all_ok = false;
+      qb_table_row(o, row);
+    }
   }
-  qb_json_end_array(&j);
-  qb_json_end_object(&j);
+  qb_progress_clear();
+  return all_ok;
 }
 
-static void write_csv(FILE *f, const qb_gemm_row *rows, size_t n) {
-  fputs("name,isa,kernel,m,n,k,threads,out,real_time_ns,gops,peak_gops,peak_fraction,"
-        "weight_gbps,bandwidth_gbps\n", f);
-  for (size_t i = 0; i < n; ++i) {
-    const qb_gemm_row *r = &rows[i];
-    fprintf(f, "%s,%s,%s,%zu,%zu,%zu,%zu,%s,%.1f,%.6g,%.6g,%.6g,%.6g,", r->name, q8_isa_name(r->isa),
-            r->kernel, r->m, r->n, r->k, r->threads, qb_out_name(r->out), r->t.median_s * 1e9, r->gops,
-            r->peak, r->gops / r->peak, r->weight_gbps);
-    if (isfinite(r->bandwidth)) fprintf(f, "%.6g", r->bandwidth);
-    fputc('\n', f);
+static void usage(FILE *f) {
+  fputs("usage: qbench gemm [--isa NAME[,NAME...]|all|none] [--shape MxNxK[,MxNxK...]]\n"
+        "                   [--suite NAME] [--shapes FILE] [--peers | --peer NAME]\n"
+        "                   [--threads N] [--out s32|s8|u8] [--min-time S] [--quick]\n"
+        "                   [--cold] [--check] [--bitwise] [--repro] [--json FILE|-] [--csv FILE|-]\n\n"
+        "Times C = A x W^T through q8_gemm_run (int8 A with zero point, int8 weights with\n"
+        "per-channel scales and bias; packing is done once at plan creation and not\n"
+        "timed): warm-up, then samples over at least --min-time seconds, median of >= 5.\n"
+        "Prints GOPS (2*M*N*K per second) and the fraction of the peak of the same ISA\n"
+        "measured in the same run on the same number of cores (ref, hwy and peer rows use\n"
+        "the machine's best peak), and the speed-up over ref when ref ran. For M <= 16 it\n"
+        "also prints packed-weight GB/s against the measured read bandwidth of the cache\n"
+        "level that holds the weights.\n\n"
+        "  --isa      ISAs to time (default: all usable): ref hwy avx2 avxvnni avx512vnni\n"
+        "             amx neon neondot neoni8mm; naming an unusable one is an error;\n"
+        "             none: peers only (plus q8's dispatched ISA, for the ratio)\n"
+        "  --shape    shapes MxNxK (default 1024x1024x1024 when no --suite/--shapes)\n"
+        "  --suite    square (256..2048), transformer (M 1,8,64,256 x 768/3072/4096),\n"
+        "             resnet50, mobilenetv2 (their convolutions as GEMMs), small, all\n"
+        "  --shapes   a file with one MxNxK per line ('#' starts a comment)\n"
+        "  --peers    also time every peer this build found (oneDNN, XNNPACK) on the same\n"
+        "             inputs, with q8/peer per shape; --peer NAME for one\n"
+        "  --threads  default 1; 0 = one per physical core\n"
+        "  --out      s32 (default), s8 or u8 (fused requantization, fp32 mode)\n"
+        "  --min-time seconds of samples per row (default 0.2); --quick = 0.05\n"
+        "  --cold     rotate among copies of weights, inputs and outputs spanning twice\n"
+        "             the last-level cache (peers are timed warm)\n"
+        "  --check    verify each timed output against the reference, byte for byte\n"
+        "             (peers: within 1)\n"
+        "  --bitwise  run each case again and compare the bytes (determinism)\n"
+        "  --repro    print a one-line reproducer under each row\n"
+        "  --json     write Google Benchmark JSON, docs/results.md ('-': stdout, table to stderr)\n"
+        "  --csv      write the rows as CSV ('-': stdout)\n\n"
+        "Exit status: 0, 1 when a case failed (plan, --check, --bitwise), 2 bad arguments.\n",
+        f);
+}
+
+static int fail_usage(const char *fmt, const char *arg) {
+  fprintf(stderr, "qbench gemm: ");
+  fprintf(stderr, fmt, arg);
+  fputs("\n(see qbench gemm --help)\n", stderr);
+  return 2;
+}
+
+/* --isa LIST: names, "all", "none"; 0 or 2 (message printed). */
+int qb_parse_isa_list(const char *list, bool wanted[Q8_ISA_COUNT], bool *any, const char *prefix) {
+  const char *p = list;
+  do {
+    const char *comma = strchr(p, ',');
+    const size_t len = comma ? (size_t)(comma - p) : strlen(p);
+    char name[32];
+    snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), p);
+    if (strcmp(name, "all") == 0) {
+      for (int k = 0; k < Q8_ISA_COUNT; ++k) wanted[k] |= q8_isa_usable_on((q8_isa)k, q8_cpu(), NULL);
+    } else if (strcmp(name, "none") != 0) {
+      q8_isa isa;
+      if (!q8_isa_from_name(name, &isa)) {
+        fprintf(stderr, "%s: --isa '%s' is not an ISA q8 knows (ref hwy avx2 avxvnni avx512vnni amx neon neondot neoni8mm)\n",
+                prefix, name);
+        return 2;
+      }
+      const char *reason = NULL;
+      if (!q8_isa_usable_on(isa, q8_cpu(), &reason)) {
+        fprintf(stderr, "%s: --isa %s cannot run on this machine: %s\n", prefix, name, reason);
+        return 2;
+      }
+      wanted[isa] = true;
+    }
+    *any = true;
+    p = comma ? comma + 1 : NULL;
+  } while (p);
+  return 0;
+}
+
+/* --peer NAME / --peers; 0 or 2. */
+static int parse_peer(const char *name, bool wanted[QB_PEER_COUNT], const char *prefix) {
+  for (int p = 0; p < QB_PEER_COUNT; ++p) {
+    if (name == NULL || strcmp(name, qb_peer_name((qb_peer)p)) == 0) {
+      const char *why = NULL;
+      if (qb_peer_built((qb_peer)p, &why)) {
+        wanted[p] = true;
+      } else if (name != NULL) {
+        fprintf(stderr, "%s: --peer %s: %s\n", prefix, name, why);
+        return 2;
+      } else {
+        fprintf(stderr, "%s: --peers: no %s rows: %s\n", prefix, qb_peer_name((qb_peer)p), why);
+      }
+      if (name != NULL) return 0;
+    }
+  }
+  if (name != NULL) {
+    fprintf(stderr, "%s: --peer '%s': expected onednn or xnnpack\n", prefix, name);
+    return 2;
+  }
+  return 0;
+}
+
+int qb_parse_selection(int argc, char **argv, int *i, qb_selection *sel, const char *prefix) {
+  const char *arg = argv[*i];
+  const bool has_value = *i + 1 < argc;
+  char err[512];
+  int rc = 0;
+  if (strcmp(arg, "--isa") == 0 && has_value) {
+    rc = qb_parse_isa_list(argv[++*i], sel->isa_wanted, &sel->any_isa, prefix);
+  } else if (strcmp(arg, "--shape") == 0 && has_value) {
+    if (!qb_shapes_add_list(&sel->shapes, argv[++*i], "cli", err, sizeof err)) {
+      fprintf(stderr, "%s: %s\n", prefix, err);
+      rc = 2;
+    }
+  } else if (strcmp(arg, "--suite") == 0 && has_value) {
+    if (!qb_shapes_add_suite(&sel->shapes, argv[++*i])) {
+      fprintf(stderr, "%s: --suite '%s': expected default, square, transformer, resnet50, mobilenetv2, small or all\n",
+              prefix, argv[*i]);
+      rc = 2;
+    }
+  } else if (strcmp(arg, "--shapes") == 0 && has_value) {
+    if (!qb_shapes_add_file(&sel->shapes, argv[++*i], err, sizeof err)) {
+      fprintf(stderr, "%s: --shapes: %s\n", prefix, err);
+      rc = 2;
+    }
+  } else if (strcmp(arg, "--peers") == 0) {
+    rc = parse_peer(NULL, sel->peer_wanted, prefix);
+  } else if (strcmp(arg, "--peer") == 0 && has_value) {
+    rc = parse_peer(argv[++*i], sel->peer_wanted, prefix);
+  } else if (strcmp(arg, "--threads") == 0 && has_value) {
+    char *end;
+    const long t = strtol(argv[++*i], &end, 10);
+    if (end == argv[*i] || *end != '\0' || t < 0 || t > 1024) {
+      fprintf(stderr, "%s: --threads '%s': expected 0..1024 (0: one per physical core)\n", prefix, argv[*i]);
+      rc = 2;
+    } else {
+      sel->threads = t == 0 ? q8_default_threads() : (size_t)t;
+    }
+  } else {
+    return 0;
+  }
+  return rc == 0 ? 1 : -1;
+}
+
+void qb_selection_finish(qb_selection *sel, const char *default_suite) {
+  if (!sel->any_isa) {
+    for (int k = 0; k < Q8_ISA_COUNT; ++k) sel->isa_wanted[k] = q8_isa_usable_on((q8_isa)k, q8_cpu(), NULL);
+  }
+  bool any_peer = false;
+  for (int p = 0; p < QB_PEER_COUNT; ++p) any_peer |= sel->peer_wanted[p];
+  if (any_peer) sel->isa_wanted[qb_dispatched_isa()] = true; /* the q8 side of q8/peer */
+  if (sel->threads == 0) sel->threads = 1;
+  if (sel->shapes.count == 0) {
+    char err[64];
+    if (!qb_shapes_add_suite(&sel->shapes, default_suite)) qb_shapes_add_list(&sel->shapes, default_suite, "cli", err, sizeof err);
   }
 }
 
 int qb_cmd_gemm(int argc, char **argv) {
-  gemm_opts o;
-  const int rc = parse(argc, argv, &o);
-  if (rc != 0) return rc;
+  qb_selection sel = {.threads = 1};
+  qb_method method = {.min_time = 0.2};
+  qb_outputs outputs;
+  qb_outputs_init(&outputs);
+  q8_dtype out = Q8_INT32;
+  int rc = 0;
+  for (int i = 1; i < argc && rc == 0; ++i) {
+    const char *arg = argv[i];
+    int used = qb_parse_method(argc, argv, &i, &method, "qbench gemm");
+    if (used == 0) used = qb_parse_outputs(argc, argv, &i, &outputs);
+    if (used == 0) used = qb_parse_selection(argc, argv, &i, &sel, "qbench gemm");
+    if (used < 0) rc = 2;
+    if (used != 0) continue;
+    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+      usage(stdout);
+      qb_shapes_free(&sel.shapes);
+      return 0;
+    } else if (strcmp(arg, "--out") == 0 && i + 1 < argc) {
+      const char *v = argv[++i];
+      if (strcmp(v, "s32") == 0) out = Q8_INT32;
+      else if (strcmp(v, "s8") == 0) out = Q8_INT8;
+      else if (strcmp(v, "u8") == 0) out = Q8_UINT8;
+      else rc = fail_usage("--out '%s': expected s32, s8 or u8", v);
+    } else {
+      rc = fail_usage("unknown or incomplete option '%s'", arg);
+    }
+  }
   bool forced;
-  q8_isa isa_forced;
-  if (q8_forced(&forced, &isa_forced) != Q8_OK) {
-    fprintf(stderr, "qbench: %s\n", q8_error_detail());
-    return 2;
+  q8_isa forced_isa;
+  if (rc == 0 && q8_forced(&forced, &forced_isa) != Q8_OK) {
+    fprintf(stderr, "qbench gemm: %s\n", q8_error_detail());
+    rc = 2;
   }
-  const bool json_stdout = o.json_path && strcmp(o.json_path, "-") == 0;
-  FILE *table = json_stdout ? stderr : stdout;
+  if (rc != 0) {
+    qb_shapes_free(&sel.shapes);
+    return rc;
+  }
+  qb_selection_finish(&sel, "1024x1024x1024");
+
   q8_pin_current_thread(0);
-  qb_gemm_row *rows = calloc(o.shape_count * Q8_ISA_COUNT, sizeof *rows);
-  size_t n = 0;
-  bool all_ok = true;
-  fprintf(table, "%-22s %-11s %-34s %3s %10s %9s %9s %7s\n", "shape (MxNxK)", "isa", "kernel", "thr",
-          "time us", "GOPS", "peak", "of peak");
-  for (size_t s = 0; s < o.shape_count; ++s) {
-    fprintf(table, "%zux%zux%zu %s\n", o.shapes[s][0], o.shapes[s][1], o.shapes[s][2], qb_out_name(o.out));
-    for (int isa = 0; isa < Q8_ISA_COUNT; ++isa) {
-      if (!o.isa_wanted[isa]) continue;
-      if (!qb_gemm_measure((q8_isa)isa, o.shapes[s], o.threads, o.out, o.min_time, o.check, &rows[n])) {
-        all_ok = false;
-        continue;
-      }
-      print_row(table, &o, &rows[n]);
-      if (rows[n].checked && !rows[n].check_ok) all_ok = false;
-      ++n;
-    }
-  }
-  if (o.json_path) {
-    FILE *f = json_stdout ? stdout : fopen(o.json_path, "w");
-    if (f == NULL) {
-      fprintf(stderr, "qbench gemm: cannot write '%s'\n", o.json_path);
-      free(rows);
-      return 1;
-    }
-    write_json(f, &o, rows, n);
-    if (!json_stdout) fclose(f);
-  }
-  if (o.csv_path) {
-    FILE *f = fopen(o.csv_path, "w");
-    if (f == NULL) {
-      fprintf(stderr, "qbench gemm: cannot write '%s'\n", o.csv_path);
-      free(rows);
-      return 1;
-    }
-    write_csv(f, rows, n);
-    fclose(f);
-  }
-  free(rows);
-  return all_ok ? 0 : 1;
+  qb_note_method(method.min_time, method.cold, method.check, method.bitwise);
+  qb_rows rows = {0};
+  qb_table_header(&outputs);
+  const bool ok = qb_gemm_bench(&sel, out, &method, &outputs, &rows);
+  rc = qb_write_outputs(&outputs, rows.items, rows.count);
+  qb_rows_free(&rows);
+  qb_shapes_free(&sel.shapes);
+  return rc != 0 ? rc : ok ? 0 : 1;
 }

@@ -295,6 +295,52 @@ static void usage(FILE *out) {
         "  --help         this text\n", out);
 }
 
+static const char *peak_instruction(q8_isa isa) {
+  switch (isa) {
+    case Q8_ISA_AVX2: return "vpmaddwd+vpaddd ymm";
+    case Q8_ISA_AVXVNNI: return "vpdpbusd ymm";
+    case Q8_ISA_AVX512VNNI: return "vpdpbusd zmm";
+    case Q8_ISA_AMX: return "tdpbssd";
+    default: return "";
+  }
+}
+
+typedef struct peak_detail {
+  double ghz, min_time;
+  const double *gops;
+  const char *const *reasons;
+  const bool *usable;
+  const double *gbps;
+  const size_t *bytes;
+} peak_detail;
+
+/* The per-ISA table with unusable ISAs and their reasons, and the probe sizes. */
+static void write_detail(qb_json *j, void *ctx) {
+  const peak_detail *d = ctx;
+  qb_json_number(j, "min_time", d->min_time);
+  qb_json_number(j, "clock_ghz", d->ghz);
+  qb_json_begin_array(j, "peaks");
+  for (size_t i = 0; i < N_PEAK_ISAS; ++i) {
+    qb_json_begin_object(j, NULL);
+    qb_json_string(j, "isa", q8_isa_name(peak_isas[i]));
+    qb_json_bool(j, "usable", d->usable[i]);
+    qb_json_number(j, "gops", d->gops[i]);
+    qb_json_string(j, "reason", d->reasons[i]);
+    qb_json_end_object(j);
+  }
+  qb_json_end_array(j);
+  qb_json_string(j, "loads", qb_read_loads());
+  qb_json_begin_array(j, "bandwidth");
+  for (int l = 0; l < 4; ++l) {
+    qb_json_begin_object(j, NULL);
+    qb_json_string(j, "level", level_names[l]);
+    qb_json_int(j, "bytes", (long long)d->bytes[l]);
+    qb_json_number(j, "gbps", d->gbps[l]);
+    qb_json_end_object(j);
+  }
+  qb_json_end_array(j);
+}
+
 static void print_size(FILE *out, size_t bytes) {
   char s[32];
   if (bytes >= ((size_t)1 << 20)) {
@@ -378,35 +424,49 @@ int qb_cmd_peak(int argc, char **argv) {
     fprintf(table, " %10.1f\n", gbps[l]);
   }
 
+  /* Google Benchmark rows (docs/results.md) for tools and `qbench compare`,
+   * plus the per-ISA detail (unusable ISAs and why) as extra members. A
+   * peak row's time is per 10^9 ops (per GB for bandwidth): probes report
+   * a best rate, not a call time. */
+  qb_rows rows = {0};
+  for (size_t i = 0; i < N_PEAK_ISAS; ++i) {
+    if (!usable[i]) continue;
+    qb_note_peak(q8_isa_name(peak_isas[i]), gops[i]);
+    qb_row *r = qb_rows_add(&rows);
+    snprintf(r->name, sizeof r->name, "peak/%s/threads:1", q8_isa_name(peak_isas[i]));
+    snprintf(r->suite, sizeof r->suite, "peak");
+    snprintf(r->op, sizeof r->op, "peak");
+    snprintf(r->isa, sizeof r->isa, "%s", q8_isa_name(peak_isas[i]));
+    snprintf(r->kernel, sizeof r->kernel, "%s", peak_instruction(peak_isas[i]));
+    snprintf(r->unit, sizeof r->unit, "GOPS");
+    snprintf(r->repro, sizeof r->repro, "qbench peak --min-time %g", min_time);
+    r->threads = 1;
+    r->rate = r->peak = gops[i];
+    r->t.median_s = r->t.min_s = r->t.max_s = 1.0 / gops[i];
+    r->t.samples = r->t.calls_per_sample = 1;
+  }
+  for (int l = 0; l < 4; ++l) {
+    qb_note_bandwidth(l + 1, gbps[l]);
+    qb_row *r = qb_rows_add(&rows);
+    snprintf(r->name, sizeof r->name, "bandwidth/%s/threads:1", level_names[l]);
+    snprintf(r->suite, sizeof r->suite, "peak");
+    snprintf(r->op, sizeof r->op, "bandwidth");
+    snprintf(r->isa, sizeof r->isa, "%s", qb_read_loads());
+    snprintf(r->kernel, sizeof r->kernel, "read %zu bytes", bytes[l]);
+    snprintf(r->repro, sizeof r->repro, "qbench peak --min-time %g", min_time);
+    r->threads = 1;
+    r->rate = r->peak = gbps[l];
+    r->bandwidth_gbps = gbps[l];
+    r->bandwidth_level = l + 1;
+    r->t.median_s = r->t.min_s = r->t.max_s = 1.0 / gbps[l];
+    r->t.samples = r->t.calls_per_sample = 1;
+  }
+  qb_note_method(min_time, false, false, false);
   if (json_path) {
-    qb_json j = {.out = json_stdout ? stdout : json_out};
-    qb_json_begin_object(&j, NULL);
-    qb_json_string(&j, "version", q8_version());
-    qb_json_string(&j, "cpu", cpu->model);
-    qb_json_number(&j, "min_time", min_time);
-    qb_json_number(&j, "clock_ghz", ghz);
-    qb_json_begin_array(&j, "peaks");
-    for (size_t i = 0; i < N_PEAK_ISAS; ++i) {
-      qb_json_begin_object(&j, NULL);
-      qb_json_string(&j, "isa", q8_isa_name(peak_isas[i]));
-      qb_json_bool(&j, "usable", usable[i]);
-      qb_json_number(&j, "gops", gops[i]);
-      qb_json_string(&j, "reason", reasons[i]);
-      qb_json_end_object(&j);
-    }
-    qb_json_end_array(&j);
-    qb_json_string(&j, "loads", qb_read_loads());
-    qb_json_begin_array(&j, "bandwidth");
-    for (int l = 0; l < 4; ++l) {
-      qb_json_begin_object(&j, NULL);
-      qb_json_string(&j, "level", level_names[l]);
-      qb_json_int(&j, "bytes", (long long)bytes[l]);
-      qb_json_number(&j, "gbps", gbps[l]);
-      qb_json_end_object(&j);
-    }
-    qb_json_end_array(&j);
-    qb_json_end_object(&j);
+    peak_detail detail = {ghz, min_time, gops, reasons, usable, gbps, bytes};
+    qb_write_json_extra(json_stdout ? stdout : json_out, rows.items, rows.count, write_detail, &detail);
     if (json_out) fclose(json_out);
   }
+  qb_rows_free(&rows);
   return 0;
 }

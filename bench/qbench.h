@@ -83,25 +83,109 @@ bool qb_peak_usable(q8_isa isa, const char **reason);
 double qb_clock_ghz(double min_time); /* dependent-add chain estimate, 0 off x86 */
 int qb_cmd_peak(int argc, char **argv);
 
-/* ---- GEMM measurement (gemm.c): `qbench gemm` and the default run ---- */
-typedef struct qb_gemm_row {
-  char name[128];
-  q8_isa isa, peak_isa;   /* peak_isa: whose measured peak bounds the row */
+/* ---- rows and reports (report.c): one row type for every measuring
+ * subcommand, written as a table, Google Benchmark JSON and CSV
+ * (docs/results.md is the schema) ---- */
+typedef struct qb_row {
+  char name[192];
+  char suite[24];    /* square, transformer, ..., elementwise, peak */
+  char op[16];       /* gemm, requantize, quantize, dequantize, peak */
+  char library[16];  /* q8, onednn, xnnpack */
+  char isa[48];      /* forced q8 ISA, or what the peer dispatched */
   char kernel[96];
-  size_t m, n, k, threads;
-  q8_dtype out;
+  char out[8];       /* gemm: s32, s8, u8 */
+  char mode[12];     /* requantize: gemmlowp, single, fp32 */
+  char peak_isa[24]; /* gemm: whose measured peak bounds the row */
+  char repro[320];
+  char unit[8];      /* GOPS or GB/s */
+  size_t m, n, k, count, bytes, threads;
   qb_timing t;
-  double gops, peak;      /* GOPS; peak GOPS of peak_isa on `threads` cores */
-  double weight_gbps;     /* packed-weight bytes per second */
-  double bandwidth;       /* GB/s of the level holding the weights (M <= 16), else NAN */
-  int level;              /* 2, 3 or 4 (DRAM) */
-  bool checked, check_ok;
-} qb_gemm_row;
-/* Times q8_gemm_run with `isa` forced (packing untimed); false with a message
- * on stderr if the plan cannot be made. */
-bool qb_gemm_measure(q8_isa isa, const size_t shape[3], size_t threads, q8_dtype out,
-                     double min_time, bool check, qb_gemm_row *row);
-const char *qb_out_name(q8_dtype out);
+  bool is_gemm;
+  double rate;           /* GOPS (gemm) or GB/s */
+  double peak;           /* same unit: measured peak GOPS or bandwidth GB/s */
+  double weight_gbps;    /* gemm: packed weights per second */
+  double bandwidth_gbps; /* bandwidth of the level holding the stream, NAN if none */
+  int bandwidth_level;   /* 1..4 (4 = DRAM), 0 if none */
+  double speedup_vs_ref; /* NAN if none */
+  double ratio_vs_peer;  /* peer rows: q8 rate / peer rate; NAN otherwise */
+  bool checked, check_ok, bitwise_checked, bitwise_ok;
+  int max_abs_diff;      /* peer rows, checked */
+} qb_row;
+void qb_row_init(qb_row *row);
+const char *qb_level_name(int level); /* "L1".."DRAM" */
+
+/* What the run measured besides rows, for the JSON context. */
+void qb_note_peak(const char *isa, double gops);
+void qb_note_bandwidth(int level, double gbps);
+void qb_note_peer(const char *name, const char *version, const char *isa);
+void qb_note_method(double min_time, bool cold, bool checked, bool bitwise);
+
+/* Where a subcommand's output goes: --json FILE|- and --csv FILE. With
+ * --json -, the table goes to stderr. */
+typedef struct qb_outputs {
+  const char *json_path, *csv_path;
+  bool repro;   /* print each row's reproducer under it */
+  FILE *table;  /* stdout, or stderr when JSON goes to stdout */
+} qb_outputs;
+void qb_outputs_init(qb_outputs *o);
+void qb_table_header(const qb_outputs *o);
+void qb_table_row(const qb_outputs *o, const qb_row *row);
+void qb_write_json(FILE *f, const qb_row *rows, size_t n);
+/* The same, with `extra` adding members to the top-level object. */
+void qb_write_json_extra(FILE *f, const qb_row *rows, size_t n, void (*extra)(qb_json *, void *), void *ctx);
+void qb_write_csv(FILE *f, const qb_row *rows, size_t n);
+/* Writes --json/--csv; 0, or 1 with a message when a file cannot be written. */
+int qb_write_outputs(const qb_outputs *o, const qb_row *rows, size_t n);
+int qb_write_json_file(const char *path, const qb_row *rows, size_t n);
+
+/* A growing array of rows. */
+typedef struct qb_rows {
+  qb_row *items;
+  size_t count, capacity;
+} qb_rows;
+qb_row *qb_rows_add(qb_rows *rows);
+void qb_rows_free(qb_rows *rows);
+
+/* Progress on stderr, only when stderr is a terminal: one line, rewritten. */
+void qb_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void qb_progress_clear(void);
+
+/* ---- measurement method shared by every subcommand ---- */
+typedef struct qb_method {
+  double min_time; /* --min-time, seconds of samples per row */
+  bool check;      /* --check: compare each timed output with ref */
+  bool bitwise;    /* --bitwise: run again and compare the bytes */
+  bool cold;       /* --cold: rotate among copies bigger than the last cache */
+} qb_method;
+/* Parses one of the method options at argv[*i] (advancing *i past its value);
+ * 1 if it was one, 0 if not, -1 (message printed, prefix names the command)
+ * for a bad value. */
+int qb_parse_method(int argc, char **argv, int *i, qb_method *m, const char *prefix);
+/* Parses --json/--csv/--repro likewise. */
+int qb_parse_outputs(int argc, char **argv, int *i, qb_outputs *o);
+/* Number of input copies to rotate for `bytes` of inputs per call: 1 unless
+ * cold, then enough to span twice the last-level cache (capped). */
+size_t qb_cold_copies(const qb_method *m, size_t bytes);
+
+/* ---- shapes and suites (shapes.c) ---- */
+typedef struct qb_shape {
+  size_t m, n, k;
+  const char *suite;
+} qb_shape;
+typedef struct qb_shapes {
+  qb_shape *items;
+  size_t count, capacity;
+} qb_shapes;
+/* Appends suite `name` (square, transformer, resnet50, mobilenetv2, small,
+ * all, default); false for an unknown name. */
+bool qb_shapes_add_suite(qb_shapes *s, const char *name);
+/* "MxNxK[,MxNxK...]"; false with a message in err. */
+bool qb_shapes_add_list(qb_shapes *s, const char *list, const char *suite, char *err, size_t err_size);
+/* One MxNxK per line; '#' comments and blank lines skipped; false with the
+ * file, line and problem in err. */
+bool qb_shapes_add_file(qb_shapes *s, const char *path, char *err, size_t err_size);
+void qb_shapes_free(qb_shapes *s);
+extern const char *const qb_suite_names[]; /* NULL-terminated */
 
 /* ---- peers (peers.c): the same GEMM through other int8 libraries ---- */
 typedef enum qb_peer { QB_PEER_ONEDNN, QB_PEER_XNNPACK, QB_PEER_COUNT } qb_peer;
@@ -121,7 +205,7 @@ typedef struct qb_peer_result {
  * C[m][n] = requant(sum_k (A[m][k] - 3) * W[n][k] + bias[n]) with A int8
  * (zero point 3, scale 0.02), W int8 per-output-channel scales
  * 0.001 + 0.0001 * (j % 7), bias (j % 1000) - 500, out s32/s8/u8 with scale
- * 0.5 and zero point -1 (u8: 127), same data generator (qb_gemm_fill).
+ * 0.5 and zero point -1 (u8: 127), same data (qb_gemm_data_init).
  * Operator creation and weight packing are not timed. `threads` threads.
  * false with the reason in err (e.g. "xnnpack has no int32-output GEMM")
  * when the peer cannot run this case. */
@@ -145,6 +229,53 @@ void qb_gemm_data_free(qb_gemm_data *d);
 q8_gemm_desc qb_gemm_desc(const qb_gemm_data *d, q8_dtype out, size_t threads);
 /* The reference output (q8 with Q8_ISA=ref) into c (m*n elements of out). */
 bool qb_gemm_reference(const qb_gemm_data *d, q8_dtype out, void *c);
+
+/* ---- GEMM measurement (gemm.c): `qbench gemm` and the default run ---- */
+/* Times q8_gemm_run with `isa` forced (packing untimed) into row; false with a
+ * message on stderr if the plan cannot be made. */
+bool qb_gemm_measure(q8_isa isa, const qb_shape *shape, size_t threads, q8_dtype out,
+                     const qb_method *method, qb_row *row);
+/* Times `peer` on the same GEMM into row (ratio_vs_peer left NAN); false with
+ * the reason in err. */
+bool qb_gemm_measure_peer(qb_peer peer, const qb_shape *shape, size_t threads, q8_dtype out,
+                          const qb_method *method, qb_row *row, char *err, size_t err_size);
+/* The ISA automatic dispatch uses for GEMM on this machine. */
+q8_isa qb_dispatched_isa(void);
+/* Measured peak GOPS of `isa` on `threads` cores, cached for the run. */
+double qb_peak_for(q8_isa isa, size_t threads, double min_time);
+/* The ISA whose multiply-add bounds a row of `isa` (best ISA for ref/hwy). */
+q8_isa qb_peak_isa_for(q8_isa isa);
+
+/* What a GEMM run covers: --isa, --peers/--peer, --threads, --shape,
+ * --suite, --shapes. */
+typedef struct qb_selection {
+  bool isa_wanted[Q8_ISA_COUNT], peer_wanted[QB_PEER_COUNT], any_isa;
+  qb_shapes shapes;
+  size_t threads;
+} qb_selection;
+/* Parses one selection option at argv[*i] like qb_parse_method. */
+int qb_parse_selection(int argc, char **argv, int *i, qb_selection *sel, const char *prefix);
+/* --isa LIST (names, all, none): 0, or 2 with a message on stderr. */
+int qb_parse_isa_list(const char *list, bool wanted[Q8_ISA_COUNT], bool *any, const char *prefix);
+/* Defaults: every usable ISA, q8's dispatched ISA when peers run (the q8
+ * side of q8/peer), shapes of `default_suite` (a suite or MxNxK list). */
+void qb_selection_finish(qb_selection *sel, const char *default_suite);
+/* Every shape x wanted ISA, then wanted peer, into rows, each printed as it
+ * completes; speedup_vs_ref and ratio_vs_peer filled. false when a case
+ * failed (plan, --check, --bitwise). */
+bool qb_gemm_bench(const qb_selection *sel, q8_dtype out, const qb_method *method, const qb_outputs *o,
+                   qb_rows *rows);
+
+/* ---- element-wise kernels (requant.c) ---- */
+/* Times kernel `k` over `count` elements (mode for requantize) into row. */
+bool qb_elementwise_measure(const q8_kernel *k, size_t count, q8_requant_mode mode,
+                            const qb_method *method, qb_row *row);
+/* Every wanted op (and requantize mode: gemmlowp, single, fp32) x count x
+ * usable kernel of a wanted ISA, into rows. false when a case failed. */
+bool qb_elementwise_bench(const bool isa_wanted[Q8_ISA_COUNT], const bool op_wanted[Q8_OP_COUNT],
+                          const bool mode_wanted[3], const size_t *counts, size_t count_n,
+                          const qb_method *method, const qb_outputs *o, qb_rows *rows);
+const char *qb_out_name(q8_dtype out);
 
 /* ---- plot (plot.c) ---- */
 int qb_cmd_plot(int argc, char **argv);
