@@ -276,7 +276,7 @@ static const q8_isa peak_isas[] = {Q8_ISA_AVX2, Q8_ISA_AVXVNNI, Q8_ISA_AVX512VNN
 static const char *const level_names[] = {"L1", "L2", "L3", "DRAM"};
 
 static void usage(FILE *out) {
-  fputs("usage: qbench peak [--min-time S] [--json FILE|-]\n\n"
+  fputs("usage: qbench peak [--min-time S] [--quick] [--json FILE|-] [--csv FILE|-]\n\n"
         "Measures, single-threaded, what the hardware allows, so kernel figures can be read\n"
         "as a fraction of it:\n"
         "  - int8 compute peak (GOPS, 1 MAC = 2 ops) of every x86 ISA q8 knows: avx2\n"
@@ -290,8 +290,11 @@ static void usage(FILE *out) {
         "busy neighbours on a shared machine do not pull the bound down.\n"
         "The core clock is estimated from a chain of dependent adds (ops/cycle column).\n\n"
         "  --min-time S   seconds of samples per probe (default 0.2)\n"
-        "  --json FILE    also write JSON ('-': stdout, table to stderr): peaks[{isa,\n"
-        "                 usable, gops, reason}], bandwidth[{level, bytes, gbps}]\n"
+        "  --quick        --min-time 0.05\n"
+        "  --json FILE    also write JSON ('-': stdout, table to stderr): Google Benchmark\n"
+        "                 rows (docs/results.md) plus peaks[{isa, usable, gops, reason}],\n"
+        "                 bandwidth[{level, bytes, gbps}]\n"
+        "  --csv FILE     the rows as CSV ('-': stdout)\n"
         "  --help         this text\n", out);
 }
 
@@ -352,45 +355,31 @@ static void print_size(FILE *out, size_t bytes) {
 }
 
 int qb_cmd_peak(int argc, char **argv) {
-  double min_time = 0.2;
-  const char *json_path = NULL;
+  qb_method method = {.min_time = 0.2};
+  qb_outputs outputs;
+  qb_outputs_init(&outputs);
   for (int i = 1; i < argc; ++i) {
+    /* The probes have no output to check and nothing to cool. */
+    const char *arg = argv[i];
+    if (strcmp(arg, "--cold") == 0 || strcmp(arg, "--check") == 0 || strcmp(arg, "--bitwise") == 0 ||
+        strcmp(arg, "--repro") == 0) {
+      fprintf(stderr, "qbench peak: %s does not apply to the peak probes\n", arg);
+      return 2;
+    }
+    int used = qb_parse_method(argc, argv, &i, &method, "qbench peak");
+    if (used == 0) used = qb_parse_outputs(argc, argv, &i, &outputs, "qbench peak");
+    if (used < 0) return 2;
+    if (used > 0) continue;
     if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
       usage(stdout);
       return 0;
-    } else if (strcmp(argv[i], "--min-time") == 0) {
-      if (i + 1 >= argc) {
-        fprintf(stderr, "qbench peak: --min-time needs a value in seconds\n");
-        return 2;
-      }
-      char *end;
-      min_time = strtod(argv[++i], &end);
-      if (end == argv[i] || *end != '\0' || !(min_time > 0.0) || min_time > 60.0) {
-        fprintf(stderr, "qbench peak: --min-time '%s': expected seconds in (0, 60]\n", argv[i]);
-        return 2;
-      }
-    } else if (strcmp(argv[i], "--json") == 0) {
-      if (i + 1 >= argc) {
-        fprintf(stderr, "qbench peak: --json needs a file name or '-'\n");
-        return 2;
-      }
-      json_path = argv[++i];
-    } else {
-      fprintf(stderr, "qbench peak: unknown option '%s'\n", argv[i]);
-      usage(stderr);
-      return 2;
     }
+    fprintf(stderr, "qbench peak: unknown option '%s'\n", argv[i]);
+    usage(stderr);
+    return 2;
   }
-  const bool json_stdout = json_path && strcmp(json_path, "-") == 0;
-  FILE *json_out = NULL;
-  if (json_path && !json_stdout) {
-    json_out = fopen(json_path, "w");
-    if (json_out == NULL) {
-      fprintf(stderr, "qbench peak: cannot write '%s'\n", json_path);
-      return 1;
-    }
-  }
-  FILE *table = json_stdout ? stderr : stdout;
+  const double min_time = method.min_time;
+  FILE *table = outputs.table;
   const q8_cpu_info *cpu = q8_cpu();
 
   const double ghz = qb_clock_ghz(min_time);
@@ -462,11 +451,24 @@ int qb_cmd_peak(int argc, char **argv) {
     r->t.samples = r->t.calls_per_sample = 1;
   }
   qb_note_method(min_time, false, false, false);
-  if (json_path) {
-    peak_detail detail = {ghz, min_time, gops, reasons, usable, gbps, bytes};
-    qb_write_json_extra(json_stdout ? stdout : json_out, rows.items, rows.count, write_detail, &detail);
-    if (json_out) fclose(json_out);
+  int rc = 0;
+  if (outputs.json_path) {
+    const bool to_stdout = strcmp(outputs.json_path, "-") == 0;
+    FILE *f = to_stdout ? stdout : fopen(outputs.json_path, "w");
+    if (f == NULL) {
+      fprintf(stderr, "qbench peak: cannot write '%s'\n", outputs.json_path);
+      rc = 1;
+    } else {
+      peak_detail detail = {ghz, min_time, gops, reasons, usable, gbps, bytes};
+      qb_write_json_extra(f, rows.items, rows.count, write_detail, &detail);
+      if (!to_stdout && fclose(f) != 0) rc = 1;
+    }
+  }
+  if (outputs.csv_path) {
+    qb_outputs csv_only = outputs;
+    csv_only.json_path = NULL;
+    rc |= qb_write_outputs(&csv_only, rows.items, rows.count);
   }
   qb_rows_free(&rows);
-  return 0;
+  return rc;
 }

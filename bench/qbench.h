@@ -162,7 +162,7 @@ typedef struct qb_method {
  * for a bad value. */
 int qb_parse_method(int argc, char **argv, int *i, qb_method *m, const char *prefix);
 /* Parses --json/--csv/--repro likewise. */
-int qb_parse_outputs(int argc, char **argv, int *i, qb_outputs *o);
+int qb_parse_outputs(int argc, char **argv, int *i, qb_outputs *o, const char *prefix);
 /* Number of input copies to rotate for `bytes` of inputs per call: 1 unless
  * cold, then enough to span twice the last-level cache (capped). */
 size_t qb_cold_copies(const qb_method *m, size_t bytes);

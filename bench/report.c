@@ -252,7 +252,7 @@ int qb_write_outputs(const qb_outputs *o, const qb_row *rows, size_t n) {
 
 void qb_outputs_init(qb_outputs *o) { *o = (qb_outputs){.table = stdout}; }
 
-int qb_parse_outputs(int argc, char **argv, int *i, qb_outputs *o) {
+int qb_parse_outputs(int argc, char **argv, int *i, qb_outputs *o, const char *prefix) {
   const char *arg = argv[*i];
   if (strcmp(arg, "--repro") == 0) {
     o->repro = true;
@@ -261,7 +261,7 @@ int qb_parse_outputs(int argc, char **argv, int *i, qb_outputs *o) {
   const bool json = strcmp(arg, "--json") == 0, csv = strcmp(arg, "--csv") == 0;
   if (!json && !csv) return 0;
   if (*i + 1 >= argc || argv[*i + 1][0] == '\0') {
-    fprintf(stderr, "qbench: %s needs a file name ('-' for stdout)\n", arg);
+    fprintf(stderr, "%s: %s needs a file name ('-' for stdout)\n", prefix, arg);
     return -1;
   }
   const char *path = argv[++*i];
@@ -269,7 +269,7 @@ int qb_parse_outputs(int argc, char **argv, int *i, qb_outputs *o) {
   else o->csv_path = path;
   if (strcmp(path, "-") == 0) o->table = stderr;
   if (o->json_path && o->csv_path && strcmp(o->json_path, "-") == 0 && strcmp(o->csv_path, "-") == 0) {
-    fprintf(stderr, "qbench: --json - and --csv - cannot both go to stdout\n");
+    fprintf(stderr, "%s: --json - and --csv - cannot both go to stdout\n", prefix);
     return -1;
   }
   return 1;

@@ -221,7 +221,7 @@ int qb_cmd_requant(int argc, char **argv) {
     const char *arg = argv[i];
     const bool has_value = i + 1 < argc;
     int used = qb_parse_method(argc, argv, &i, &method, "qbench requant");
-    if (used == 0) used = qb_parse_outputs(argc, argv, &i, &outputs);
+    if (used == 0) used = qb_parse_outputs(argc, argv, &i, &outputs, "qbench requant");
     if (used < 0) rc = 2;
     if (used != 0) continue;
     if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {

@@ -104,7 +104,7 @@ int qb_cmd_suite(int argc, char **argv) {
   for (int i = 1; i < argc && rc == 0; ++i) {
     const char *arg = argv[i];
     int used = qb_parse_method(argc, argv, &i, &method, "qbench");
-    if (used == 0) used = qb_parse_outputs(argc, argv, &i, &outputs);
+    if (used == 0) used = qb_parse_outputs(argc, argv, &i, &outputs, "qbench");
     if (used == 0) used = qb_parse_selection(argc, argv, &i, &sel, "qbench");
     if (used < 0) rc = 2;
     if (used != 0) continue;
