@@ -19,6 +19,8 @@ const char *q8_status_str(q8_status status) {
     case Q8_ERR_ISA: return "ISA unknown or not usable on this CPU/OS";
     case Q8_ERR_NOMEM: return "out of memory";
     case Q8_ERR_INTERNAL: return "internal error";
+    case Q8_ERR_IO: return "file cannot be read";
+    case Q8_ERR_FORMAT: return "corrupt or invalid model file";
   }
   return "unknown status";
 }

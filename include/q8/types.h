@@ -22,7 +22,9 @@ typedef enum q8_status {
   Q8_ERR_UNSUPPORTED = 6, /* valid request that q8 does not implement */
   Q8_ERR_ISA = 7,         /* unknown ISA name, or one this CPU/OS cannot run */
   Q8_ERR_NOMEM = 8,       /* allocation failed */
-  Q8_ERR_INTERNAL = 9     /* a bug in q8: please report it */
+  Q8_ERR_INTERNAL = 9,    /* a bug in q8: please report it */
+  Q8_ERR_IO = 10,         /* a file is missing or cannot be read */
+  Q8_ERR_FORMAT = 11      /* a model or tensor file is corrupt or inconsistent */
 } q8_status;
 
 typedef enum q8_dtype {
