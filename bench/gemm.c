@@ -65,12 +65,7 @@ static double weight_bandwidth(size_t bytes, double min_time, int *level_out) {
   if (cpu->l2_bytes && bytes <= cpu->l2_bytes) level = 2;
   else if (cpu->l3_bytes && bytes <= cpu->l3_bytes) level = 3;
   *level_out = level;
-  static double cache[5];
-  if (cache[level] == 0.0) {
-    cache[level] = qb_bandwidth_level(level, min_time, NULL);
-    qb_note_bandwidth(level, cache[level] * 1e-9);
-  }
-  return cache[level];
+  return qb_run_bandwidth(level, min_time) * 1e9;
 }
 
 void qb_gemm_data_init(qb_gemm_data *d, size_t m, size_t n, size_t k, q8_dtype out) {
@@ -133,6 +128,13 @@ static void run_plan(void *p) {
 static void repro_method(char *buf, size_t size, const qb_method *m) {
   snprintf(buf, size, " --min-time %g%s%s%s", m->min_time, m->cold ? " --cold" : "", m->check ? " --check" : "",
            m->bitwise ? " --bitwise" : "");
+}
+
+/* The --shape value that reruns `s` under the same row name: labelled with
+ * its suite unless it came from --shape. */
+static void repro_shape(char *buf, size_t size, const qb_shape *s) {
+  const bool cli = strcmp(s->suite, "cli") == 0;
+  snprintf(buf, size, "%s%s%zux%zux%zu", cli ? "" : s->suite, cli ? "" : ":", s->m, s->n, s->k);
 }
 
 static void name_row(qb_row *row, const qb_shape *s, q8_dtype out, const char *who, size_t threads) {
@@ -213,10 +215,11 @@ bool qb_gemm_measure(q8_isa isa, const qb_shape *shape, size_t threads, q8_dtype
                         memcmp(again, ctx.c[0], m * n * esize) == 0;
       free(again);
     }
-    char extra[96];
+    char extra[96], shape_arg[64];
     repro_method(extra, sizeof extra, method);
-    snprintf(row->repro, sizeof row->repro, "qbench gemm --isa %s --shape %zux%zux%zu --out %s --threads %zu%s",
-             q8_isa_name(isa), m, n, k, qb_out_name(out), row->threads, extra);
+    repro_shape(shape_arg, sizeof shape_arg, shape);
+    snprintf(row->repro, sizeof row->repro, "qbench gemm --isa %s --shape %s --out %s --threads %zu%s",
+             q8_isa_name(isa), shape_arg, qb_out_name(out), row->threads, extra);
   }
   for (size_t i = 0; i < ctx.copies; ++i) {
     if (ctx.plans) q8_gemm_plan_destroy(ctx.plans[i]);
@@ -260,11 +263,11 @@ bool qb_gemm_measure_peer(qb_peer peer, const qb_shape *shape, size_t threads, q
   row->max_abs_diff = result.max_abs_diff;
   row->check_ok = result.checked && result.max_abs_diff <= (out == Q8_INT32 ? 0 : 1);
   qb_note_peer(name, qb_peer_version(peer), result.isa);
-  char extra[96];
+  char extra[96], shape_arg[64];
   repro_method(extra, sizeof extra, method);
-  snprintf(row->repro, sizeof row->repro,
-           "qbench gemm --isa %s --peer %s --shape %zux%zux%zu --out %s --threads %zu%s",
-           q8_isa_name(qb_dispatched_isa()), name, shape->m, shape->n, shape->k, qb_out_name(out), threads, extra);
+  repro_shape(shape_arg, sizeof shape_arg, shape);
+  snprintf(row->repro, sizeof row->repro, "qbench gemm --isa %s --peer %s --shape %s --out %s --threads %zu%s",
+           q8_isa_name(qb_dispatched_isa()), name, shape_arg, qb_out_name(out), threads, extra);
   return true;
 }
 
@@ -339,7 +342,8 @@ static void usage(FILE *f) {
         "  --isa      ISAs to time (default: all usable): ref hwy avx2 avxvnni avx512vnni\n"
         "             amx neon neondot neoni8mm; naming an unusable one is an error;\n"
         "             none: peers only (plus q8's dispatched ISA, for the ratio)\n"
-        "  --shape    shapes MxNxK (default 1024x1024x1024 when no --suite/--shapes)\n"
+        "  --shape    shapes MxNxK (default 1024x1024x1024 when no --suite/--shapes);\n"
+        "             SUITE:MxNxK names the row as in that suite (what repro prints)\n"
         "  --suite    square (256..2048), transformer (M 1,8,64,256 x 768/3072/4096),\n"
         "             resnet50, mobilenetv2 (their convolutions as GEMMs), small, all\n"
         "  --shapes   a file with one MxNxK per line ('#' starts a comment)\n"

@@ -117,6 +117,9 @@ const char *qb_level_name(int level); /* "L1".."DRAM" */
 /* What the run measured besides rows, for the JSON context. */
 void qb_note_peak(const char *isa, double gops);
 void qb_note_bandwidth(int level, double gbps);
+/* Read bandwidth of `level` (1..4) in GB/s, measured the first time the run
+ * asks (and noted), so every row and the context share one figure per level. */
+double qb_run_bandwidth(int level, double min_time);
 void qb_note_peer(const char *name, const char *version, const char *isa);
 void qb_note_method(double min_time, bool cold, bool checked, bool bitwise);
 

@@ -44,6 +44,12 @@ void qb_note_bandwidth(int level, double gbps) {
   if (level >= 1 && level <= 4 && gbps > 0) run.bandwidth[level] = gbps;
 }
 
+double qb_run_bandwidth(int level, double min_time) {
+  if (level < 1 || level > 4) return 0.0;
+  if (!(run.bandwidth[level] > 0)) qb_note_bandwidth(level, qb_bandwidth_level(level, min_time, NULL) * 1e-9);
+  return run.bandwidth[level];
+}
+
 void qb_note_peer(const char *name, const char *version, const char *isa) {
   for (size_t i = 0; i < run.peer_count; ++i) {
     if (strcmp(run.peers[i].name, name) == 0) return;

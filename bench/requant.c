@@ -62,15 +62,6 @@ static int level_for(size_t bytes) {
   return 4;
 }
 
-static double level_bandwidth(int level, double min_time) {
-  static double cache[5];
-  if (cache[level] == 0.0) {
-    cache[level] = qb_bandwidth_level(level, min_time, NULL) * 1e-9;
-    qb_note_bandwidth(level, cache[level]);
-  }
-  return cache[level];
-}
-
 static const q8_kernel *ref_kernel(q8_op op) {
   size_t count;
   const q8_kernel *all = q8_kernels(&count);
@@ -123,7 +114,7 @@ bool qb_elementwise_measure(const q8_kernel *k, size_t count, q8_requant_mode mo
     row->threads = 1;
     row->rate = (double)per_call / row->t.median_s * 1e-9;
     row->bandwidth_level = level_for(per_call * c.copies);
-    row->bandwidth_gbps = level_bandwidth(row->bandwidth_level, method->min_time);
+    row->bandwidth_gbps = qb_run_bandwidth(row->bandwidth_level, method->min_time);
     row->peak = row->bandwidth_gbps;
     const size_t out_bytes = k->op == Q8_OP_DEQUANTIZE ? count * sizeof(float) : count;
     const void *timed = k->op == Q8_OP_DEQUANTIZE ? (const void *)c.streams[0].f32 : (const void *)c.streams[0].i8;

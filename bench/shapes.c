@@ -130,6 +130,10 @@ bad:
   return false;
 }
 
+/* Suites a shape may be labelled with ("small:1x8x8"), as gemm rows' repro
+ * commands do so the rerun row keeps its name. */
+static const char *const labels[] = {"square", "transformer", "resnet50", "mobilenetv2", "small", "shapes", "cli"};
+
 bool qb_shapes_add_list(qb_shapes *s, const char *list, const char *suite_name, char *err, size_t err_size) {
   const char *p = list;
   do {
@@ -142,9 +146,24 @@ bool qb_shapes_add_list(qb_shapes *s, const char *list, const char *suite_name, 
     }
     memcpy(one, p, len);
     one[len] = '\0';
+    const char *label = suite_name, *dims = one;
+    char *colon = strchr(one, ':');
+    if (colon) {
+      *colon = '\0';
+      label = NULL;
+      for (size_t i = 0; i < sizeof labels / sizeof labels[0]; ++i) {
+        if (strcmp(one, labels[i]) == 0) label = labels[i];
+      }
+      if (label == NULL) {
+        snprintf(err, err_size, "shape '%s:%s': unknown suite '%s' (square, transformer, resnet50, mobilenetv2, "
+                 "small, shapes or cli)", one, colon + 1, one);
+        return false;
+      }
+      dims = colon + 1;
+    }
     size_t shape[3];
-    if (!parse_one(one, shape, err, err_size)) return false;
-    add(s, shape[0], shape[1], shape[2], suite_name);
+    if (!parse_one(dims, shape, err, err_size)) return false;
+    add(s, shape[0], shape[1], shape[2], label);
     p = comma ? comma + 1 : NULL;
   } while (p);
   return true;

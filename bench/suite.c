@@ -86,9 +86,8 @@ static void measure_bounds(FILE *table, double min_time) {
   fprintf(table, " read bandwidth");
   for (int level = 1; level <= 4; ++level) {
     qb_progress("bandwidth %s", qb_level_name(level));
-    const double gbps = qb_bandwidth_level(level, min_time, NULL) * 1e-9;
+    const double gbps = qb_run_bandwidth(level, min_time);
     qb_progress_clear();
-    qb_note_bandwidth(level, gbps);
     fprintf(table, " %s %.1f%s", qb_level_name(level), gbps, level < 4 ? "," : " GB/s\n\n");
   }
   fflush(table);
