@@ -20,7 +20,9 @@
 
 static char dir[64];
 
+/* Suite fini: runs after each test, failed ones too (atexit would not). */
 static void remove_dir(void) {
+  if (dir[0] == '\0') return;
   char cmd[96];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
@@ -31,7 +33,6 @@ static const char *temp_dir(void) {
   if (dir[0] == '\0') {
     snprintf(dir, sizeof dir, "/tmp/q8-schema-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
-    atexit(remove_dir);
   }
   return dir;
 }
@@ -490,6 +491,8 @@ static qb_jvalue *run_on_shapes(const char *command, const char *shapes, const c
 
 /* ---- the measuring subcommands ---- */
 
+TestSuite(schema, .fini = remove_dir);
+
 Test(schema, default_run) {
   const char *args = "--quick --min-time 0.01 --suite small --isa ref,hwy --no-save --json -";
   const qb_jvalue *rows;
@@ -679,6 +682,8 @@ static void expect_usage_error(const char *args, ...) {
             "qbench %s: measured despite the error:\n%s", args, out);
   free(out);
 }
+
+TestSuite(cli, .fini = remove_dir);
 
 /* The rest of each command line keeps a run short should an error be missed. */
 #define GEMM "gemm --isa ref --min-time 0.01 "
