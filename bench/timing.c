@@ -19,15 +19,16 @@ qb_timing qb_measure(void (*fn)(void *), void *ctx, double min_time, size_t min_
   if (min_samples < 5) min_samples = 5;
   /* Warm-up: caches, page faults, frequency ramp; also sizes a sample. */
   size_t calls = 1;
-  double elapsed = 0.0;
+  double per_call = 0.0; /* fastest pass: a pass cut by a time slice must not size the samples */
   const double warmup_until = qb_now() + min_time * 0.25;
   do {
     const double t0 = qb_now();
     for (size_t i = 0; i < calls; ++i) fn(ctx);
-    elapsed = qb_now() - t0;
+    const double elapsed = qb_now() - t0;
+    const double this_call = elapsed / (double)calls;
+    if (per_call == 0.0 || this_call < per_call) per_call = this_call;
     if (elapsed < min_time / (double)min_samples / 4) calls *= 2;
   } while (qb_now() < warmup_until);
-  const double per_call = elapsed / (double)calls;
   const double sample_target = min_time / (double)min_samples;
   calls = per_call > 0 ? (size_t)(sample_target / per_call) : 1;
   if (calls < 1) calls = 1;
