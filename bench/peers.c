@@ -266,9 +266,12 @@ static bool onednn_measure(const qb_gemm_data *d, q8_dtype out, size_t threads, 
   const char *impl = NULL;
   DNNL_TRY(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl));
   snprintf(result->impl, sizeof result->impl, "%s", impl ? impl : "");
-  /* What oneDNN may dispatch to on this CPU; impl names the kernel's own ISA. */
+  /* The ISA of the kernel it picked is the part of impl after ':'
+   * ("brgemm:avx512_core_vnni"); without one, the most oneDNN may use here. */
+  const char *colon = impl ? strrchr(impl, ':') : NULL;
   const char *isa = dnnl_cpu_isa2str(dnnl_get_effective_cpu_isa());
   if (strncmp(isa, "cpu_isa_", 8) == 0) isa += 8;
+  if (colon && colon[1]) isa = colon + 1;
   snprintf(result->isa, sizeof result->isa, "%s", isa);
 
 done:
