@@ -22,15 +22,15 @@ static uint32_t be32(const unsigned char b[4]) {
 
 /* Reads up to want bytes; returns the count read, or -1 (message set) on a
  * read or decompression error. A short count means the data ended. */
-static long long read_some(gzFile f, const char *path, void *dst, size_t want) {
+static long long read_some(gzFile f, const char *path, void *dst, size_t want, q8_status *failure) {
   int n = gzread(f, dst, (unsigned)want);
   if (n >= 0) return n;
   int zerr = Z_OK;
   const char *msg = gzerror(f, &zerr);
   if (zerr == Z_ERRNO) {
-    q8_fail(Q8_ERR_ARG, "%s: read error: %s", path, strerror(errno));
+    *failure = q8_fail(Q8_ERR_IO, "%s: read error: %s", path, strerror(errno));
   } else {
-    q8_fail(Q8_ERR_ARG, "%s: corrupt gzip data: %s", path, msg);
+    *failure = q8_fail(Q8_ERR_FORMAT, "%s: corrupt gzip data: %s", path, msg);
   }
   return -1;
 }
@@ -44,27 +44,28 @@ static bool stream_cut(gzFile f) {
 }
 
 static q8_status read_header(gzFile f, const char *path, q8_idx *idx) {
+  q8_status failure = Q8_ERR_FORMAT;
   unsigned char b[4 * Q8_IDX_MAX_DIMS];
-  long long got = read_some(f, path, b, 4);
-  if (got < 0) return Q8_ERR_ARG;
+  long long got = read_some(f, path, b, 4, &failure);
+  if (got < 0) return failure;
   if (got < 4) {
-    return q8_fail(Q8_ERR_ARG, "%s: truncated: the IDX magic needs 4 bytes, the file has %lld",
+    return q8_fail(Q8_ERR_FORMAT, "%s: truncated: the IDX magic needs 4 bytes, the file has %lld",
                    path, got);
   }
   idx->magic = be32(b);
   /* Two zero bytes, type 0x08 (unsigned byte), then the number of dims. */
   if ((idx->magic & 0xFFFFFF00u) != 0x00000800u || (idx->magic & 0xFFu) == 0 ||
       (idx->magic & 0xFFu) > Q8_IDX_MAX_DIMS) {
-    return q8_fail(Q8_ERR_ARG,
+    return q8_fail(Q8_ERR_FORMAT,
                    "%s: not an unsigned-byte IDX file: magic 0x%08x (expected 0x%08x for "
                    "labels or 0x%08x for images)",
                    path, (unsigned)idx->magic, Q8_IDX_MAGIC_LABELS, Q8_IDX_MAGIC_IMAGES);
   }
   idx->ndims = (int)(idx->magic & 0xFFu);
   const size_t dim_bytes = 4 * (size_t)idx->ndims;
-  if ((got = read_some(f, path, b, dim_bytes)) < 0) return Q8_ERR_ARG;
+  if ((got = read_some(f, path, b, dim_bytes, &failure)) < 0) return failure;
   if ((size_t)got < dim_bytes) {
-    return q8_fail(Q8_ERR_ARG,
+    return q8_fail(Q8_ERR_FORMAT,
                    "%s: truncated: the header's %d dimensions need %zu bytes, the file has %lld "
                    "(%lld missing)",
                    path, idx->ndims, dim_bytes, got, (long long)dim_bytes - got);
@@ -73,7 +74,7 @@ static q8_status read_header(gzFile f, const char *path, q8_idx *idx) {
   for (int i = 0; i < idx->ndims; ++i) {
     idx->dims[i] = be32(b + 4 * i);
     if (idx->dims[i] != 0 && size > SIZE_MAX / idx->dims[i]) {
-      return q8_fail(Q8_ERR_ARG, "%s: corrupt header: dimensions overflow size_t", path);
+      return q8_fail(Q8_ERR_FORMAT, "%s: corrupt header: dimensions overflow size_t", path);
     }
     size *= idx->dims[i];
   }
@@ -92,6 +93,7 @@ static void describe_dims(const q8_idx *idx, char *buf, size_t cap) {
 }
 
 static q8_status read_data(gzFile f, const char *path, q8_idx *idx) {
+  q8_status failure = Q8_ERR_FORMAT;
   size_t have = 0, cap = 0;
   while (have < idx->size) {
     if (have == cap) {
@@ -105,15 +107,15 @@ static q8_status read_data(gzFile f, const char *path, q8_idx *idx) {
       cap = next;
     }
     size_t want = cap - have < IDX_CHUNK ? cap - have : IDX_CHUNK;
-    long long got = read_some(f, path, idx->data + have, want);
-    if (got < 0) return Q8_ERR_ARG;
+    long long got = read_some(f, path, idx->data + have, want, &failure);
+    if (got < 0) return failure;
     have += (size_t)got;
     if ((size_t)got < want) break;
   }
   if (have < idx->size) {
     char dims[64];
     describe_dims(idx, dims, sizeof dims);
-    return q8_fail(Q8_ERR_ARG,
+    return q8_fail(Q8_ERR_FORMAT,
                    "%s: truncated: the header (%s) announces %zu data bytes, the file has %zu%s "
                    "(%zu missing)",
                    path, dims, idx->size, have, gzdirect(f) ? "" : " once decompressed",
@@ -124,18 +126,18 @@ static q8_status read_data(gzFile f, const char *path, q8_idx *idx) {
   unsigned char extra[4096];
   size_t trailing = 0;
   for (;;) {
-    long long got = read_some(f, path, extra, sizeof extra);
-    if (got < 0) return Q8_ERR_ARG;
+    long long got = read_some(f, path, extra, sizeof extra, &failure);
+    if (got < 0) return failure;
     trailing += (size_t)got;
     if ((size_t)got < sizeof extra) break;
   }
   if (trailing > 0) {
-    return q8_fail(Q8_ERR_ARG,
+    return q8_fail(Q8_ERR_FORMAT,
                    "%s: %zu%s bytes after the %zu data bytes the header announces", path,
                    trailing, trailing >= (size_t)1 << 20 ? "+" : "", idx->size);
   }
   if (stream_cut(f)) {
-    return q8_fail(Q8_ERR_ARG, "%s: truncated: the gzip stream ends before its trailer", path);
+    return q8_fail(Q8_ERR_FORMAT, "%s: truncated: the gzip stream ends before its trailer", path);
   }
   return Q8_OK;
 }
@@ -148,7 +150,7 @@ q8_status q8_idx_load(const char *path, q8_idx *idx) {
   errno = 0;
   gzFile f = gzopen(path, "rb");
   if (f == NULL) {
-    return q8_fail(errno ? Q8_ERR_ARG : Q8_ERR_NOMEM, "cannot open %s: %s", path,
+    return q8_fail(errno ? Q8_ERR_IO : Q8_ERR_NOMEM, "cannot open %s: %s", path,
                    errno ? strerror(errno) : "out of memory");
   }
   gzbuffer(f, 1u << 17);
@@ -181,7 +183,7 @@ static q8_status find_file(const char *dir, const char *split, const char *kind,
     probe = fopen(out, "rb");
   }
   if (probe == NULL) {
-    return q8_fail(Q8_ERR_ARG, "dataset %s: neither %s.gz nor %s exists (or is readable)",
+    return q8_fail(Q8_ERR_IO, "dataset %s: neither %s.gz nor %s exists (or is readable)",
                    split, plain, plain);
   }
   fclose(probe);
@@ -191,24 +193,24 @@ static q8_status find_file(const char *dir, const char *split, const char *kind,
 static q8_status check_pair(const q8_idx *images, const char *ipath, const q8_idx *labels,
                             const char *lpath) {
   if (images->magic != Q8_IDX_MAGIC_IMAGES) {
-    return q8_fail(Q8_ERR_ARG, "%s: magic 0x%08x, expected 0x%08x (3-D images)", ipath,
+    return q8_fail(Q8_ERR_FORMAT, "%s: magic 0x%08x, expected 0x%08x (3-D images)", ipath,
                    (unsigned)images->magic, Q8_IDX_MAGIC_IMAGES);
   }
   if (labels->magic != Q8_IDX_MAGIC_LABELS) {
-    return q8_fail(Q8_ERR_ARG, "%s: magic 0x%08x, expected 0x%08x (1-D labels)", lpath,
+    return q8_fail(Q8_ERR_FORMAT, "%s: magic 0x%08x, expected 0x%08x (1-D labels)", lpath,
                    (unsigned)labels->magic, Q8_IDX_MAGIC_LABELS);
   }
   if (images->dims[0] == 0 || images->dims[1] == 0 || images->dims[2] == 0) {
-    return q8_fail(Q8_ERR_ARG, "%s: empty: %ux%ux%u images", ipath, (unsigned)images->dims[0],
+    return q8_fail(Q8_ERR_FORMAT, "%s: empty: %ux%ux%u images", ipath, (unsigned)images->dims[0],
                    (unsigned)images->dims[1], (unsigned)images->dims[2]);
   }
   if (images->dims[0] != labels->dims[0]) {
-    return q8_fail(Q8_ERR_ARG, "count mismatch: %s has %u images, %s has %u labels", ipath,
+    return q8_fail(Q8_ERR_FORMAT, "count mismatch: %s has %u images, %s has %u labels", ipath,
                    (unsigned)images->dims[0], lpath, (unsigned)labels->dims[0]);
   }
   for (size_t i = 0; i < labels->size; ++i) {
     if (labels->data[i] >= Q8_DATASET_CLASSES) {
-      return q8_fail(Q8_ERR_ARG, "%s: label %u at index %zu, expected 0..%d", lpath,
+      return q8_fail(Q8_ERR_FORMAT, "%s: label %u at index %zu, expected 0..%d", lpath,
                      (unsigned)labels->data[i], i, Q8_DATASET_CLASSES - 1);
     }
   }

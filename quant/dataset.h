@@ -2,8 +2,9 @@
  * the calibrators read. Files may be gzip'd or plain; zlib reads both.
  *
  * Errors are q8_status codes with a q8_error_detail() message naming the
- * file: Q8_ERR_ARG for a missing, unreadable, truncated or malformed file
- * (wrong magic, dims, size, counts, labels), Q8_ERR_NOMEM for allocation. */
+ * file: Q8_ERR_IO for a missing or unreadable file, Q8_ERR_FORMAT for a
+ * truncated or malformed one (wrong magic, dims, size, counts, labels),
+ * Q8_ERR_ARG for a bad split name or batch range, Q8_ERR_NOMEM for allocation. */
 #ifndef Q8_QUANT_DATASET_H
 #define Q8_QUANT_DATASET_H
 

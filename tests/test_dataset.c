@@ -204,13 +204,13 @@ Test(idx, load_fields) {
 Test(idx, missing_file) {
   const char *path = tmp_path("absent-idx1-ubyte");
   q8_idx idx;
-  cr_expect_eq(q8_idx_load(path, &idx), Q8_ERR_ARG);
+  cr_expect_eq(q8_idx_load(path, &idx), Q8_ERR_IO);
   EXPECT_DETAIL(path);
   EXPECT_DETAIL("No such file");
   cr_expect_null(idx.data);
 
   q8_dataset ds;
-  cr_expect_eq(q8_dataset_load(tmp_dir, "t10k", &ds), Q8_ERR_ARG);
+  cr_expect_eq(q8_dataset_load(tmp_dir, "t10k", &ds), Q8_ERR_IO);
   EXPECT_DETAIL("t10k-images-idx3-ubyte.gz");
   EXPECT_DETAIL(tmp_dir);
   cr_expect_null(ds.images);
@@ -227,17 +227,17 @@ Test(idx, wrong_magic) {
   put_be32(img, 0x12345678u);
   q8_idx idx;
   const char *path = write_file("bad.gz", img, ni);
-  cr_expect_eq(q8_idx_load(path, &idx), Q8_ERR_ARG);
+  cr_expect_eq(q8_idx_load(path, &idx), Q8_ERR_FORMAT);
   EXPECT_DETAIL(path);
   EXPECT_DETAIL("0x12345678");
   /* float IDX (type 0x0D) is a real format, but not one q8 reads. */
   put_be32(img, 0x00000D03u);
   path = write_file("float", img, ni);
-  cr_expect_eq(q8_idx_load(path, &idx), Q8_ERR_ARG);
+  cr_expect_eq(q8_idx_load(path, &idx), Q8_ERR_FORMAT);
   EXPECT_DETAIL("0x00000d03");
   /* A gzip'd text file. */
   path = write_file("text.gz", "hello, world", 12);
-  cr_expect_eq(q8_idx_load(path, &idx), Q8_ERR_ARG);
+  cr_expect_eq(q8_idx_load(path, &idx), Q8_ERR_FORMAT);
   EXPECT_DETAIL("0x68656c6c");
 }
 
@@ -246,7 +246,7 @@ Test(idx, images_and_labels_swapped) {
   write_file("train-images-idx3-ubyte", lab, make_labels(lab, 3));
   write_file("train-labels-idx1-ubyte", img, make_images(img, 3, 2, 5));
   q8_dataset ds;
-  cr_expect_eq(q8_dataset_load(tmp_dir, "train", &ds), Q8_ERR_ARG);
+  cr_expect_eq(q8_dataset_load(tmp_dir, "train", &ds), Q8_ERR_FORMAT);
   EXPECT_DETAIL("train-images-idx3-ubyte");
   EXPECT_DETAIL("0x00000801");
 }
@@ -256,20 +256,20 @@ Test(idx, truncated) {
   const size_t ni = make_images(img, 3, 2, 5);
   q8_idx idx;
   const char *path = write_file("short", img, ni - 12);
-  cr_expect_eq(q8_idx_load(path, &idx), Q8_ERR_ARG);
+  cr_expect_eq(q8_idx_load(path, &idx), Q8_ERR_FORMAT);
   EXPECT_DETAIL(path);
   EXPECT_DETAIL("truncated");
   EXPECT_DETAIL("12 missing");
   cr_expect_null(idx.data);
   path = write_file("short.gz", img, ni - 12);
-  cr_expect_eq(q8_idx_load(path, &idx), Q8_ERR_ARG);
+  cr_expect_eq(q8_idx_load(path, &idx), Q8_ERR_FORMAT);
   EXPECT_DETAIL("12 missing");
   path = write_file("header", img, 10);
-  cr_expect_eq(q8_idx_load(path, &idx), Q8_ERR_ARG);
+  cr_expect_eq(q8_idx_load(path, &idx), Q8_ERR_FORMAT);
   EXPECT_DETAIL("truncated");
   EXPECT_DETAIL("6 missing");
   path = write_file("empty", img, 0);
-  cr_expect_eq(q8_idx_load(path, &idx), Q8_ERR_ARG);
+  cr_expect_eq(q8_idx_load(path, &idx), Q8_ERR_FORMAT);
   EXPECT_DETAIL("truncated");
 }
 
@@ -288,7 +288,7 @@ Test(idx, truncated_gzip_stream) {
   q8_idx idx;
   for (size_t cut = 1; cut <= 8; ++cut) {
     const char *path = write_file("cut", gz, ngz - cut);
-    cr_expect_eq(q8_idx_load(path, &idx), Q8_ERR_ARG, "cut %zu bytes", cut);
+    cr_expect_eq(q8_idx_load(path, &idx), Q8_ERR_FORMAT, "cut %zu bytes", cut);
     EXPECT_DETAIL("truncated");
   }
 }
@@ -299,7 +299,7 @@ Test(idx, trailing_bytes) {
   memset(img + ni, 0, 5);
   q8_idx idx;
   const char *path = write_file("long.gz", img, ni + 5);
-  cr_expect_eq(q8_idx_load(path, &idx), Q8_ERR_ARG);
+  cr_expect_eq(q8_idx_load(path, &idx), Q8_ERR_FORMAT);
   EXPECT_DETAIL("5 bytes after the 30 data bytes");
 }
 
@@ -308,7 +308,7 @@ Test(idx, counts_mismatch) {
   write_file("t10k-images-idx3-ubyte", img, make_images(img, 3, 2, 5));
   write_file("t10k-labels-idx1-ubyte.gz", lab, make_labels(lab, 2));
   q8_dataset ds;
-  cr_expect_eq(q8_dataset_load(tmp_dir, "t10k", &ds), Q8_ERR_ARG);
+  cr_expect_eq(q8_dataset_load(tmp_dir, "t10k", &ds), Q8_ERR_FORMAT);
   EXPECT_DETAIL("count mismatch");
   EXPECT_DETAIL("3 images");
   EXPECT_DETAIL("t10k-labels-idx1-ubyte.gz has 2 labels");
@@ -323,7 +323,7 @@ Test(idx, label_out_of_range) {
   lab[8 + 2] = 10;
   write_file("train-labels-idx1-ubyte", lab, sizeof lab);
   q8_dataset ds;
-  cr_expect_eq(q8_dataset_load(tmp_dir, "train", &ds), Q8_ERR_ARG);
+  cr_expect_eq(q8_dataset_load(tmp_dir, "train", &ds), Q8_ERR_FORMAT);
   EXPECT_DETAIL("label 10 at index 2");
 }
 
@@ -334,7 +334,7 @@ Test(idx, every_prefix) {
   q8_idx idx;
   for (size_t n = 0; n < ni; ++n) {
     const char *path = write_file("prefix", img, n);
-    cr_expect_eq(q8_idx_load(path, &idx), Q8_ERR_ARG, "prefix of %zu bytes", n);
+    cr_expect_eq(q8_idx_load(path, &idx), Q8_ERR_FORMAT, "prefix of %zu bytes", n);
     cr_expect_null(idx.data);
   }
 }
