@@ -1,6 +1,5 @@
 /* qbench compare on crafted result files: exit 0 within tolerance, 1 on a
  * regression, 2 on bad arguments or input; added and removed rows reported. */
-#define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,24 +7,9 @@
 
 #include "tests/support/q8test.h"
 
-static char dir[64];
-
-static void remove_dir(void) {
-  char cmd[96];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-}
-
 static const char *write_file(const char *name, const char *text) {
-  static char paths[8][128];
-  static int next;
-  if (dir[0] == '\0') {
-    snprintf(dir, sizeof dir, "/tmp/q8-compare-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-    atexit(remove_dir); /* each test runs in its own process */
-  }
-  char *path = paths[next++ % 8];
-  snprintf(path, 128, "%s/%s", dir, name);
+  cr_assert_not_null(q8t_temp_dir("compare"), "cannot create a temporary directory");
+  const char *path = q8t_temp_path(name);
   FILE *f = fopen(path, "w");
   cr_assert_not_null(f);
   fputs(text, f);
@@ -56,6 +40,9 @@ static int compare(const char *base, const char *now, const char *extra, char **
   cr_assert_not_null(*out, "ctest sets Q8_QBENCH");
   return code;
 }
+
+TestSuite(compare, .fini = q8t_temp_dir_remove);
+TestSuite(results, .fini = q8t_temp_dir_remove);
 
 Test(compare, identical_files_pass) {
   const char *base = result("base.json", 0.80, 0.50);
@@ -145,7 +132,7 @@ Test(compare, accepts_its_own_gemm_output) {
 Test(results, default_run_saves_json_and_writes_csv) {
   const char *csv = write_file("run.csv", "");
   char results[128], args[512];
-  snprintf(results, sizeof results, "%s/saved", dir);
+  snprintf(results, sizeof results, "%s/saved", q8t_temp_dir("compare"));
   snprintf(args, sizeof args, "--min-time 0.01 --csv %s --results-dir %s", csv, results);
   int code;
   char *out = q8t_run_qbench(args, true, &code);

@@ -2,7 +2,7 @@
  * tests/data/sample-results.json, what it does without peer rows, and exit 2
  * on bad input or options. Drawing needs gnuplot: without it those tests are
  * skipped, and plot must say how to install it. */
-#define _POSIX_C_SOURCE 200809L /* mkdtemp, setenv */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 #include <stdio.h>
@@ -13,21 +13,9 @@
 
 #include "tests/support/q8test.h"
 
-static char dir[64];
-
-static void remove_dir(void) {
-  char cmd[96];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-}
-
-/* A fresh directory per test (each test runs in its own process). */
 static const char *temp_dir(void) {
-  if (dir[0] == '\0') {
-    snprintf(dir, sizeof dir, "/tmp/q8-plot-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-    atexit(remove_dir);
-  }
+  const char *dir = q8t_temp_dir("plot");
+  cr_assert_not_null(dir, "cannot create a temporary directory");
   return dir;
 }
 
@@ -118,6 +106,8 @@ static void expect_contains(const char *path, const char *text) {
   buf[got] = '\0';
   cr_expect(strstr(buf, text) != NULL, "%s contains '%s'", path, text);
 }
+
+TestSuite(plot, .fini = q8t_temp_dir_remove);
 
 Test(plot, fixture_gives_both_charts_data_and_script) {
   NEED_GNUPLOT();

@@ -18,22 +18,9 @@
 
 /* ---- running qbench ---- */
 
-static char dir[64];
-
-/* Suite fini: runs after each test, failed ones too (atexit would not). */
-static void remove_dir(void) {
-  if (dir[0] == '\0') return;
-  char cmd[96];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-}
-
-/* A fresh directory per test (each test runs in its own process). */
 static const char *temp_dir(void) {
-  if (dir[0] == '\0') {
-    snprintf(dir, sizeof dir, "/tmp/q8-schema-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-  }
+  const char *dir = q8t_temp_dir("schema");
+  cr_assert_not_null(dir, "cannot create a temporary directory");
   return dir;
 }
 
@@ -491,7 +478,7 @@ static qb_jvalue *run_on_shapes(const char *command, const char *shapes, const c
 
 /* ---- the measuring subcommands ---- */
 
-TestSuite(schema, .fini = remove_dir);
+TestSuite(schema, .fini = q8t_temp_dir_remove);
 
 Test(schema, default_run) {
   const char *args = "--quick --min-time 0.01 --suite small --isa ref,hwy --no-save --json -";
@@ -683,7 +670,7 @@ static void expect_usage_error(const char *args, ...) {
   free(out);
 }
 
-TestSuite(cli, .fini = remove_dir);
+TestSuite(cli, .fini = q8t_temp_dir_remove);
 
 /* The rest of each command line keeps a run short should an error be missed. */
 #define GEMM "gemm --isa ref --min-time 0.01 "

@@ -96,3 +96,35 @@ char *q8t_run_qbench(const char *args, bool merge_stderr, int *exit_code) {
   *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return out;
 }
+
+/* ---- temporary directory, one per test process ---- */
+static char temp_dir[96];
+
+const char *q8t_temp_dir(const char *tag) {
+  if (temp_dir[0] == '\0') {
+    snprintf(temp_dir, sizeof temp_dir, "/tmp/q8-%.32s-XXXXXX", tag ? tag : "test");
+    if (mkdtemp(temp_dir) == NULL) {
+      temp_dir[0] = '\0';
+      return NULL;
+    }
+  }
+  return temp_dir;
+}
+
+const char *q8t_temp_path(const char *name) {
+  static char paths[8][256];
+  static unsigned next;
+  const char *dir = q8t_temp_dir(NULL);
+  if (dir == NULL) return NULL;
+  char *path = paths[next++ % 8];
+  snprintf(path, sizeof paths[0], "%s/%s", dir, name);
+  return path;
+}
+
+void q8t_temp_dir_remove(void) {
+  if (temp_dir[0] == '\0') return;
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", temp_dir);
+  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", temp_dir);
+  temp_dir[0] = '\0';
+}

@@ -36,4 +36,12 @@ void q8t_buf_free(q8t_buf *b);
  * status in *exit_code. NULL if Q8_QBENCH is unset or the command cannot run. */
 char *q8t_run_qbench(const char *args, bool merge_stderr, int *exit_code);
 
+/* A directory of this test process's own under /tmp (q8-<tag>-XXXXXX),
+ * created on first use; NULL if it cannot be. q8t_temp_path joins a file
+ * name to it (8 rotating buffers). Remove it from a suite's .fini, which
+ * runs after failed tests too (atexit does not). */
+const char *q8t_temp_dir(const char *tag);
+const char *q8t_temp_path(const char *name);
+void q8t_temp_dir_remove(void);
+
 #endif
