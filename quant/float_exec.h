@@ -1,0 +1,66 @@
+/* Float reference executor: runs a q8_graph in plain, deterministic float32 C.
+ *
+ * It is the accuracy baseline the int8 path is measured against, so it
+ * favours obvious loops over speed (still batched: the leading dimension of
+ * every input is whatever the caller feeds). Shapes are inferred at run time
+ * from the input shapes, node by node; every tensor of the last run stays in
+ * the session so calibrators and per-layer SQNR can read any activation.
+ *
+ * Element types: arithmetic is float32 only. int64 (and int32, bool) tensors
+ * flow only where ONNX uses them for shapes and indices (Reshape's shape,
+ * Gather's indices, Shape's output, Dropout's mask); data-movement operators
+ * (Reshape, Transpose, Concat, Flatten, Gather, Squeeze, ...) copy any of them.
+ *
+ * Errors (q8_error_detail() names the node, its op type and the problem):
+ *   Q8_ERR_UNSUPPORTED  an operator or attribute value beyond the float path,
+ *                       a float64 or other non-float tensor (create), or a
+ *                       non-float operand of arithmetic (run)
+ *   Q8_ERR_ARG          inputs missing, of the wrong type, or shapes that do
+ *                       not fit a node (both shapes named)
+ *   Q8_ERR_FORMAT       an attribute of the wrong kind or length
+ *   Q8_ERR_NOMEM        allocation failed */
+#ifndef Q8_QUANT_FLOAT_EXEC_H
+#define Q8_QUANT_FLOAT_EXEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "q8/q8.h"
+#include "quant/graph.h"
+
+/* A named, dense, row-major tensor passed in or handed out. */
+typedef struct q8_float_tensor {
+  const char *name;
+  q8_elem_type type;           /* FLOAT for data; INT64/INT32/BOOL for shapes and indices */
+  int rank;
+  int64_t dims[Q8_MAX_RANK];
+  const void *data;            /* elements of q8_elem_size(type) bytes */
+} q8_float_tensor;
+
+typedef struct q8_float_session q8_float_session;
+
+/* Checks the graph once: every operator is supported, every tensor's
+ * declared type is one the float path handles (float64: the message of
+ * q8_graph_check_float64), attribute values are in range. The graph must
+ * outlive the session and must not change while it exists. */
+q8_status q8_float_session_create(const q8_graph *graph, q8_float_session **session);
+void q8_float_session_destroy(q8_float_session *session);
+
+/* Runs the graph on inputs (every graph input by name, any order; an input
+ * that is also an initializer may be omitted, its data is the default).
+ * Input data is copied. outputs, when not NULL, receives n_outputs views of
+ * the graph outputs in graph order (n_outputs <= graph->n_outputs), valid
+ * until the next run or destroy. */
+q8_status q8_float_session_run(q8_float_session *session, const q8_float_tensor *inputs,
+                               size_t n_inputs, q8_float_tensor *outputs, size_t n_outputs);
+
+/* Any tensor of the last run (inputs, initializers, every intermediate) by
+ * name or by index into graph->tensors, as a view valid until the next run
+ * or destroy. Q8_ERR_ARG if no such tensor or it holds no value (not
+ * computed, or an omitted optional output). */
+q8_status q8_float_session_tensor(const q8_float_session *session, const char *name,
+                                  q8_float_tensor *tensor);
+q8_status q8_float_session_tensor_at(const q8_float_session *session, int32_t index,
+                                     q8_float_tensor *tensor);
+
+#endif
