@@ -26,10 +26,18 @@ struct q8_gemm_plan {
   size_t nc;              /* micro-kernel column block (L2-sized) */
   size_t threads;
   bool requantize;
-  q8_requant_params rq;   /* arrays below are owned by the plan */
-  int32_t *multiplier, *shift;
-  float *scale;
+  q8_plan_requant rq;
 };
+
+/* The descriptor's output side, for the checks and parameters shared with conv. */
+static q8_plan_output gemm_output(const q8_gemm_desc *d) {
+  return (q8_plan_output){
+      .op = "gemm", .in_scale_name = "a_scale", .channels_name = "n", .channels = d->n,
+      .in_scale = d->a_scale, .w_channels = d->w_channels, .w_scales = d->w_scales,
+      .out_dtype = d->out_dtype, .mode = d->requant, .out_scale = d->out_scale,
+      .out_zero_point = d->out_zero_point, .clamp = d->clamp, .out_min = d->out_min,
+      .out_max = d->out_max};
+}
 
 static q8_status check_dims(const q8_gemm_desc *d) {
   const size_t dims[3] = {d->m, d->n, d->k};
@@ -66,77 +74,23 @@ static q8_status check_desc(const q8_gemm_desc *d) {
       if ((s = q8_check_zero_point(d->w_zero_points[j], Q8_INT8, name)) != Q8_OK) return s;
     }
   }
-  if (d->out_dtype == Q8_INT32) return Q8_OK;
-  if (d->out_dtype != Q8_INT8 && d->out_dtype != Q8_UINT8) {
-    return q8_fail(Q8_ERR_ARG, "gemm out_dtype %d: must be Q8_INT32, Q8_INT8 or Q8_UINT8",
-                   (int)d->out_dtype);
-  }
-  if (d->requant != Q8_REQUANT_GEMMLOWP && d->requant != Q8_REQUANT_SINGLE &&
-      d->requant != Q8_REQUANT_FP32) {
-    return q8_fail(Q8_ERR_ARG, "gemm requant mode %d: must be gemmlowp, single or fp32",
-                   (int)d->requant);
-  }
-  if ((s = q8_check_scale(d->a_scale, "gemm a_scale")) != Q8_OK) return s;
-  if ((s = q8_check_scale(d->out_scale, "gemm out_scale")) != Q8_OK) return s;
-  if (d->w_channels != 1 && d->w_channels != d->n) {
-    return q8_fail(Q8_ERR_ARG, "gemm w_channels = %zu: must be 1 (per tensor) or n = %zu",
-                   d->w_channels, d->n);
-  }
-  if (d->w_scales == NULL) return q8_fail(Q8_ERR_NULL, "gemm w_scales are NULL");
-  for (size_t c = 0; c < d->w_channels; ++c) {
-    char name[64];
-    snprintf(name, sizeof name, "gemm w_scales[%zu]", c);
-    if ((s = q8_check_scale(d->w_scales[c], name)) != Q8_OK) return s;
-  }
-  if ((s = q8_check_zero_point(d->out_zero_point, d->out_dtype, "gemm out_zero_point")) != Q8_OK)
-    return s;
-  if (d->clamp) {
-    if ((s = q8_check_zero_point(d->out_min, d->out_dtype, "gemm out_min")) != Q8_OK) return s;
-    if ((s = q8_check_zero_point(d->out_max, d->out_dtype, "gemm out_max")) != Q8_OK) return s;
-    if (d->out_min > d->out_max) {
-      return q8_fail(Q8_ERR_ZERO_POINT, "gemm clamp [%d, %d] is empty: out_min > out_max",
-                     (int)d->out_min, (int)d->out_max);
-    }
-  }
-  return Q8_OK;
+  const q8_plan_output output = gemm_output(d);
+  return q8_check_plan_output(&output);
 }
 
 /* bias[j] + sum_k (A - za)(W - zb) must fit int32 for every A of the dtype:
  * bound the sum by max|A - za| * sum_k |W[j][k] - zb[j]|. */
 static q8_status check_accumulator_range(const q8_gemm_desc *d) {
-  const int64_t a_span = llabs((int64_t)q8_dtype_min(d->a_dtype) - d->a_zero_point) >
-                                 llabs((int64_t)q8_dtype_max(d->a_dtype) - d->a_zero_point)
-                             ? llabs((int64_t)q8_dtype_min(d->a_dtype) - d->a_zero_point)
-                             : llabs((int64_t)q8_dtype_max(d->a_dtype) - d->a_zero_point);
+  const int64_t a_span = q8_activation_span(d->a_dtype, d->a_zero_point);
   for (size_t j = 0; j < d->n; ++j) {
     const int32_t zb = d->w_zero_points ? d->w_zero_points[j] : 0;
     int64_t w_abs_sum = 0;
     for (size_t p = 0; p < d->k; ++p) w_abs_sum += llabs((int64_t)d->weights[j * d->k + p] - zb);
-    const int64_t bound = a_span * w_abs_sum;
-    const int64_t bias = d->bias ? d->bias[j] : 0;
-    if (bias + bound > INT32_MAX || bias - bound < INT32_MIN) {
-      return q8_fail(Q8_ERR_OVERFLOW,
-                     "gemm output channel %zu: bias %lld + sum of up to +-%lld leaves int32 "
-                     "for some activations; reduce the bias or the weights' magnitude",
-                     j, (long long)bias, (long long)bound);
-    }
+    const q8_status s = q8_check_accumulator_bound("gemm", j, d->bias ? d->bias[j] : 0,
+                                                   a_span * w_abs_sum);
+    if (s != Q8_OK) return s;
   }
   return Q8_OK;
-}
-
-static q8_status init_requant(q8_gemm_plan *plan, const q8_gemm_desc *d) {
-  const size_t channels = d->w_channels;
-  plan->multiplier = calloc(channels, sizeof(int32_t));
-  plan->shift = calloc(channels, sizeof(int32_t));
-  plan->scale = calloc(channels, sizeof(float));
-  if (!plan->multiplier || !plan->shift || !plan->scale) {
-    return q8_fail(Q8_ERR_NOMEM, "gemm plan: no memory for %zu requantization channels", channels);
-  }
-  const int32_t qmin = d->clamp ? d->out_min : q8_dtype_min(d->out_dtype);
-  const int32_t qmax = d->clamp ? d->out_max : q8_dtype_max(d->out_dtype);
-  return q8_requant_params_init(&plan->rq, d->requant, channels, d->a_scale, d->w_scales,
-                                d->out_scale, d->out_dtype, d->out_zero_point, qmin, qmax,
-                                plan->multiplier, plan->shift, plan->scale);
 }
 
 /* L2-sized column blocks: half of L2 for the packed weights of one block,
@@ -220,7 +174,8 @@ q8_status q8_gemm_plan_create(const q8_gemm_desc *desc, q8_gemm_plan **plan_out)
   }
   if (desc->out_dtype != Q8_INT32) {
     plan->requantize = true;
-    if ((s = init_requant(plan, desc)) != Q8_OK) {
+    const q8_plan_output output = gemm_output(desc);
+    if ((s = q8_plan_requant_init(&plan->rq, &output)) != Q8_OK) {
       q8_gemm_plan_destroy(plan);
       return s;
     }
@@ -251,7 +206,7 @@ static void run_range(const run_ctx *r, size_t m0, size_t m1, size_t n0, size_t 
     const q8_gemm_blocked_args args = {
         .k = plan->k, .a = r->a, .lda = r->lda, .a_dtype = plan->a_dtype,
         .packed = plan->packed, .c = r->c, .ldc = r->ldc,
-        .rq = plan->requantize ? &plan->rq : NULL, .nc = plan->nc};
+        .rq = plan->requantize ? &plan->rq.params : NULL, .nc = plan->nc};
     q8_gemm_blocked(plan->kernel->ukernel, &args, m0, m1, n0, n1);
     return;
   }
@@ -259,7 +214,7 @@ static void run_range(const run_ctx *r, size_t m0, size_t m1, size_t n0, size_t 
       .k = plan->k, .a = r->a, .lda = r->lda, .a_dtype = plan->a_dtype,
       .a_zero_point = plan->a_zero_point, .packed_weights = plan->packed,
       .w_zero_points = plan->w_zero_points, .bias = plan->bias,
-      .rq = plan->requantize ? &plan->rq : NULL, .c = r->c, .ldc = r->ldc};
+      .rq = plan->requantize ? &plan->rq.params : NULL, .c = r->c, .ldc = r->ldc};
   const q8_status s = plan->kernel->gemm.run(&call, m0, m1, n0, n1);
   if (s != Q8_OK) *status = s;
 }
@@ -317,9 +272,7 @@ void q8_gemm_plan_destroy(q8_gemm_plan *plan) {
   free(plan->packed);
   free(plan->w_zero_points);
   free(plan->bias);
-  free(plan->multiplier);
-  free(plan->shift);
-  free(plan->scale);
+  q8_plan_requant_free(&plan->rq);
   free(plan);
 }
 

@@ -20,4 +20,43 @@ int32_t q8_dtype_max(q8_dtype dtype);
 const char *q8_dtype_name(q8_dtype dtype);
 size_t q8_dtype_size(q8_dtype dtype);
 
+/* Overflow proofs of GEMM and convolution plans. The largest |a - zero_point|
+ * over the values of an 8-bit activation dtype: */
+int64_t q8_activation_span(q8_dtype dtype, int32_t zero_point);
+/* Q8_ERR_OVERFLOW naming `op` and the channel unless bias + s fits int32 for
+ * every s in [-bound, bound]. */
+q8_status q8_check_accumulator_bound(const char *op, size_t channel, int64_t bias, int64_t bound);
+
+/* The output side of a plan descriptor (GEMM, convolution): dtype, requant
+ * mode, scales, zero point and clamp. `op` and the *_name fields name the
+ * descriptor's fields in messages. */
+typedef struct q8_plan_output {
+  const char *op;            /* "gemm", "conv" */
+  const char *in_scale_name; /* "a_scale", "in_scale" */
+  const char *channels_name; /* "n", "out_channels" */
+  size_t channels;           /* output channels */
+  float in_scale;
+  size_t w_channels;
+  const float *w_scales;
+  q8_dtype out_dtype;
+  q8_requant_mode mode;
+  float out_scale;
+  int32_t out_zero_point;
+  bool clamp;
+  int32_t out_min, out_max;
+} q8_plan_output;
+/* Q8_OK for int32 output without looking further; else checks every field. */
+q8_status q8_check_plan_output(const q8_plan_output *o);
+
+/* Requantization parameters owned by a plan (arrays of w_channels entries). */
+typedef struct q8_plan_requant {
+  q8_requant_params params;
+  int32_t *multiplier, *shift;
+  float *scale;
+} q8_plan_requant;
+/* Precondition: q8_check_plan_output(o) == Q8_OK and o->out_dtype is 8-bit.
+ * On failure r may be partly allocated: q8_plan_requant_free it. */
+q8_status q8_plan_requant_init(q8_plan_requant *r, const q8_plan_output *o);
+void q8_plan_requant_free(q8_plan_requant *r);
+
 #endif

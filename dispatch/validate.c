@@ -42,6 +42,22 @@ q8_status q8_check_zero_point(int32_t zero_point, q8_dtype dtype, const char *wh
   return Q8_OK;
 }
 
+int64_t q8_activation_span(q8_dtype dtype, int32_t zero_point) {
+  const int64_t below = (int64_t)zero_point - q8_dtype_min(dtype);
+  const int64_t above = (int64_t)q8_dtype_max(dtype) - zero_point;
+  return below > above ? below : above;
+}
+
+q8_status q8_check_accumulator_bound(const char *op, size_t channel, int64_t bias, int64_t bound) {
+  if (bias + bound > INT32_MAX || bias - bound < INT32_MIN) {
+    return q8_fail(Q8_ERR_OVERFLOW,
+                   "%s output channel %zu: bias %lld + sum of up to +-%lld leaves int32 "
+                   "for some activations; reduce the bias or the weights' magnitude",
+                   op, channel, (long long)bias, (long long)bound);
+  }
+  return Q8_OK;
+}
+
 static bool is_8bit(q8_dtype dtype) { return dtype == Q8_INT8 || dtype == Q8_UINT8; }
 
 q8_status q8_check_quant_params(const q8_quant_params *p, const char *what) {

@@ -64,6 +64,45 @@ q8_status q8_ref_gemm(size_t m, size_t n, size_t k,
                       const int32_t *bias, const q8_requant_params *rq,
                       void *c, size_t ldc);
 
+/* ---- convolution (kernels/ref/conv.c) -------------------------------------
+ * NHWC int8/uint8 input [batch][in_h][in_w][in_channels], int8 weights in the
+ * canonical layout OHWI per group: [out_channels][kernel_h][kernel_w][in_channels / groups].
+ * Output channel oc belongs to group g = oc / (out_channels / groups) and reads
+ * input channels [g * in_channels / groups, (g + 1) * in_channels / groups).
+ * Depthwise is groups = in_channels with out_channels = in_channels * multiplier
+ * (output channel c * multiplier + m reads input channel c, as TFLite orders it).
+ * Output NHWC [batch][out_h][out_w][out_channels], out_h from q8_conv_out_extent. */
+typedef struct q8_conv_shape {
+  size_t batch, in_h, in_w, in_channels;
+  size_t out_channels;
+  size_t kernel_h, kernel_w;
+  size_t stride_h, stride_w;       /* >= 1 */
+  size_t dilation_h, dilation_w;   /* >= 1: 1 is a dense kernel */
+  size_t pad_top, pad_bottom, pad_left, pad_right; /* padded positions read as the input zero point */
+  size_t groups;                   /* divides in_channels and out_channels */
+} q8_conv_shape;
+
+/* Output extent along one axis: floor((in + pads - dilated kernel) / stride) + 1,
+ * dilated kernel = (kernel - 1) * dilation + 1; 0 when the dilated kernel is
+ * larger than the padded input. Preconditions: stride, dilation, kernel >= 1,
+ * every argument <= INT32_MAX (so nothing overflows a 64-bit size_t). */
+size_t q8_conv_out_extent(size_t in, size_t kernel, size_t stride, size_t dilation,
+                          size_t pad_before, size_t pad_after);
+
+/* The specification of int8 convolution, plain loops:
+ *   acc[n][y][x][oc] = bias[oc] + sum_{ky,kx,ic} (X[n][iy][ix][ic] - in_zero_point) * W[oc][ky][kx][ic]
+ *   iy = y * stride_h + ky * dilation_h - pad_top (ix likewise); a position
+ *   outside the input is padding and contributes exactly 0.
+ * Weights are symmetric (zero point 0). bias: out_channels entries or NULL.
+ * Output int32 acc when rq is NULL, else requantized with channel oc of rq
+ * (rq->channels is 1 or out_channels). Returns Q8_ERR_OVERFLOW when an exact
+ * acc leaves int32 (the output is then partly written; plans prove this cannot
+ * happen), else Q8_OK. Preconditions: the shape is valid (q8_conv_output_shape
+ * accepts it) and every out extent >= 1. */
+q8_status q8_conv_ref(const q8_conv_shape *shape, const void *input, q8_dtype in_dtype,
+                      int32_t in_zero_point, const int8_t *weights, const int32_t *bias,
+                      const q8_requant_params *rq, void *output);
+
 /* ---- GEMM micro-kernels -----------------------------------------------------
  * A micro-kernel computes one tile of at most MR rows x NR output channels:
  *
