@@ -10,9 +10,6 @@
 #include "dispatch/registry.h"
 #include "dispatch/threadpool.h"
 
-/* Dimensions beyond this are almost surely a negative value cast to size_t. */
-#define Q8_MAX_DIM ((size_t)INT32_MAX)
-
 struct q8_gemm_plan {
   size_t m, n, k;
   q8_dtype a_dtype;

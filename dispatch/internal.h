@@ -4,6 +4,9 @@
 
 #include "q8/q8.h"
 
+/* Plan dimensions beyond this are almost surely a negative value cast to size_t. */
+#define Q8_MAX_DIM ((size_t)INT32_MAX)
+
 /* Records a message for q8_error_detail() on this thread and returns status. */
 q8_status q8_fail(q8_status status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -105,6 +105,53 @@ size_t q8_gemm_plan_packed_bytes(const q8_gemm_plan *plan);
 /* Threads q8_gemm_run uses. */
 size_t q8_gemm_plan_threads(const q8_gemm_plan *plan);
 
+/* ---- convolution plan ---------------------------------------------------
+ * NHWC int8/uint8 activations, int8 symmetric weights, int32 bias, output
+ * int32 or requantized int8/uint8 NHWC [batch][out_h][out_w][out_channels];
+ * the arithmetic is q8_conv_ref's (include/q8/kernels.h), with the GEMM's
+ * requantization. Weights are repacked at plan creation; the caller's weight,
+ * scale and bias arrays may be freed after q8_conv_plan_create returns. */
+typedef enum q8_weights_layout {
+  /* ONNX Conv: [out_channels][in_channels / groups][kernel_h][kernel_w] */
+  Q8_WEIGHTS_OIHW = 0,
+  /* TFLite Conv2D, q8's canonical layout: [out_channels][kernel_h][kernel_w][in_channels / groups].
+   * (TFLite DepthwiseConv2D's [1][kernel_h][kernel_w][out_channels] is not this.) */
+  Q8_WEIGHTS_OHWI = 1
+} q8_weights_layout;
+
+typedef struct q8_conv_desc {
+  q8_conv_shape shape;       /* sizes, stride, dilation, padding, groups (kernels.h) */
+  q8_dtype in_dtype;         /* Q8_INT8 or Q8_UINT8 */
+  int32_t in_zero_point;     /* also the value padded positions read */
+  float in_scale;            /* needed for requantized output */
+  const int8_t *weights;     /* out_channels x kernel_h x kernel_w x in_channels / groups */
+  q8_weights_layout w_layout;
+  size_t w_channels;         /* 1: per-tensor scale, out_channels: per output channel */
+  const float *w_scales;     /* w_channels entries (requantized output) */
+  const int32_t *bias;       /* out_channels entries, or NULL */
+  q8_dtype out_dtype;        /* Q8_INT32, Q8_INT8 or Q8_UINT8 */
+  q8_requant_mode requant;   /* for int8/uint8 output */
+  float out_scale;
+  int32_t out_zero_point;
+  bool clamp;                /* false: clamp to out_dtype's range */
+  int32_t out_min, out_max;  /* with clamp: fused ReLU/ReLU6 bounds */
+  size_t threads;            /* 0: one per physical core; results are
+                                bit-identical for any thread count */
+} q8_conv_desc;
+
+typedef struct q8_conv_plan q8_conv_plan;
+
+/* Checks the geometry of a convolution (sizes >= 1 and <= INT32_MAX, stride
+ * and dilation >= 1, groups dividing both channel counts, the dilated kernel
+ * within the padded input, element counts within size_t) and gives the output
+ * extent. out_h, out_w may be NULL. */
+q8_status q8_conv_output_shape(const q8_conv_shape *shape, size_t *out_h, size_t *out_w);
+q8_status q8_conv_plan_create(const q8_conv_desc *desc, q8_conv_plan **plan);
+/* input: dense NHWC of in_dtype; output: dense NHWC of out_dtype. No
+ * alignment is required beyond the element type. */
+q8_status q8_conv_run(const q8_conv_plan *plan, const void *input, void *output);
+void q8_conv_plan_destroy(q8_conv_plan *plan);
+
 /* ---- ISA selection ------------------------------------------------------
  * Names: ref, hwy, avx2, avxvnni, avx512vnni, amx, neon, neondot, neoni8mm.
  * By default every operation uses the best kernel the CPU and OS allow.

@@ -1,0 +1,246 @@
+/* Convolution plans: validate the geometry and quantization once, repack the
+ * weights into the canonical OHWI-per-group layout, prove the int32
+ * accumulator cannot overflow, then run many times.
+ *
+ * For now q8_conv_run executes the reference q8_conv_ref (single-threaded);
+ * the indirect GEMM over the ISA micro-kernels, the 1x1 path and the depthwise
+ * kernels (issue 6) replace it behind this same API. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dispatch/internal.h"
+#include "dispatch/threadpool.h"
+
+struct q8_conv_plan {
+  q8_conv_shape shape;
+  size_t out_h, out_w;
+  q8_dtype in_dtype;
+  int32_t in_zero_point;
+  int8_t *weights;       /* canonical OHWI per group */
+  int32_t *bias;         /* out_channels entries or NULL */
+  size_t threads;
+  bool requantize;
+  q8_plan_requant rq;
+};
+
+static q8_status check_size(size_t value, const char *field, bool zero_allowed) {
+  if (value == 0 && !zero_allowed) {
+    return q8_fail(Q8_ERR_ARG, "conv shape.%s = 0: must be >= 1", field);
+  }
+  if (value > Q8_MAX_DIM) {
+    return q8_fail(Q8_ERR_ARG, "conv shape.%s = %zu exceeds %zu (a negative value cast to size_t?)",
+                   field, value, Q8_MAX_DIM);
+  }
+  return Q8_OK;
+}
+
+/* product *= factor, false when it would not fit size_t. */
+static bool multiply_fits(size_t *product, size_t factor) {
+  if (factor != 0 && *product > SIZE_MAX / factor) return false;
+  *product *= factor;
+  return true;
+}
+
+static q8_status check_elements(const char *tensor, const size_t *dims, size_t count,
+                                size_t element_bytes) {
+  size_t bytes = element_bytes;
+  for (size_t i = 0; i < count; ++i) {
+    if (!multiply_fits(&bytes, dims[i])) {
+      return q8_fail(Q8_ERR_ARG, "conv %s: the element count overflows size_t", tensor);
+    }
+  }
+  return Q8_OK;
+}
+
+/* One spatial axis: the dilated kernel must fit the padded input. */
+static q8_status check_axis(const char *axis, size_t in, size_t kernel, size_t dilation,
+                            size_t pad_before, size_t pad_after, size_t stride, size_t *out) {
+  *out = q8_conv_out_extent(in, kernel, stride, dilation, pad_before, pad_after);
+  if (*out == 0) {
+    return q8_fail(Q8_ERR_ARG,
+                   "conv shape.kernel_%s = %zu with dilation %zu spans %zu, more than the padded "
+                   "input %zu + %zu + %zu",
+                   axis, kernel, dilation, (kernel - 1) * dilation + 1, pad_before, in, pad_after);
+  }
+  return Q8_OK;
+}
+
+q8_status q8_conv_output_shape(const q8_conv_shape *s, size_t *out_h_out, size_t *out_w_out) {
+  if (s == NULL) return q8_fail(Q8_ERR_NULL, "conv shape is NULL");
+  const struct { size_t value; const char *field; bool zero_allowed; } sizes[] = {
+      {s->batch, "batch", false},         {s->in_h, "in_h", false},
+      {s->in_w, "in_w", false},           {s->in_channels, "in_channels", false},
+      {s->out_channels, "out_channels", false}, {s->kernel_h, "kernel_h", false},
+      {s->kernel_w, "kernel_w", false},   {s->stride_h, "stride_h", false},
+      {s->stride_w, "stride_w", false},   {s->dilation_h, "dilation_h", false},
+      {s->dilation_w, "dilation_w", false}, {s->groups, "groups", false},
+      {s->pad_top, "pad_top", true},      {s->pad_bottom, "pad_bottom", true},
+      {s->pad_left, "pad_left", true},    {s->pad_right, "pad_right", true}};
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; ++i) {
+    const q8_status st = check_size(sizes[i].value, sizes[i].field, sizes[i].zero_allowed);
+    if (st != Q8_OK) return st;
+  }
+  if (s->in_channels % s->groups != 0) {
+    return q8_fail(Q8_ERR_ARG, "conv shape.in_channels = %zu is not divisible by groups = %zu",
+                   s->in_channels, s->groups);
+  }
+  if (s->out_channels % s->groups != 0) {
+    return q8_fail(Q8_ERR_ARG, "conv shape.out_channels = %zu is not divisible by groups = %zu",
+                   s->out_channels, s->groups);
+  }
+  size_t out_h = 0, out_w = 0;
+  q8_status st = check_axis("h", s->in_h, s->kernel_h, s->dilation_h, s->pad_top, s->pad_bottom,
+                            s->stride_h, &out_h);
+  if (st != Q8_OK) return st;
+  if ((st = check_axis("w", s->in_w, s->kernel_w, s->dilation_w, s->pad_left, s->pad_right,
+                       s->stride_w, &out_w)) != Q8_OK) {
+    return st;
+  }
+  const size_t input[] = {s->batch, s->in_h, s->in_w, s->in_channels};
+  const size_t output[] = {s->batch, out_h, out_w, s->out_channels};
+  const size_t weights[] = {s->out_channels, s->kernel_h, s->kernel_w, s->in_channels / s->groups};
+  if ((st = check_elements("input", input, 4, 1)) != Q8_OK) return st;
+  if ((st = check_elements("output", output, 4, sizeof(int32_t))) != Q8_OK) return st;
+  if ((st = check_elements("weights", weights, 4, 1)) != Q8_OK) return st;
+  if (out_h_out) *out_h_out = out_h;
+  if (out_w_out) *out_w_out = out_w;
+  return Q8_OK;
+}
+
+/* The descriptor's output side, for the checks and parameters shared with the GEMM. */
+static q8_plan_output conv_output(const q8_conv_desc *d) {
+  return (q8_plan_output){
+      .op = "conv", .in_scale_name = "in_scale", .channels_name = "out_channels",
+      .channels = d->shape.out_channels, .in_scale = d->in_scale, .w_channels = d->w_channels,
+      .w_scales = d->w_scales, .out_dtype = d->out_dtype, .mode = d->requant,
+      .out_scale = d->out_scale, .out_zero_point = d->out_zero_point, .clamp = d->clamp,
+      .out_min = d->out_min, .out_max = d->out_max};
+}
+
+static q8_status check_desc(const q8_conv_desc *d, size_t *out_h, size_t *out_w) {
+  q8_status s = q8_conv_output_shape(&d->shape, out_h, out_w);
+  if (s != Q8_OK) return s;
+  if (d->in_dtype != Q8_INT8 && d->in_dtype != Q8_UINT8) {
+    return q8_fail(Q8_ERR_ARG, "conv in_dtype %d: activations must be Q8_INT8 or Q8_UINT8",
+                   (int)d->in_dtype);
+  }
+  if ((s = q8_check_zero_point(d->in_zero_point, d->in_dtype, "conv in_zero_point")) != Q8_OK) {
+    return s;
+  }
+  if (d->weights == NULL) return q8_fail(Q8_ERR_NULL, "conv weights are NULL");
+  if (d->w_layout != Q8_WEIGHTS_OIHW && d->w_layout != Q8_WEIGHTS_OHWI) {
+    return q8_fail(Q8_ERR_ARG, "conv w_layout %d: must be Q8_WEIGHTS_OIHW or Q8_WEIGHTS_OHWI",
+                   (int)d->w_layout);
+  }
+  const q8_plan_output output = conv_output(d);
+  return q8_check_plan_output(&output);
+}
+
+/* OIHW (ONNX) or OHWI -> OHWI, the layout q8_conv_ref reads. */
+static void repack_weights(const q8_conv_desc *d, int8_t *ohwi) {
+  const q8_conv_shape *s = &d->shape;
+  const size_t group_in = s->in_channels / s->groups;
+  const size_t taps = s->kernel_h * s->kernel_w;
+  if (d->w_layout == Q8_WEIGHTS_OHWI) {
+    memcpy(ohwi, d->weights, s->out_channels * taps * group_in);
+    return;
+  }
+  for (size_t oc = 0; oc < s->out_channels; ++oc) {
+    for (size_t ic = 0; ic < group_in; ++ic) {
+      for (size_t tap = 0; tap < taps; ++tap) {
+        ohwi[(oc * taps + tap) * group_in + ic] = d->weights[(oc * group_in + ic) * taps + tap];
+      }
+    }
+  }
+}
+
+/* bias[oc] + sum (X - zp) * W[oc] must fit int32 for every input of the dtype
+ * (padding contributes 0, so it only shrinks the sum): bound the sum by
+ * max|X - zp| * sum |W[oc]|, as the GEMM plan does. */
+static q8_status check_accumulator_range(const q8_conv_plan *plan, const int32_t *bias) {
+  const q8_conv_shape *s = &plan->shape;
+  const size_t k = s->kernel_h * s->kernel_w * (s->in_channels / s->groups);
+  const int64_t in_span = q8_activation_span(plan->in_dtype, plan->in_zero_point);
+  for (size_t oc = 0; oc < s->out_channels; ++oc) {
+    int64_t w_abs_sum = 0;
+    for (size_t p = 0; p < k; ++p) w_abs_sum += llabs((long long)plan->weights[oc * k + p]);
+    const q8_status st =
+        q8_check_accumulator_bound("conv", oc, bias ? bias[oc] : 0, in_span * w_abs_sum);
+    if (st != Q8_OK) return st;
+  }
+  return Q8_OK;
+}
+
+static q8_status init_plan(q8_conv_plan *plan, const q8_conv_desc *d) {
+  const q8_conv_shape *s = &d->shape;
+  const size_t weight_bytes = s->out_channels * s->kernel_h * s->kernel_w *
+                              (s->in_channels / s->groups);
+  plan->weights = malloc(weight_bytes);
+  if (plan->weights == NULL) {
+    return q8_fail(Q8_ERR_NOMEM, "conv plan: no memory for %zu bytes of weights", weight_bytes);
+  }
+  repack_weights(d, plan->weights);
+  q8_status st = check_accumulator_range(plan, d->bias);
+  if (st != Q8_OK) return st;
+  if (d->bias != NULL) {
+    plan->bias = malloc(s->out_channels * sizeof(int32_t));
+    if (plan->bias == NULL) return q8_fail(Q8_ERR_NOMEM, "conv plan: no memory for the bias");
+    memcpy(plan->bias, d->bias, s->out_channels * sizeof(int32_t));
+  }
+  if (d->out_dtype != Q8_INT32) {
+    plan->requantize = true;
+    const q8_plan_output output = conv_output(d);
+    if ((st = q8_plan_requant_init(&plan->rq, &output)) != Q8_OK) return st;
+  }
+  return Q8_OK;
+}
+
+q8_status q8_conv_plan_create(const q8_conv_desc *desc, q8_conv_plan **plan_out) {
+  q8_clear_error();
+  if (plan_out == NULL) return q8_fail(Q8_ERR_NULL, "conv plan output pointer is NULL");
+  *plan_out = NULL;
+  if (desc == NULL) return q8_fail(Q8_ERR_NULL, "conv descriptor is NULL");
+  size_t out_h = 0, out_w = 0;
+  q8_status s = check_desc(desc, &out_h, &out_w);
+  if (s != Q8_OK) return s;
+
+  q8_conv_plan *plan = calloc(1, sizeof *plan);
+  if (plan == NULL) return q8_fail(Q8_ERR_NOMEM, "conv plan: out of memory");
+  plan->shape = desc->shape;
+  plan->out_h = out_h;
+  plan->out_w = out_w;
+  plan->in_dtype = desc->in_dtype;
+  plan->in_zero_point = desc->in_zero_point;
+  plan->threads = desc->threads ? desc->threads : q8_default_threads();
+  if ((s = init_plan(plan, desc)) != Q8_OK) {
+    q8_conv_plan_destroy(plan);
+    return s;
+  }
+  *plan_out = plan;
+  return Q8_OK;
+}
+
+q8_status q8_conv_run(const q8_conv_plan *plan, const void *input, void *output) {
+  q8_clear_error();
+  if (plan == NULL) return q8_fail(Q8_ERR_NULL, "conv plan is NULL");
+  if (input == NULL) return q8_fail(Q8_ERR_NULL, "conv input is NULL");
+  if (output == NULL) return q8_fail(Q8_ERR_NULL, "conv output is NULL");
+  /* The reference for every ISA until the conv kernels land (see the top). */
+  const q8_status s = q8_conv_ref(&plan->shape, input, plan->in_dtype, plan->in_zero_point,
+                                  plan->weights, plan->bias,
+                                  plan->requantize ? &plan->rq.params : NULL, output);
+  if (s != Q8_OK) {
+    /* The plan proved the accumulator range, so this is a bug. */
+    return q8_fail(Q8_ERR_INTERNAL, "conv reference returned %s", q8_status_str(s));
+  }
+  return Q8_OK;
+}
+
+void q8_conv_plan_destroy(q8_conv_plan *plan) {
+  if (plan == NULL) return;
+  free(plan->weights);
+  free(plan->bias);
+  q8_plan_requant_free(&plan->rq);
+  free(plan);
+}
