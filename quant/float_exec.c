@@ -249,9 +249,30 @@ static inline float apply_binop(binop op, float x, float y) {
   }
 }
 
-static q8_status op_binary(ctx *c, binop op) {
-  const value *a, *b;
+/* int64 arithmetic on shape values (exported models compute Reshape targets
+ * and axes with Shape, Gather, Sub, ...); division truncates as C's. */
+static q8_status binary_int64(ctx *c, binop op, const value *a, const value *b) {
+  int rank = 0;
+  int64_t dims[Q8_MAX_RANK], sa[Q8_MAX_RANK], sb[Q8_MAX_RANK];
   q8_status st;
+  if ((st = broadcast(c, a, b, &rank, dims, sa, sb))) return st;
+  value *y;
+  if ((st = out_alloc(c, 0, Q8_ELEM_INT64, rank, dims, &y)) || !y) return st;
+  const int64_t *pa = a->data, *pb = b->data;
+  int64_t *py = y->data;
+  odometer o = odometer_new(rank, dims, sa, sb);
+  for (size_t i = 0; i < y->count; ++i, odometer_next(&o)) {
+    const int64_t x = pa[o.at[0]], v = pb[o.at[1]];
+    if (op == OP_DIV && v == 0) return node_fail(c, Q8_ERR_ARG, "integer division by zero");
+    py[i] = op == OP_ADD ? x + v : op == OP_SUB ? x - v : op == OP_MUL ? x * v : x / v;
+  }
+  return Q8_OK;
+}
+
+static q8_status op_binary(ctx *c, binop op) {
+  const value *a = in_opt(c, 0), *b = in_opt(c, 1);
+  q8_status st;
+  if (a && b && a->type == Q8_ELEM_INT64 && b->type == Q8_ELEM_INT64) return binary_int64(c, op, a, b);
   if ((st = in_float(c, 0, &a)) || (st = in_float(c, 1, &b))) return st;
   int rank = 0;
   int64_t dims[Q8_MAX_RANK], sa[Q8_MAX_RANK], sb[Q8_MAX_RANK];
@@ -276,7 +297,7 @@ static q8_status op_div(ctx *c) { return op_binary(c, OP_DIV); }
 
 /* ---- elementwise unary ---------------------------------------------------------- */
 
-typedef enum unop { UN_RELU, UN_SIGMOID, UN_TANH, UN_ERF, UN_EXP, UN_SQRT, UN_LEAKY, UN_CLIP } unop;
+typedef enum unop { UN_RELU, UN_SIGMOID, UN_TANH, UN_ERF, UN_EXP, UN_SQRT, UN_RECIPROCAL, UN_NEG, UN_LEAKY, UN_CLIP } unop;
 
 static q8_status op_unary(ctx *c, unop op, float p0, float p1) {
   const value *x;
@@ -296,6 +317,8 @@ static q8_status op_unary(ctx *c, unop op, float p0, float p1) {
     case UN_ERF: r = erff(v); break;
     case UN_EXP: r = expf(v); break;
     case UN_SQRT: r = sqrtf(v); break;
+    case UN_RECIPROCAL: r = 1.0f / v; break;
+    case UN_NEG: r = -v; break;
     case UN_LEAKY: r = v < 0.0f ? v * p0 : v; break;
     default: r = v < p0 ? p0 : v > p1 ? p1 : v; break; /* Clip; NaN passes through */
     }
@@ -310,6 +333,17 @@ static q8_status op_tanh(ctx *c) { return op_unary(c, UN_TANH, 0, 0); }
 static q8_status op_erf(ctx *c) { return op_unary(c, UN_ERF, 0, 0); }
 static q8_status op_exp(ctx *c) { return op_unary(c, UN_EXP, 0, 0); }
 static q8_status op_sqrt(ctx *c) { return op_unary(c, UN_SQRT, 0, 0); }
+static q8_status op_reciprocal(ctx *c) { return op_unary(c, UN_RECIPROCAL, 0, 0); }
+
+static q8_status op_neg(ctx *c) {
+  const value *x = in_opt(c, 0);
+  if (!x || x->type != Q8_ELEM_INT64) return op_unary(c, UN_NEG, 0, 0);
+  value *y;
+  q8_status st = out_alloc(c, 0, Q8_ELEM_INT64, x->rank, x->dims, &y);
+  if (st || !y) return st;
+  for (size_t i = 0; i < x->count; ++i) ((int64_t *)y->data)[i] = -((const int64_t *)x->data)[i];
+  return Q8_OK;
+}
 
 static q8_status op_leakyrelu(ctx *c) {
   float alpha;
@@ -821,14 +855,26 @@ static q8_status op_softmax(ctx *c) {
   return Q8_OK;
 }
 
-static q8_status op_reducemean(ctx *c) {
+typedef enum reduce_kind { RED_MEAN, RED_SUM, RED_MAX } reduce_kind;
+
+/* Axes come from the attribute, except ReduceSum from opset 13 (an input).
+ * No axes reduce everything unless noop_with_empty_axes says otherwise. */
+static q8_status op_reduce(ctx *c, reduce_kind kind) {
   const value *x;
   q8_status st;
   if ((st = in_float(c, 0, &x))) return st;
-  const int64_t *axes;
-  size_t n_axes;
-  int64_t keepdims;
-  if ((st = q8_node_attr_ints(c->node, "axes", &axes, &n_axes)) || (st = attr_int(c, "keepdims", 1, &keepdims))) return st;
+  int64_t axes[Q8_MAX_RANK], keepdims, noop;
+  size_t n_axes = 0;
+  if (kind == RED_SUM && c->s->graph->opset >= 13) {
+    if (in_opt(c, 1) && (st = in_ints(c, 1, axes, Q8_MAX_RANK, &n_axes))) return st;
+  } else {
+    const int64_t *a;
+    if ((st = q8_node_attr_ints(c->node, "axes", &a, &n_axes))) return st;
+    if (n_axes > Q8_MAX_RANK) return node_fail(c, Q8_ERR_ARG, "more axes than the rank");
+    for (size_t i = 0; i < n_axes; ++i) axes[i] = a[i];
+  }
+  if ((st = attr_int(c, "keepdims", 1, &keepdims)) || (st = attr_int(c, "noop_with_empty_axes", 0, &noop))) return st;
+  if (n_axes == 0 && noop) return reshaped_copy(c, x, x->rank, x->dims);
   bool reduce[Q8_MAX_RANK] = {false};
   for (int d = 0; d < x->rank; ++d) reduce[d] = n_axes == 0;
   for (size_t i = 0; i < n_axes; ++i) {
@@ -849,17 +895,26 @@ static q8_status op_reducemean(ctx *c) {
   }
   value *y;
   if ((st = out_alloc(c, 0, Q8_ELEM_FLOAT, rank, dims, &y)) || !y) return st;
-  /* Sums in double, then one rounding: the mean does not depend on the order much. */
-  double *acc = calloc(y->count ? y->count : 1, sizeof *acc);
+  /* Sums in double, then one rounding, so the result barely depends on the order. */
+  double *acc = malloc((y->count ? y->count : 1) * sizeof *acc);
   if (!acc) return node_fail(c, Q8_ERR_NOMEM, "out of memory");
+  for (size_t i = 0; i < y->count; ++i) acc[i] = kind == RED_MAX ? -INFINITY : 0.0;
   const float *px = x->data;
   odometer o = odometer_new(x->rank, x->dims, strides, NULL);
-  for (size_t i = 0; i < x->count; ++i, odometer_next(&o)) acc[o.at[0]] += px[i];
-  const double per = y->count ? (double)x->count / (double)y->count : 1.0;
+  for (size_t i = 0; i < x->count; ++i, odometer_next(&o)) {
+    double *a = &acc[o.at[0]];
+    if (kind != RED_MAX) *a += px[i];
+    else if (px[i] > *a || isnan(px[i])) *a = px[i];
+  }
+  const double per = kind == RED_MEAN && y->count ? (double)x->count / (double)y->count : 1.0;
   for (size_t i = 0; i < y->count; ++i) ((float *)y->data)[i] = (float)(acc[i] / per);
   free(acc);
   return Q8_OK;
 }
+
+static q8_status op_reducemean(ctx *c) { return op_reduce(c, RED_MEAN); }
+static q8_status op_reducesum(ctx *c) { return op_reduce(c, RED_SUM); }
+static q8_status op_reducemax(ctx *c) { return op_reduce(c, RED_MAX); }
 
 /* ---- shape and data movement ------------------------------------------------------- */
 
@@ -1135,6 +1190,149 @@ static q8_status op_constant(ctx *c) {
   return Q8_OK;
 }
 
+/* Elements as double and back: Cast between the types the float path holds. */
+static double load_elem(q8_elem_type type, const void *data, size_t i) {
+  switch (type) {
+  case Q8_ELEM_FLOAT: return ((const float *)data)[i];
+  case Q8_ELEM_INT64: return (double)((const int64_t *)data)[i];
+  case Q8_ELEM_INT32: return ((const int32_t *)data)[i];
+  default: return ((const uint8_t *)data)[i];
+  }
+}
+
+static void store_elem(q8_elem_type type, void *data, size_t i, double v) {
+  switch (type) {
+  case Q8_ELEM_FLOAT: ((float *)data)[i] = (float)v; break;
+  case Q8_ELEM_INT64: ((int64_t *)data)[i] = (int64_t)v; break;
+  case Q8_ELEM_INT32: ((int32_t *)data)[i] = (int32_t)v; break;
+  default: ((uint8_t *)data)[i] = v != 0.0; break;
+  }
+}
+
+static bool held_type(q8_elem_type t) {
+  return t == Q8_ELEM_FLOAT || t == Q8_ELEM_INT64 || t == Q8_ELEM_INT32 || t == Q8_ELEM_BOOL;
+}
+
+static q8_status op_cast(ctx *c) {
+  const value *x;
+  int64_t to;
+  q8_status st;
+  if ((st = in_any(c, 0, &x)) || (st = attr_int(c, "to", 0, &to))) return st;
+  if (!held_type((q8_elem_type)to)) {
+    char msg[120];
+    snprintf(msg, sizeof msg, "cast to %s: the float path holds float32, int64, int32 and bool only",
+             q8_elem_type_name((q8_elem_type)to));
+    return node_fail(c, Q8_ERR_UNSUPPORTED, msg);
+  }
+  value *y;
+  if ((st = out_alloc(c, 0, (q8_elem_type)to, x->rank, x->dims, &y)) || !y) return st;
+  for (size_t i = 0; i < x->count; ++i) store_elem(y->type, y->data, i, load_elem(x->type, x->data, i));
+  return Q8_OK;
+}
+
+static q8_status op_constantofshape(ctx *c) {
+  int64_t dims[Q8_MAX_RANK];
+  size_t rank;
+  const q8_tensor *fill;
+  q8_status st;
+  if ((st = in_ints(c, 0, dims, Q8_MAX_RANK, &rank)) || (st = q8_node_attr_tensor(c->node, "value", &fill))) return st;
+  const q8_elem_type type = fill ? fill->type : Q8_ELEM_FLOAT;
+  if (!held_type(type) || (fill && fill->data_bytes != q8_elem_size(type))) {
+    return node_fail(c, Q8_ERR_UNSUPPORTED, "value must be one float32, int64, int32 or bool element");
+  }
+  for (size_t d = 0; d < rank; ++d) {
+    if (dims[d] < 0) return node_fail(c, Q8_ERR_ARG, "shape has a negative dimension");
+  }
+  value *y;
+  if ((st = out_alloc(c, 0, type, (int)rank, dims, &y)) || !y) return st;
+  const double v = fill ? load_elem(type, fill->data, 0) : 0.0;
+  for (size_t i = 0; i < y->count; ++i) store_elem(type, y->data, i, v);
+  return Q8_OK;
+}
+
+static q8_status op_size(ctx *c) {
+  const value *x;
+  q8_status st;
+  value *y;
+  if ((st = in_any(c, 0, &x)) || (st = out_alloc(c, 0, Q8_ELEM_INT64, 0, NULL, &y)) || !y) return st;
+  *(int64_t *)y->data = (int64_t)x->count;
+  return Q8_OK;
+}
+
+/* Slice (opset 10+): starts, ends, axes, steps are inputs; out-of-range
+ * bounds clamp as numpy's do. */
+static q8_status op_slice(ctx *c) {
+  const value *x;
+  int64_t starts[Q8_MAX_RANK], ends[Q8_MAX_RANK], axes[Q8_MAX_RANK], steps[Q8_MAX_RANK];
+  size_t n, n_ends, n_axes, n_steps;
+  q8_status st;
+  if ((st = in_any(c, 0, &x)) || (st = in_ints(c, 1, starts, Q8_MAX_RANK, &n)) ||
+      (st = in_ints(c, 2, ends, Q8_MAX_RANK, &n_ends))) {
+    return st;
+  }
+  n_axes = n_steps = n;
+  for (size_t i = 0; i < n; ++i) axes[i] = (int64_t)i, steps[i] = 1;
+  if (in_opt(c, 3) && (st = in_ints(c, 3, axes, Q8_MAX_RANK, &n_axes))) return st;
+  if (in_opt(c, 4) && (st = in_ints(c, 4, steps, Q8_MAX_RANK, &n_steps))) return st;
+  if (n_ends != n || n_axes != n || n_steps != n) return node_fail(c, Q8_ERR_ARG, "starts, ends, axes and steps differ in length");
+  int64_t first[Q8_MAX_RANK] = {0}, step[Q8_MAX_RANK], dims[Q8_MAX_RANK];
+  for (int d = 0; d < x->rank; ++d) step[d] = 1, dims[d] = x->dims[d];
+  for (size_t i = 0; i < n; ++i) {
+    int a = 0;
+    if ((st = axis_norm(c, axes[i], x->rank, &a))) return st;
+    const int64_t len = x->dims[a], s = steps[i];
+    if (s == 0) return node_fail(c, Q8_ERR_ARG, "a step is 0");
+    int64_t b = starts[i] < 0 ? starts[i] + len : starts[i], e = ends[i] < 0 ? ends[i] + len : ends[i];
+    if (s > 0) {
+      b = b < 0 ? 0 : b > len ? len : b;
+      e = e < 0 ? 0 : e > len ? len : e;
+      dims[a] = e > b ? (e - b + s - 1) / s : 0;
+    } else {
+      b = b < 0 ? 0 : b > len - 1 ? len - 1 : b;
+      e = e < -1 ? -1 : e > len - 1 ? len - 1 : e;
+      dims[a] = b > e ? (b - e - s - 1) / -s : 0;
+    }
+    first[a] = b;
+    step[a] = s;
+  }
+  int64_t in_strides[Q8_MAX_RANK], strides[Q8_MAX_RANK], base = 0, t = 1;
+  for (int d = x->rank - 1; d >= 0; --d) {
+    in_strides[d] = t;
+    t *= x->dims[d];
+    strides[d] = in_strides[d] * step[d];
+    base += first[d] * in_strides[d];
+  }
+  value *y;
+  if ((st = out_alloc(c, 0, x->type, x->rank, dims, &y)) || !y) return st;
+  const size_t es = q8_elem_size(x->type);
+  odometer o = odometer_new(x->rank, dims, strides, NULL);
+  for (size_t i = 0; i < y->count; ++i, odometer_next(&o)) {
+    memcpy((char *)y->data + i * es, (const char *)x->data + (size_t)(base + o.at[0]) * es, es);
+  }
+  return Q8_OK;
+}
+
+/* Expand: broadcast the input to a shape (numpy rules, both ways). */
+static q8_status op_expand(ctx *c) {
+  const value *x;
+  value shape = {.type = Q8_ELEM_FLOAT};
+  size_t rank;
+  q8_status st;
+  if ((st = in_any(c, 0, &x)) || (st = in_ints(c, 1, shape.dims, Q8_MAX_RANK, &rank))) return st;
+  shape.rank = (int)rank;
+  int out_rank = 0;
+  int64_t dims[Q8_MAX_RANK], sx[Q8_MAX_RANK], unused[Q8_MAX_RANK];
+  if ((st = broadcast(c, x, &shape, &out_rank, dims, sx, unused))) return st;
+  value *y;
+  if ((st = out_alloc(c, 0, x->type, out_rank, dims, &y)) || !y) return st;
+  const size_t es = q8_elem_size(x->type);
+  odometer o = odometer_new(out_rank, dims, sx, NULL);
+  for (size_t i = 0; i < y->count; ++i, odometer_next(&o)) {
+    memcpy((char *)y->data + i * es, (const char *)x->data + (size_t)o.at[0] * es, es);
+  }
+  return Q8_OK;
+}
+
 /* ---- operator table, session --------------------------------------------------------- */
 
 typedef struct op_entry {
@@ -1176,6 +1374,15 @@ static const op_entry ops[] = {
     {"Squeeze", op_squeeze},
     {"Unsqueeze", op_unsqueeze},
     {"Constant", op_constant},
+    {"ReduceSum", op_reducesum},
+    {"ReduceMax", op_reducemax},
+    {"Reciprocal", op_reciprocal},
+    {"Neg", op_neg},
+    {"Cast", op_cast},
+    {"ConstantOfShape", op_constantofshape},
+    {"Size", op_size},
+    {"Slice", op_slice},
+    {"Expand", op_expand},
 };
 
 static op_fn find_op(const char *op_type) {
