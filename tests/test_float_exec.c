@@ -354,3 +354,145 @@ Test(float_exec, shape_mismatch_names_both_shapes_and_node) {
   cr_expect_eq(q8_float_session_tensor(s, "sum", &y), Q8_ERR_ARG);
   q8_float_session_destroy(s);
 }
+
+/* ---- single-node graphs against definitions written out here ------------------------ */
+
+/* One node, its inputs (graph inputs, or initializers when given data) and one output. */
+typedef struct mini {
+  q8_tensor tensors[8];
+  q8_attr attrs[8];
+  int32_t node_inputs[8], graph_inputs[8], output;
+  q8_node node;
+  q8_graph graph;
+} mini;
+
+static void mini_init(mini *m, char *op_type, int64_t opset) {
+  *m = (mini){0};
+  m->node = (q8_node){.op_type = op_type, .name = "under_test", .domain = "", .inputs = m->node_inputs,
+                      .outputs = &m->output, .attrs = m->attrs};
+  m->graph = (q8_graph){.name = "mini", .producer_name = "", .opset = opset, .tensors = m->tensors,
+                        .nodes = &m->node, .n_nodes = 1, .inputs = m->graph_inputs, .outputs = &m->output};
+}
+
+static void mini_input(mini *m, char *name, int rank, const int64_t *dims, void *initializer) {
+  const int32_t i = (int32_t)m->graph.n_tensors++;
+  m->tensors[i] = input_tensor(name, rank, dims);
+  if (initializer) {
+    m->tensors[i].kind = Q8_TENSOR_INITIALIZER;
+    m->tensors[i].data = initializer;
+    m->tensors[i].data_bytes = (size_t)q8_tensor_elements(&m->tensors[i]) * sizeof(float);
+  } else {
+    m->graph_inputs[m->graph.n_inputs++] = i;
+  }
+  m->node_inputs[m->node.n_inputs++] = i;
+}
+
+static void mini_attr(mini *m, char *name, q8_attr_type type, int64_t i, int64_t *ints, size_t count) {
+  m->attrs[m->node.n_attrs++] = (q8_attr){.name = name, .type = type, .i = i, .ints = ints, .count = count};
+}
+
+/* Adds the output and runs with x as the graph's only input. */
+static q8_float_session *mini_run(mini *m, const int64_t *dims, int rank, const float *x, q8_float_tensor *y) {
+  m->output = (int32_t)m->graph.n_tensors++;
+  m->tensors[m->output] = input_tensor("y", -1, NULL);
+  m->tensors[m->output].kind = Q8_TENSOR_VALUE;
+  m->tensors[m->output].producer = 0;
+  m->node.n_outputs = m->graph.n_outputs = 1;
+  q8_float_session *s;
+  cr_assert_eq(q8_float_session_create(&m->graph, &s), Q8_OK, "%s", q8_error_detail());
+  q8_float_tensor in = {.name = m->tensors[m->graph_inputs[0]].name, .type = Q8_ELEM_FLOAT, .rank = rank, .data = x};
+  for (int d = 0; d < rank; ++d) in.dims[d] = dims[d];
+  cr_assert_eq(q8_float_session_run(s, &in, 1, y, 1), Q8_OK, "%s", q8_error_detail());
+  return s;
+}
+
+/* ONNX's node tests have no grouped or dilated convolution: check both
+ * (with strides, asymmetric pads and a batch of 2) against the definition. */
+Test(float_exec, conv_groups_dilation_strides_pads) {
+  enum { N = 2, C = 4, H = 7, W = 6, M = 6, G = 2, KH = 3, KW = 2 };
+  int64_t strides[2] = {2, 1}, dilations[2] = {2, 2}, pads[4] = {1, 0, 2, 1};
+  static float x[N * C * H * W], w[M * (C / G) * KH * KW], b[M];
+  uint32_t state = 12345;
+  for (size_t i = 0; i < sizeof x / sizeof x[0]; ++i) x[i] = (float)((state = state * 1664525u + 1013904223u) >> 8) / (1 << 24) - 0.5f;
+  for (size_t i = 0; i < sizeof w / sizeof w[0]; ++i) w[i] = (float)((state = state * 1664525u + 1013904223u) >> 8) / (1 << 24) - 0.5f;
+  for (int i = 0; i < M; ++i) b[i] = 0.1f * (float)i;
+  mini m;
+  mini_init(&m, "Conv", 13);
+  const int64_t xd[4] = {N, C, H, W}, wd[4] = {M, C / G, KH, KW}, bd[1] = {M};
+  mini_input(&m, "x", 4, xd, NULL);
+  mini_input(&m, "w", 4, wd, w);
+  mini_input(&m, "b", 1, bd, b);
+  mini_attr(&m, "group", Q8_ATTR_INT, G, NULL, 0);
+  mini_attr(&m, "strides", Q8_ATTR_INTS, 0, strides, 2);
+  mini_attr(&m, "dilations", Q8_ATTR_INTS, 0, dilations, 2);
+  mini_attr(&m, "pads", Q8_ATTR_INTS, 0, pads, 4);
+  q8_float_tensor y;
+  q8_float_session *s = mini_run(&m, xd, 4, x, &y);
+  const int64_t oh = (H + pads[0] + pads[2] - ((KH - 1) * dilations[0] + 1)) / strides[0] + 1;
+  const int64_t ow = (W + pads[1] + pads[3] - ((KW - 1) * dilations[1] + 1)) / strides[1] + 1;
+  cr_assert_eq(y.rank, 4);
+  cr_assert(y.dims[0] == N && y.dims[1] == M && y.dims[2] == oh && y.dims[3] == ow, "shape [%lld,%lld,%lld,%lld]",
+            (long long)y.dims[0], (long long)y.dims[1], (long long)y.dims[2], (long long)y.dims[3]);
+  const float *got = y.data;
+  for (int n = 0; n < N; ++n)
+    for (int oc = 0; oc < M; ++oc)
+      for (int64_t i = 0; i < oh; ++i)
+        for (int64_t j = 0; j < ow; ++j) {
+          double want = b[oc];
+          const int g = oc / (M / G);
+          for (int ic = 0; ic < C / G; ++ic)
+            for (int kh = 0; kh < KH; ++kh)
+              for (int kw = 0; kw < KW; ++kw) {
+                const int64_t ih = i * strides[0] - pads[0] + kh * dilations[0];
+                const int64_t iw = j * strides[1] - pads[1] + kw * dilations[1];
+                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                want += (double)x[((n * C + g * (C / G) + ic) * H + ih) * W + iw] *
+                        w[((oc * (C / G) + ic) * KH + kh) * KW + kw];
+              }
+          const float v = got[((n * M + oc) * oh + i) * ow + j];
+          cr_expect(float_close(v, (float)want), "y[%d,%d,%lld,%lld] = %.7g, want %.7g", n, oc, (long long)i,
+                    (long long)j, (double)v, want);
+        }
+  q8_float_session_destroy(s);
+}
+
+/* Softmax before opset 13 normalizes everything from axis on (default 1) as
+ * one row; from 13 only the given axis (default -1). */
+Test(float_exec, softmax_axis_semantics_per_opset) {
+  static const int64_t dims[3] = {2, 2, 3};
+  float x[12];
+  for (int i = 0; i < 12; ++i) x[i] = (float)i;
+  for (int opset = 12; opset <= 13; ++opset) {
+    mini m;
+    mini_init(&m, "Softmax", opset);
+    mini_input(&m, "x", 3, dims, NULL);
+    q8_float_tensor y;
+    q8_float_session *s = mini_run(&m, dims, 3, x, &y);
+    const int row = opset < 13 ? 6 : 3;
+    double sum = 0;
+    for (int k = 0; k < row; ++k) sum += exp((double)(k - (row - 1)));
+    const float *p = y.data;
+    for (int i = 0; i < 12; ++i) {
+      const double want = exp((double)(i % row - (row - 1))) / sum;
+      cr_expect(float_close(p[i], (float)want), "opset %d: y[%d] = %.7g, want %.7g", opset, i, (double)p[i], want);
+    }
+    q8_float_session_destroy(s);
+  }
+}
+
+Test(float_exec, float64_tensor_is_refused_with_the_cast_advice) {
+  static const int64_t dims[1] = {3};
+  mini m;
+  mini_init(&m, "Relu", 13);
+  mini_input(&m, "wide", 1, dims, NULL);
+  m.tensors[0].type = Q8_ELEM_FLOAT64;
+  m.output = 1;
+  m.tensors[1] = input_tensor("y", -1, NULL);
+  m.tensors[1].kind = Q8_TENSOR_VALUE;
+  m.graph.n_tensors = 2;
+  m.node.n_outputs = m.graph.n_outputs = 1;
+  q8_float_session *s = NULL;
+  cr_assert_eq(q8_float_session_create(&m.graph, &s), Q8_ERR_UNSUPPORTED);
+  const char *msg = q8_error_detail();
+  cr_expect(strstr(msg, "wide") && strstr(msg, "float64") && strstr(msg, "--cast-float64"), "%s", msg);
+}
