@@ -1392,6 +1392,8 @@ static op_fn find_op(const char *op_type) {
   return NULL;
 }
 
+bool q8_float_op_supported(const char *op_type) { return op_type && find_op(op_type) != NULL; }
+
 static bool type_supported(q8_elem_type t) {
   return t == Q8_ELEM_UNDEFINED || t == Q8_ELEM_FLOAT || t == Q8_ELEM_INT64 || t == Q8_ELEM_INT32 || t == Q8_ELEM_BOOL;
 }

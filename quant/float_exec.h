@@ -11,6 +11,13 @@
  * Gather's indices, Shape's output, Dropout's mask); data-movement operators
  * (Reshape, Transpose, Concat, Flatten, Gather, Squeeze, ...) copy any of them.
  *
+ * Operators: Conv, Gemm, MatMul, Add, Sub, Mul, Div, Relu, Clip, LeakyRelu,
+ * Sigmoid, Tanh, Erf, Exp, Sqrt, Neg, Reciprocal, Softmax, BatchNormalization
+ * (inference), LayerNormalization, MaxPool (with Indices), AveragePool,
+ * GlobalAveragePool, ReduceMean, ReduceSum, ReduceMax, Flatten, Reshape,
+ * Transpose, Concat, Identity, Dropout (inference), Constant, Shape, Size,
+ * Gather, Squeeze, Unsqueeze, Slice, Expand, Cast, ConstantOfShape.
+ *
  * Errors (q8_error_detail() names the node, its op type and the problem):
  *   Q8_ERR_UNSUPPORTED  an operator or attribute value beyond the float path,
  *                       a float64 or other non-float tensor (create), or a
@@ -22,6 +29,7 @@
 #ifndef Q8_QUANT_FLOAT_EXEC_H
 #define Q8_QUANT_FLOAT_EXEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +46,10 @@ typedef struct q8_float_tensor {
 } q8_float_tensor;
 
 typedef struct q8_float_session q8_float_session;
+
+/* Whether the float path runs op_type (default domain), for policies that
+ * decide what may stay float. */
+bool q8_float_op_supported(const char *op_type);
 
 /* Checks the graph once: every operator is supported, every tensor's
  * declared type is one the float path handles (float64: the message of

@@ -268,6 +268,21 @@ Test(float_exec, fashion_mnist_reference_logits) {
     cr_expect_eq(q8_float_session_tensor_at(s, graph->nodes[i].outputs[0], &t), Q8_OK, "%s", q8_error_detail());
     cr_expect_eq(t.dims[0], 3, "%s keeps the batch dimension", t.name);
   }
+  /* And holds what its node computed: each Relu output is max(0, its input). */
+  for (size_t i = 0; i < graph->n_nodes; ++i) {
+    const q8_node *node = &graph->nodes[i];
+    if (strcmp(node->op_type, "Relu") != 0) continue;
+    q8_float_tensor in, out;
+    cr_assert_eq(q8_float_session_tensor_at(s, node->inputs[0], &in), Q8_OK);
+    cr_assert_eq(q8_float_session_tensor_at(s, node->outputs[0], &out), Q8_OK);
+    int64_t n = 1;
+    for (int d = 0; d < in.rank; ++d) n *= in.dims[d];
+    for (int64_t k = 0; k < n; ++k) {
+      const float v = ((const float *)in.data)[k];
+      cr_assert_eq(((const float *)out.data)[k], v > 0 ? v : 0.0f, "%s[%lld]", out.name, (long long)k);
+    }
+  }
+  cr_expect(q8_float_op_supported("Conv") && !q8_float_op_supported("ConvTranspose"));
   q8_float_tensor by_name;
   cr_expect_eq(q8_float_session_tensor(s, "logits", &by_name), Q8_OK);
   cr_expect_eq(by_name.data, logits.data);
