@@ -10,12 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "q8/q8.h"
 #include "quant/dataset.h"
 #include "quant/float_exec.h"
 #include "quant/graph.h"
+#include "tests/support/q8test.h"
 
 /* Float outputs match when |got - want| <= REL_TOL * |want| + ABS_TOL: 1e-4
  * relative as the issue asks, plus 1e-5 absolute so that values that cancel
@@ -23,25 +23,6 @@
  * summation order) do not fail on a relative error of a tiny number. */
 #define REL_TOL 1e-4
 #define ABS_TOL 1e-5
-
-static const char *testdata_dir(void) {
-  const char *env = getenv("Q8_ONNX_TESTDATA");
-  return env && env[0] ? env : "/usr/share/libonnx-testdata/data"; /* Debian's libonnx-testdata */
-}
-
-static bool is_dir(const char *path) {
-  struct stat st;
-  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-static bool is_file(const char *path) {
-  struct stat st;
-  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-static int compare_names(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
 
 /* Operators in scope, as the node-test folder prefixes that exercise them. */
 static const char *const prefixes[] = {
@@ -129,14 +110,14 @@ static int run_node_test(const char *dir, char *why, size_t size) {
   for (int set = 0; result == 1; ++set) {
     char set_dir[1536];
     snprintf(set_dir, sizeof set_dir, "%s/test_data_set_%d", dir, set);
-    if (!is_dir(set_dir)) break;
+    if (!q8t_is_dir(set_dir)) break;
     ++sets;
     q8_tensor in_pb[Q8_MAX_RANK] = {0}, out_pb[Q8_MAX_RANK] = {0};
     q8_float_tensor inputs[Q8_MAX_RANK], outputs[Q8_MAX_RANK];
     size_t n_in = 0, n_out = 0;
     for (; n_in < graph->n_inputs && result == 1; ++n_in) {
       snprintf(path, sizeof path, "%s/input_%zu.pb", set_dir, n_in);
-      if (!is_file(path) || q8_tensor_load_pb(path, &in_pb[n_in])) {
+      if (!q8t_is_file(path) || q8_tensor_load_pb(path, &in_pb[n_in])) {
         snprintf(why, size, "cannot read %s", path);
         result = -1;
         break;
@@ -185,7 +166,7 @@ static int run_node_test(const char *dir, char *why, size_t size) {
 
 Test(float_exec, onnx_node_tests) {
   char node_dir[512];
-  snprintf(node_dir, sizeof node_dir, "%s/node", testdata_dir());
+  snprintf(node_dir, sizeof node_dir, "%s/node", q8t_onnx_testdata_dir());
   DIR *d = opendir(node_dir);
   cr_assert_not_null(d, "%s: %s (install libonnx-testdata or set Q8_ONNX_TESTDATA)", node_dir, strerror(errno));
   size_t n = 0, cap = 64;
@@ -196,7 +177,7 @@ Test(float_exec, onnx_node_tests) {
     names[n++] = strdup(e->d_name);
   }
   closedir(d);
-  qsort(names, n, sizeof *names, compare_names);
+  qsort(names, n, sizeof *names, q8t_compare_names);
   tally t = {0};
   for (size_t i = 0; i < n; ++i) {
     char dir[1024], why[4096] = "";

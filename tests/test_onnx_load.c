@@ -20,31 +20,12 @@
 
 /* ---- libonnx-testdata ------------------------------------------------------ */
 
-static const char *testdata_dir(void) {
-  const char *env = getenv("Q8_ONNX_TESTDATA");
-  return env && env[0] ? env : "/usr/share/libonnx-testdata/data"; /* Debian's libonnx-testdata */
-}
-
 static char *path_join(const char *a, const char *b) {
   const size_t size = strlen(a) + strlen(b) + 2;
   char *path = malloc(size);
   cr_assert_not_null(path);
   snprintf(path, size, "%s/%s", a, b);
   return path;
-}
-
-static bool is_dir(const char *path) {
-  struct stat st;
-  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-static bool is_file(const char *path) {
-  struct stat st;
-  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-static int compare_names(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* Sorted names in dir starting with prefix ("" for all); NULL-terminated. */
@@ -60,7 +41,7 @@ static char **list_dir(const char *dir, const char *prefix, size_t *count) {
     names[n++] = strdup(e->d_name);
   }
   closedir(d);
-  qsort(names, n, sizeof *names, compare_names);
+  qsort(names, n, sizeof *names, q8t_compare_names);
   names[n] = NULL;
   *count = n;
   return names;
@@ -429,7 +410,7 @@ Test(onnx_load, attribute_getters) {
 }
 
 Test(onnx_load, conv_with_strides_padding_attributes) {
-  char *path = path_join(testdata_dir(), "node/test_conv_with_strides_padding/model.onnx");
+  char *path = path_join(q8t_onnx_testdata_dir(), "node/test_conv_with_strides_padding/model.onnx");
   q8_graph *g = NULL;
   cr_assert_eq(q8_graph_load_file(path, &g), Q8_OK, "%s", q8_error_detail());
   cr_assert_eq(g->n_nodes, 1);
@@ -452,8 +433,8 @@ Test(onnx_load, conv_with_strides_padding_attributes) {
 
 /* A TENSOR attribute decodes to the same tensor as ONNX's expected output. */
 Test(onnx_load, constant_tensor_attribute) {
-  char *path = path_join(testdata_dir(), "node/test_constant/model.onnx");
-  char *expected_path = path_join(testdata_dir(), "node/test_constant/test_data_set_0/output_0.pb");
+  char *path = path_join(q8t_onnx_testdata_dir(), "node/test_constant/model.onnx");
+  char *expected_path = path_join(q8t_onnx_testdata_dir(), "node/test_constant/test_data_set_0/output_0.pb");
   q8_graph *g = NULL;
   cr_assert_eq(q8_graph_load_file(path, &g), Q8_OK, "%s", q8_error_detail());
   cr_assert_eq(g->n_nodes, 1);
@@ -500,7 +481,7 @@ Test(onnx_load, missing_file_names_path) {
   cr_expect_null(g);
   cr_expect(strstr(q8_error_detail(), "/nonexistent/q8/model.onnx") != NULL, "%s", q8_error_detail());
   cr_expect(strstr(q8_error_detail(), strerror(ENOENT)) != NULL, "%s", q8_error_detail());
-  cr_expect_eq(q8_graph_load_file(testdata_dir(), &g), Q8_ERR_IO, "a directory: %s",
+  cr_expect_eq(q8_graph_load_file(q8t_onnx_testdata_dir(), &g), Q8_ERR_IO, "a directory: %s",
                q8_error_detail());
   cr_expect_eq(q8_graph_load_file(NULL, &g), Q8_ERR_NULL);
   cr_expect_eq(q8_graph_load_file("x", NULL), Q8_ERR_NULL);
@@ -717,7 +698,7 @@ static size_t check_test_data(const q8_graph *g, const char *dir, size_t *mismat
         char file[64];
         snprintf(file, sizeof file, "%s_%zu.pb", output ? "output" : "input", k);
         char *path = path_join(set, file);
-        const bool exists = is_file(path);
+        const bool exists = q8t_is_file(path);
         if (!exists || k >= declared) {
           if (exists || k < declared) {
             cr_log_error("%s: %zu %s declared, %s.pb %s", set, declared,
@@ -748,7 +729,7 @@ static size_t check_test_data(const q8_graph *g, const char *dir, size_t *mismat
 }
 
 Test(onnx_load, node_tests_load_with_their_data, .timeout = 120) {
-  char *node_dir = path_join(testdata_dir(), "node");
+  char *node_dir = path_join(q8t_onnx_testdata_dir(), "node");
   size_t n_dirs;
   char **dirs = list_dir(node_dir, "test_", &n_dirs);
   size_t models = 0, loaded = 0, old_opset = 0, unexplained = 0, tensors = 0, mismatches = 0;
@@ -756,7 +737,7 @@ Test(onnx_load, node_tests_load_with_their_data, .timeout = 120) {
     if (!wanted(dirs[i])) continue;
     char *dir = path_join(node_dir, dirs[i]);
     char *model = path_join(dir, "model.onnx");
-    if (!is_file(model)) {
+    if (!q8t_is_file(model)) {
       free(model);
       free(dir);
       continue;
@@ -799,8 +780,8 @@ Test(onnx_load, every_testdata_model_loads_or_explains, .timeout = 120) {
   const char *groups[] = {"node", "simple", "pytorch-converted", "pytorch-operator", "real"};
   size_t total = 0, loaded = 0;
   for (size_t gi = 0; gi < sizeof groups / sizeof groups[0]; ++gi) {
-    char *group = path_join(testdata_dir(), groups[gi]);
-    if (!is_dir(group)) {
+    char *group = path_join(q8t_onnx_testdata_dir(), groups[gi]);
+    if (!q8t_is_dir(group)) {
       free(group);
       continue;
     }
@@ -896,7 +877,7 @@ static void fuzz_model(const unsigned char *bytes, size_t size, const char *what
 }
 
 static void fuzz_file(const char *relative, uint64_t stream) {
-  char *path = path_join(testdata_dir(), relative);
+  char *path = path_join(q8t_onnx_testdata_dir(), relative);
   size_t size;
   unsigned char *bytes = read_all(path, &size);
   fuzz_model(bytes, size, relative, stream);
@@ -920,7 +901,7 @@ Test(onnx_fuzz, built_conv_model, .timeout = 120) {
 }
 
 Test(onnx_fuzz, pb_tensor_truncations) {
-  char *path = path_join(testdata_dir(), "node/test_qlinearconv/test_data_set_0/input_0.pb");
+  char *path = path_join(q8t_onnx_testdata_dir(), "node/test_qlinearconv/test_data_set_0/input_0.pb");
   size_t size;
   unsigned char *bytes = read_all(path, &size);
   q8_tensor t;

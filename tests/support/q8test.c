@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 uint64_t q8t_seed(void) {
@@ -127,4 +128,24 @@ void q8t_temp_dir_remove(void) {
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", temp_dir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", temp_dir);
   temp_dir[0] = '\0';
+}
+
+/* ---- files ---- */
+const char *q8t_onnx_testdata_dir(void) {
+  const char *env = getenv("Q8_ONNX_TESTDATA");
+  return env && env[0] ? env : "/usr/share/libonnx-testdata/data"; /* Debian's libonnx-testdata */
+}
+
+bool q8t_is_dir(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool q8t_is_file(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int q8t_compare_names(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
 }

@@ -44,4 +44,11 @@ const char *q8t_temp_dir(const char *tag);
 const char *q8t_temp_path(const char *name);
 void q8t_temp_dir_remove(void);
 
+/* libonnx-testdata's data folder: $Q8_ONNX_TESTDATA or Debian's path. */
+const char *q8t_onnx_testdata_dir(void);
+bool q8t_is_dir(const char *path);
+bool q8t_is_file(const char *path);
+/* qsort comparator for an array of char * (names). */
+int q8t_compare_names(const void *a, const void *b);
+
 #endif
