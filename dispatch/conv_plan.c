@@ -244,3 +244,5 @@ void q8_conv_plan_destroy(q8_conv_plan *plan) {
   q8_plan_requant_free(&plan->rq);
   free(plan);
 }
+
+const char *q8_conv_plan_kernel(const q8_conv_plan *plan) { return plan ? "q8_conv_ref" : ""; }

@@ -151,6 +151,9 @@ q8_status q8_conv_plan_create(const q8_conv_desc *desc, q8_conv_plan **plan);
  * alignment is required beyond the element type. */
 q8_status q8_conv_run(const q8_conv_plan *plan, const void *input, void *output);
 void q8_conv_plan_destroy(q8_conv_plan *plan);
+/* Name of the algorithm and kernel the plan runs, e.g. "q8_conv_ref" (the
+ * reference) or "igemm:q8_gemm_x8s8_8x32c4__avx512vnni"; "" for NULL. */
+const char *q8_conv_plan_kernel(const q8_conv_plan *plan);
 
 /* ---- ISA selection ------------------------------------------------------
  * Names: ref, hwy, avx2, avxvnni, avx512vnni, amx, neon, neondot, neoni8mm.
