@@ -137,9 +137,11 @@ static int width_exponent(float amax, size_t bins) {
 
 /* Doubles the width `shift` times: bin k of either side goes to k >> shift.
  * In place in ascending k, as k >> shift <= k. */
+static size_t coarser_bin(size_t k, int shift) { return shift >= 63 ? 0 : k >> shift; }
+
 static void hist_coarsen(uint64_t *hist, size_t bins, int shift) {
   for (size_t k = 1; k < bins; ++k) {
-    const size_t to = shift >= 63 ? 0 : k >> shift;
+    const size_t to = coarser_bin(k, shift);
     hist[bins + to] += hist[bins + k];
     hist[bins + k] = 0;
     hist[bins - 1 - to] += hist[bins - 1 - k];
@@ -276,6 +278,55 @@ q8_status q8_calibrator_observe(q8_calibrator *calibrator, const float *x, size_
   return Q8_OK;
 }
 
+static bool same_options(const q8_calib_options *a, const q8_calib_options *b) {
+  return a->method == b->method && a->dtype == b->dtype && a->symmetric == b->symmetric &&
+         (a->method != Q8_CALIB_PERCENTILE || a->percentile == b->percentile) &&
+         (!uses_histogram(a->method) || a->bins == b->bins);
+}
+
+q8_status q8_calibrator_merge(q8_calibrator *dst, const q8_calibrator *src) {
+  if (dst == NULL || src == NULL) return q8_fail(Q8_ERR_NULL, "calibrator to merge is NULL");
+  if (dst == src) return q8_fail(Q8_ERR_ARG, "a calibrator cannot be merged into itself");
+  if (!same_options(&dst->options, &src->options)) {
+    return q8_fail(Q8_ERR_ARG, "calibrators to merge differ in their options (%s and %s)",
+                   q8_calib_method_name(dst->options.method),
+                   q8_calib_method_name(src->options.method));
+  }
+  if (dst->options.method == Q8_CALIB_EMA) {
+    return q8_fail(Q8_ERR_UNSUPPORTED,
+                   "ema calibrators cannot be merged: the average depends on batch order");
+  }
+  dst->nonfinite += src->nonfinite;
+  if (src->values == 0) return Q8_OK;
+  if (dst->values == 0) {
+    dst->observed_min = src->observed_min;
+    dst->observed_max = src->observed_max;
+  } else {
+    dst->observed_min = fminf(dst->observed_min, src->observed_min);
+    dst->observed_max = fmaxf(dst->observed_max, src->observed_max);
+  }
+  dst->values += src->values;
+  if (dst->hist == NULL) return Q8_OK;
+  const size_t bins = dst->options.bins;
+  int shift = 0; /* src bin k goes to dst bin k >> shift */
+  if (src->has_width) {
+    if (!dst->has_width) {
+      dst->has_width = true;
+      dst->exponent = src->exponent;
+    } else if (src->exponent > dst->exponent) {
+      hist_coarsen(dst->hist, bins, src->exponent - dst->exponent);
+      dst->exponent = src->exponent;
+    }
+    shift = dst->exponent - src->exponent;
+  }
+  for (size_t k = 0; k < bins; ++k) {
+    const size_t to = coarser_bin(k, shift);
+    dst->hist[bins + to] += src->hist[bins + k];
+    dst->hist[bins - 1 - to] += src->hist[bins - 1 - k];
+  }
+  return Q8_OK;
+}
+
 /* ---- range from the histogram --------------------------------------------- */
 
 /* Position, in bins from h[0], of the value with `target` values below it,
@@ -353,19 +404,26 @@ static size_t kl_search(const uint64_t *h, size_t n, size_t center, size_t exten
   const size_t first = two_sided ? levels / 2 : levels;
   if (extent <= first) return extent;
   const size_t max_len = two_sided ? 2 * extent : extent;
-  uint64_t *prefix = malloc((n + 1) * sizeof *prefix);
+  uint64_t *prefix = malloc((n + 1) * sizeof *prefix), *flat = malloc(n * sizeof *flat);
   kl_work w = {malloc(max_len * sizeof(double)), malloc(max_len * sizeof(double)),
                malloc(levels * sizeof(double)), malloc(levels * sizeof(size_t))};
   size_t best = 0;
-  if (prefix != NULL && w.p != NULL && w.q != NULL && w.level_sum != NULL &&
+  if (prefix != NULL && flat != NULL && w.p != NULL && w.q != NULL && w.level_sum != NULL &&
       w.level_nonzero != NULL) {
+    /* The bins next to 0 count as their outer neighbours, as NVIDIA's
+     * pytorch-quantization (TensorRT's toolkit) does: zeros, most of a ReLU
+     * output, are exact on every grid, yet their spike would dominate the
+     * divergence and pull every threshold down. */
+    memcpy(flat, h, n * sizeof *flat);
+    flat[center] = flat[center + 1];
+    if (two_sided) flat[center - 1] = flat[center - 2];
     prefix[0] = 0;
-    for (size_t s = 0; s < n; ++s) prefix[s + 1] = prefix[s] + h[s];
+    for (size_t s = 0; s < n; ++s) prefix[s + 1] = prefix[s] + flat[s];
     double best_kl = INFINITY;
     best = extent;
     for (size_t i = first; i <= extent; ++i) {
       const size_t lo = two_sided ? center - i : 0, hi = center + i;
-      const double kl = window_divergence(h, prefix, n, lo, hi, levels, &w);
+      const double kl = window_divergence(flat, prefix, n, lo, hi, levels, &w);
       if (kl <= best_kl) { /* ties: the wider range clips less */
         best_kl = kl;
         best = i;
@@ -373,6 +431,7 @@ static size_t kl_search(const uint64_t *h, size_t n, size_t center, size_t exten
     }
   }
   free(prefix);
+  free(flat);
   free(w.p);
   free(w.q);
   free(w.level_sum);

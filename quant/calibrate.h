@@ -19,14 +19,18 @@
  *               the histogram of |x|, for every threshold of i bins
  *               (i = 128 .. the last non-empty bin), the reference P is the
  *               first i bins with the clipped outliers added to bin i - 1,
- *               the candidate Q is those i bins merged into 128 levels and
+ *               the candidate Q is those i bins merged into 128 levels (bin j
+ *               into level j x 128 / i, TensorRT's linspace mapping) and
  *               spread back evenly over the non-empty bins of each level;
  *               both smoothed as MXNet / onnxruntime do (eps 1e-4), and the
  *               threshold with the smallest KL(P || Q) wins (the largest on a
- *               tie). Asymmetric: onnxruntime's variant: the same search over
- *               windows [-T, T] of the signed histogram with 256 levels (the
- *               whole 8-bit type), each end then clipped to the observed min
- *               and max.
+ *               tie). The bin holding 0 counts as its neighbour, as NVIDIA's
+ *               pytorch-quantization does: zeros (half of a ReLU output) are
+ *               exact on every grid, yet their spike would drag every
+ *               threshold down. Asymmetric: onnxruntime's variant: the
+ *               same search over windows [-T, T] of the signed histogram with
+ *               256 levels (the whole 8-bit type), each end then clipped to
+ *               the observed min and max.
  *   mse         grid search over ranges whose ends are bin edges, minimising
  *               the quantization MSE the histogram predicts: rounding noise
  *               step^2 / 12 for every value inside the range plus the
@@ -47,8 +51,12 @@
  * Every chosen range contains 0 (min <= 0 <= max) so that 0, the padding and
  * ReLU value, is exactly representable. NaN and +-Inf are counted and
  * skipped. A tensor whose finite values are all equal is flagged `constant`
- * and its range is [min(c, 0), max(c, 0)], or [-1, 1] if c is 0, so that it
- * never has zero width.
+ * and its range is [min(c, 0), max(c, 0)] (symmetric: [-|c|, |c|]), or
+ * [-1, 1] if c is 0, so that it never has zero width.
+ *
+ * Threads: a calibrator is not thread-safe. To calibrate one tensor on
+ * several threads, give each its own calibrator and q8_calibrator_merge them:
+ * the result is exactly that of one calibrator fed every batch.
  *
  * Errors: Q8_ERR_NULL for a required NULL pointer, Q8_ERR_ARG for a bad
  * option or method name and for a range asked of a calibrator that saw no
@@ -73,8 +81,8 @@ typedef enum q8_calib_method {
 #define Q8_CALIB_DEFAULT_PERCENTILE 99.99
 #define Q8_CALIB_DEFAULT_EMA_MOMENTUM 0.01
 #define Q8_CALIB_DEFAULT_BINS 2048
-/* Above this the histogram is no longer small (2 x 8 bytes per bin). */
-#define Q8_CALIB_MAX_BINS ((size_t)1 << 20)
+/* The entropy and mse searches take time quadratic in the bins. */
+#define Q8_CALIB_MAX_BINS ((size_t)1 << 14)
 
 typedef struct q8_calib_options {
   q8_calib_method method;
@@ -108,6 +116,13 @@ void q8_calibrator_destroy(q8_calibrator *calibrator);
  * and skipped. x may be NULL when count is 0. A batch without a finite value
  * leaves the ema averages unchanged. */
 q8_status q8_calibrator_observe(q8_calibrator *calibrator, const float *x, size_t count);
+
+/* Adds everything src observed to dst, which must have the same options.
+ * Exact for every method but ema (histograms at different widths are merged
+ * at the coarser one, as observe would have): the ranges are bit-identical
+ * to those of one calibrator fed all the batches. ema averages depend on the
+ * order of the batches: Q8_ERR_UNSUPPORTED. src is unchanged. */
+q8_status q8_calibrator_merge(q8_calibrator *dst, const q8_calibrator *src);
 
 typedef struct q8_calib_range {
   float min, max;                   /* chosen range; always min <= 0 <= max, min < max */

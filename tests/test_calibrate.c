@@ -344,6 +344,8 @@ Test(calibrate, entropy_clips_outliers_keeps_uniform) {
   float *g = gaussian(N, 3), *u = uniform(N, -1.0f, 1.0f, 4), *relu = uniform(N, 0.0f, 3.0f, 5);
   for (size_t i = 0; i < 6; ++i) g[i * 30011] = i % 2 ? -50.0f : 50.0f;
   for (size_t i = 0; i < N; i += 2) relu[i] = 0.0f;
+  float *relu_g = gaussian(N, 10);
+  for (size_t i = 0; i < N; ++i) relu_g[i] = fmaxf(relu_g[i], 0.0f);
   for (int sym = 0; sym <= 1; ++sym) {
     const q8_calib_range rg = entropy_range("gaussian + outliers at 50", sym, g, N);
     cr_assert_lt(rg.max, 10.0f, "clipped far below the outliers");
@@ -354,7 +356,12 @@ Test(calibrate, entropy_clips_outliers_keeps_uniform) {
     const q8_calib_range rr = entropy_range("relu of uniform [0, 3]", sym, relu, N);
     cr_assert_geq(rr.max, 2.85f);
     cr_assert_eq(rr.min, sym ? -rr.max : 0.0f);
+    /* The spike of zeros must not drag the threshold into the body (the
+     * search without the zero-bin rule picks 1.99 here). */
+    const q8_calib_range rz = entropy_range("relu of gaussian", sym, relu_g, N);
+    cr_assert_gt(rz.max, 3.0f);
   }
+  free(relu_g);
   free(g);
   free(u);
   free(relu);
@@ -411,6 +418,56 @@ Test(calibrate, batching_does_not_change_histogram_ranges) {
       }
     }
   }
+  free(x);
+}
+
+/* Parts calibrated separately and merged give exactly the whole. */
+Test(calibrate, merge_equals_one_calibrator) {
+  const size_t n = 30011;
+  float *x = gaussian(n, 11);
+  x[100] = 40.0f;  /* the parts get different histogram widths */
+  x[20000] = 0.0f; /* and the last part sees only zeros */
+  for (size_t i = 29000; i < n; ++i) x[i] = 0.0f;
+  const size_t cuts[] = {0, 10000, 29000, n};
+  for (size_t m = 0; m < METHODS; ++m) {
+    for (int sym = 0; sym <= 1; ++sym) {
+      const q8_calib_options o = options_for(all_methods[m], sym, Q8_INT8);
+      q8_calibrator *parts[3];
+      for (size_t p = 0; p < 3; ++p) {
+        cr_assert_eq(q8_calibrator_create(&o, &parts[p]), Q8_OK);
+        cr_assert_eq(q8_calibrator_observe(parts[p], x + cuts[p], cuts[p + 1] - cuts[p]), Q8_OK);
+      }
+      /* Merge in an order where the finer histogram is merged into the coarser and back. */
+      const q8_status s1 = q8_calibrator_merge(parts[2], parts[1]);
+      if (all_methods[m] == Q8_CALIB_EMA) {
+        cr_assert_eq(s1, Q8_ERR_UNSUPPORTED);
+        cr_assert_not_null(strstr(q8_error_detail(), "ema"), "%s", q8_error_detail());
+      } else {
+        cr_assert_eq(s1, Q8_OK, "%s", q8_error_detail());
+        cr_assert_eq(q8_calibrator_merge(parts[0], parts[2]), Q8_OK);
+        q8_calib_range merged;
+        cr_assert_eq(q8_calibrator_range(parts[0], &merged), Q8_OK);
+        const q8_calib_range whole = calibrate(&o, x, n, 777);
+        cr_assert_eq(merged.min, whole.min, "%s", q8_calib_method_name(all_methods[m]));
+        cr_assert_eq(merged.max, whole.max, "%s", q8_calib_method_name(all_methods[m]));
+        cr_assert_eq(merged.values, n);
+        cr_assert_eq(merged.observed_max, 40.0f);
+      }
+      for (size_t p = 0; p < 3; ++p) q8_calibrator_destroy(parts[p]);
+    }
+  }
+  /* Different options, itself, NULL. */
+  q8_calib_options a = options_for(Q8_CALIB_PERCENTILE, false, Q8_INT8), b = a;
+  b.percentile = 99.0;
+  q8_calibrator *ca = NULL, *cb = NULL;
+  cr_assert_eq(q8_calibrator_create(&a, &ca), Q8_OK);
+  cr_assert_eq(q8_calibrator_create(&b, &cb), Q8_OK);
+  cr_assert_eq(q8_calibrator_merge(ca, cb), Q8_ERR_ARG);
+  cr_assert_not_null(strstr(q8_error_detail(), "options"), "%s", q8_error_detail());
+  cr_assert_eq(q8_calibrator_merge(ca, ca), Q8_ERR_ARG);
+  cr_assert_eq(q8_calibrator_merge(ca, NULL), Q8_ERR_NULL);
+  q8_calibrator_destroy(ca);
+  q8_calibrator_destroy(cb);
   free(x);
 }
 
