@@ -22,9 +22,8 @@ struct q8_calibrator {
   double ema_min, ema_max;
   /* Histogram methods: 2 x bins counters. hist[bins + k] counts x >= 0 with
    * floor(x / width) == k, hist[bins - 1 - k] counts x < 0 with
-   * floor(-x / width) == k, so index s covers [(s - bins), (s - bins + 1)) x
-   * width up to which end is open, and the array reads as a signed histogram
-   * from the most negative bin to the most positive. */
+   * floor(-x / width) == k: in order, a signed histogram from the most
+   * negative bin up, bin s covering (s - bins .. s - bins + 1) x width. */
   uint64_t *hist;
   bool has_width; /* false until a nonzero finite value arrives */
   int exponent;   /* width = 2^exponent */
@@ -135,10 +134,11 @@ static int width_exponent(float amax, size_t bins) {
   return e;
 }
 
-/* Doubles the width `shift` times: bin k of either side goes to k >> shift.
- * In place in ascending k, as k >> shift <= k. */
+/* Where bin k of a side goes when the width doubles `shift` times. */
 static size_t coarser_bin(size_t k, int shift) { return shift >= 63 ? 0 : k >> shift; }
 
+/* Doubles the width `shift` times, summing bins. In place in ascending k, as
+ * a bin only moves down. */
 static void hist_coarsen(uint64_t *hist, size_t bins, int shift) {
   for (size_t k = 1; k < bins; ++k) {
     const size_t to = coarser_bin(k, shift);
