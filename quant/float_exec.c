@@ -1,38 +1,31 @@
-/* Float reference executor (see float_exec.h). Operators are in the order of
- * the dispatch table at the bottom; each reads its inputs' run-time shapes,
- * checks them, allocates its outputs and computes them with plain loops.
- * Summation orders are fixed, so results are the same on every run. */
+/* Graph executor (see float_exec.h): the session, the operator contract of
+ * exec_ops.h, and the float operators. Those are in the order of their table
+ * at the bottom; each reads its inputs' run-time shapes, checks them,
+ * allocates its outputs and computes them with plain loops. Summation orders
+ * are fixed, so results are the same on every run. */
 #include "quant/float_exec.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dispatch/internal.h"
+#include "quant/exec_ops.h"
 
-/* The run-time value of one graph tensor. */
-typedef struct value {
-  q8_elem_type type;
-  int rank; /* -1: no value */
-  int64_t dims[Q8_MAX_RANK];
-  size_t count;
-  void *data;
-  bool owned; /* false: an initializer's data, borrowed from the graph */
-} value;
+typedef q8_exec_value value;
+typedef q8_exec_ctx ctx;
 
 struct q8_float_session {
   const q8_graph *graph;
-  value *values; /* one per graph tensor */
+  value *values;          /* one per graph tensor */
+  const q8_exec_op **ops; /* one per node, resolved at create */
+  void **states;          /* one cache slot per node (exec_ops.h) */
 };
 
-typedef struct ctx {
-  q8_float_session *s;
-  const q8_node *node;
-} ctx;
 
-typedef q8_status (*op_fn)(ctx *c);
 
 /* ---- helpers ---------------------------------------------------------------- */
 
@@ -100,30 +93,46 @@ static const char *in_name(const ctx *c, size_t k) {
   return c->s->graph->tensors[c->node->inputs[k]].name;
 }
 
-/* Required float input k. */
-static q8_status in_float(const ctx *c, size_t k, const value **v) {
+static const char *type_list(unsigned types, char *buf, size_t size) {
+  size_t at = 0;
+  buf[0] = '\0';
+  for (unsigned t = 0; t < 32 && at < size; ++t) {
+    if (types & Q8_EXEC_TYPE(t)) {
+      at += (size_t)snprintf(buf + at, size - at, "%s%s", at ? " or " : "", q8_elem_type_name((q8_elem_type)t));
+    }
+  }
+  return buf;
+}
+
+/* Required input k of one of `types`; another type is an edge whose two
+ * ends disagree, named from both sides. */
+static q8_status in_typed(const ctx *c, size_t k, unsigned types, const value **v) {
   *v = in_opt(c, k);
   if (!*v) {
     return q8_fail(Q8_ERR_ARG, "node '%s' (%s): input %zu is missing", c->node->name,
                    c->node->op_type, k);
   }
-  if ((*v)->type != Q8_ELEM_FLOAT) {
-    return q8_fail(Q8_ERR_UNSUPPORTED,
-                   "node '%s' (%s): input '%s' is %s; the float path computes float32 only",
-                   c->node->name, c->node->op_type, in_name(c, k), q8_elem_type_name((*v)->type));
+  if (types & Q8_EXEC_TYPE((*v)->type)) return Q8_OK;
+  const q8_tensor *t = &c->s->graph->tensors[c->node->inputs[k]];
+  char want[160], from[300];
+  if (t->producer >= 0) {
+    const q8_node *p = &c->s->graph->nodes[t->producer];
+    snprintf(from, sizeof from, "node '%s' (%s) produces", p->name, p->op_type);
+  } else {
+    snprintf(from, sizeof from, "%s is", t->kind == Q8_TENSOR_INPUT ? "graph input" : "initializer");
   }
-  return Q8_OK;
+  return q8_fail(Q8_ERR_ARG, "dtype mismatch on edge '%s': %s %s but node '%s' (%s) takes %s there (input %zu)",
+                 t->name, from, q8_elem_type_name((*v)->type), c->node->name, c->node->op_type,
+                 type_list(types, want, sizeof want), k);
+}
+
+/* Required float input k. */
+static q8_status in_float(const ctx *c, size_t k, const value **v) {
+  return in_typed(c, k, Q8_EXEC_TYPE(Q8_ELEM_FLOAT), v);
 }
 
 /* Required input k of any type (data movement). */
-static q8_status in_any(const ctx *c, size_t k, const value **v) {
-  *v = in_opt(c, k);
-  if (!*v) {
-    return q8_fail(Q8_ERR_ARG, "node '%s' (%s): input %zu is missing", c->node->name,
-                   c->node->op_type, k);
-  }
-  return Q8_OK;
-}
+static q8_status in_any(const ctx *c, size_t k, const value **v) { return in_typed(c, k, ~0u, v); }
 
 /* An integer list held by a tensor input (Reshape's shape, Unsqueeze's axes). */
 static q8_status in_ints(const ctx *c, size_t k, int64_t *out, size_t cap, size_t *count) {
@@ -238,13 +247,16 @@ static q8_status broadcast(const ctx *c, const value *a, const value *b, int *ra
   return Q8_OK;
 }
 
-typedef enum binop { OP_ADD, OP_SUB, OP_MUL, OP_DIV } binop;
+typedef enum binop { OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_MIN, OP_MAX } binop;
 
 static inline float apply_binop(binop op, float x, float y) {
   switch (op) {
   case OP_ADD: return x + y;
   case OP_SUB: return x - y;
   case OP_MUL: return x * y;
+  /* NaN wins either way, as numpy's minimum and maximum. */
+  case OP_MIN: return x < y || isnan(x) ? x : y;
+  case OP_MAX: return x > y || isnan(x) ? x : y;
   default: return x / y;
   }
 }
@@ -295,9 +307,42 @@ static q8_status op_sub(ctx *c) { return op_binary(c, OP_SUB); }
 static q8_status op_mul(ctx *c) { return op_binary(c, OP_MUL); }
 static q8_status op_div(ctx *c) { return op_binary(c, OP_DIV); }
 
+/* Min and Max take 1 to N inputs, all broadcast together. */
+static q8_status op_variadic(ctx *c, binop op) {
+  const value *x;
+  q8_status st;
+  if ((st = in_float(c, 0, &x))) return st;
+  value shape = *x;
+  int64_t sa[Q8_MAX_RANK], sb[Q8_MAX_RANK];
+  for (size_t k = 1; k < n_in(c); ++k) {
+    const value *v;
+    value wider = shape;
+    if ((st = in_float(c, k, &v)) || (st = broadcast(c, &shape, v, &wider.rank, wider.dims, sa, sb))) return st;
+    shape = wider;
+  }
+  value *y;
+  if ((st = out_alloc(c, 0, Q8_ELEM_FLOAT, shape.rank, shape.dims, &y)) || !y) return st;
+  float *py = y->data;
+  for (size_t k = 0; k < n_in(c); ++k) {
+    const value *v = in_opt(c, k);
+    int rank = 0;
+    int64_t dims[Q8_MAX_RANK];
+    if ((st = broadcast(c, y, v, &rank, dims, sa, sb))) return st;
+    const float *pv = v->data;
+    odometer o = odometer_new(rank, dims, sb, NULL);
+    for (size_t i = 0; i < y->count; ++i, odometer_next(&o)) {
+      py[i] = k == 0 ? pv[o.at[0]] : apply_binop(op, py[i], pv[o.at[0]]);
+    }
+  }
+  return Q8_OK;
+}
+
+static q8_status op_min(ctx *c) { return op_variadic(c, OP_MIN); }
+static q8_status op_max(ctx *c) { return op_variadic(c, OP_MAX); }
+
 /* ---- elementwise unary ---------------------------------------------------------- */
 
-typedef enum unop { UN_RELU, UN_SIGMOID, UN_TANH, UN_ERF, UN_EXP, UN_SQRT, UN_RECIPROCAL, UN_NEG, UN_LEAKY, UN_CLIP } unop;
+typedef enum unop { UN_ROUND, UN_RELU, UN_SIGMOID, UN_TANH, UN_ERF, UN_EXP, UN_SQRT, UN_RECIPROCAL, UN_NEG, UN_LEAKY, UN_CLIP } unop;
 
 static q8_status op_unary(ctx *c, unop op, float p0, float p1) {
   const value *x;
@@ -311,6 +356,7 @@ static q8_status op_unary(ctx *c, unop op, float p0, float p1) {
     const float v = px[i];
     float r;
     switch (op) {
+    case UN_ROUND: r = nearbyintf(v); break; /* half to even in the default rounding mode */
     case UN_RELU: r = v > 0.0f ? v : 0.0f; break;
     case UN_SIGMOID: r = 1.0f / (1.0f + expf(-v)); break;
     case UN_TANH: r = tanhf(v); break;
@@ -328,6 +374,7 @@ static q8_status op_unary(ctx *c, unop op, float p0, float p1) {
 }
 
 static q8_status op_relu(ctx *c) { return op_unary(c, UN_RELU, 0, 0); }
+static q8_status op_round(ctx *c) { return op_unary(c, UN_ROUND, 0, 0); }
 static q8_status op_sigmoid(ctx *c) { return op_unary(c, UN_SIGMOID, 0, 0); }
 static q8_status op_tanh(ctx *c) { return op_unary(c, UN_TANH, 0, 0); }
 static q8_status op_erf(ctx *c) { return op_unary(c, UN_ERF, 0, 0); }
@@ -427,49 +474,53 @@ static q8_status op_gemm(ctx *c) {
   return Q8_OK;
 }
 
-static q8_status op_matmul(ctx *c) {
-  const value *a, *b;
-  q8_status st;
-  if ((st = in_float(c, 0, &a)) || (st = in_float(c, 1, &b))) return st;
-  char sa[160], sb[160], msg[400];
+q8_status q8_exec_matmul_shape(const ctx *c, const value *a, const value *b, q8_exec_matmul *g) {
+  char sa[160], sb[160];
+  *g = (q8_exec_matmul){0};
   if (a->rank < 1 || b->rank < 1) return node_fail(c, Q8_ERR_ARG, "operands must have rank >= 1");
   /* 1-D operands are promoted (A to a row, B to a column) and the added axis dropped after. */
-  const int64_t m = a->rank == 1 ? 1 : a->dims[a->rank - 2], k = a->dims[a->rank - 1];
-  const int64_t kb = b->rank == 1 ? b->dims[0] : b->dims[b->rank - 2], n = b->rank == 1 ? 1 : b->dims[b->rank - 1];
-  if (k != kb) {
-    snprintf(msg, sizeof msg, "shapes %s and %s disagree on K", shape_str(a->rank, a->dims, sa, sizeof sa),
-             shape_str(b->rank, b->dims, sb, sizeof sb));
-    return node_fail(c, Q8_ERR_ARG, msg);
+  g->m = a->rank == 1 ? 1 : a->dims[a->rank - 2];
+  g->k = a->dims[a->rank - 1];
+  const int64_t kb = b->rank == 1 ? b->dims[0] : b->dims[b->rank - 2];
+  g->n = b->rank == 1 ? 1 : b->dims[b->rank - 1];
+  if (g->k != kb) {
+    return q8_exec_fail(c, Q8_ERR_ARG, "shapes %s and %s disagree on K", shape_str(a->rank, a->dims, sa, sizeof sa),
+                        shape_str(b->rank, b->dims, sb, sizeof sb));
   }
   const int ba = a->rank > 2 ? a->rank - 2 : 0, bb = b->rank > 2 ? b->rank - 2 : 0;
-  const int br = ba > bb ? ba : bb;
-  int64_t bdims[Q8_MAX_RANK], sta[Q8_MAX_RANK], stb[Q8_MAX_RANK];
-  int64_t ta = m * k, tb = k * n;
-  for (int d = br - 1; d >= 0; --d) {
-    const int ia = d - (br - ba), ib = d - (br - bb);
+  g->batch_rank = ba > bb ? ba : bb;
+  int64_t ta = g->m * g->k, tb = g->k * g->n;
+  for (int d = g->batch_rank - 1; d >= 0; --d) {
+    const int ia = d - (g->batch_rank - ba), ib = d - (g->batch_rank - bb);
     const int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
     if (da != db && da != 1 && db != 1) {
-      snprintf(msg, sizeof msg, "batch dimensions of %s and %s do not broadcast",
-               shape_str(a->rank, a->dims, sa, sizeof sa), shape_str(b->rank, b->dims, sb, sizeof sb));
-      return node_fail(c, Q8_ERR_ARG, msg);
+      return q8_exec_fail(c, Q8_ERR_ARG, "batch dimensions of %s and %s do not broadcast",
+                          shape_str(a->rank, a->dims, sa, sizeof sa), shape_str(b->rank, b->dims, sb, sizeof sb));
     }
-    bdims[d] = da == 1 ? db : da;
-    sta[d] = da == 1 ? 0 : ta;
-    stb[d] = db == 1 ? 0 : tb;
+    g->batch_dims[d] = da == 1 ? db : da;
+    g->a_stride[d] = da == 1 ? 0 : ta;
+    g->b_stride[d] = db == 1 ? 0 : tb;
     ta *= da;
     tb *= db;
   }
-  int64_t dims[Q8_MAX_RANK];
-  int rank = 0;
-  for (int d = 0; d < br; ++d) dims[rank++] = bdims[d];
-  if (a->rank > 1) dims[rank++] = m;
-  if (b->rank > 1) dims[rank++] = n;
+  for (int d = 0; d < g->batch_rank; ++d) g->dims[g->rank++] = g->batch_dims[d];
+  if (a->rank > 1) g->dims[g->rank++] = g->m;
+  if (b->rank > 1) g->dims[g->rank++] = g->n;
+  g->batches = product(g->batch_dims, 0, g->batch_rank);
+  return Q8_OK;
+}
+
+static q8_status op_matmul(ctx *c) {
+  const value *a, *b;
+  q8_exec_matmul g;
+  q8_status st;
+  if ((st = in_float(c, 0, &a)) || (st = in_float(c, 1, &b)) || (st = q8_exec_matmul_shape(c, a, b, &g))) return st;
   value *y;
-  if ((st = out_alloc(c, 0, Q8_ELEM_FLOAT, rank, dims, &y)) || !y) return st;
-  const size_t batches = product(bdims, 0, br);
-  odometer o = odometer_new(br, bdims, sta, stb);
+  if ((st = out_alloc(c, 0, Q8_ELEM_FLOAT, g.rank, g.dims, &y)) || !y) return st;
+  const int64_t m = g.m, k = g.k, n = g.n;
+  odometer o = odometer_new(g.batch_rank, g.batch_dims, g.a_stride, g.b_stride);
   float *py = y->data;
-  for (size_t bi = 0; bi < batches; ++bi, odometer_next(&o)) {
+  for (size_t bi = 0; bi < g.batches; ++bi, odometer_next(&o)) {
     const float *pa = (const float *)a->data + o.at[0], *pb = (const float *)b->data + o.at[1];
     float *out = py + bi * (size_t)(m * n);
     for (int64_t i = 0; i < m; ++i) {
@@ -486,14 +537,11 @@ static q8_status op_matmul(ctx *c) {
  * 1-, 2- and 3-D windows all run as 3-D ones: missing leading spatial axes
  * have size 1, kernel 1, stride 1, no padding. */
 
-#define SP 3
+#define SP Q8_EXEC_SPATIAL
 
-typedef struct window {
-  int rank;                       /* spatial axes of the model: 1..3 */
-  int64_t in[SP], out[SP], k[SP], s[SP], d[SP], pb[SP], pe[SP];
-} window;
+typedef q8_exec_window window;
 
-static q8_status window_init(ctx *c, const value *x, const int64_t *kernel, bool ceil_mode, window *w) {
+q8_status q8_exec_window_init(const ctx *c, const value *x, const int64_t *kernel, bool ceil_mode, window *w) {
   const int r = x->rank - 2;
   char msg[200];
   if (r < 1 || r > SP) {
@@ -584,7 +632,7 @@ static q8_status op_conv(ctx *c) {
     if (kernel[i] != wt->dims[2 + i]) return node_fail(c, Q8_ERR_ARG, "kernel_shape differs from the weights' shape");
   }
   window w;
-  if ((st = window_init(c, x, kernel, false, &w))) return st;
+  if ((st = q8_exec_window_init(c, x, kernel, false, &w))) return st;
   const int64_t n = x->dims[0], cin = x->dims[1], cout = wt->dims[0];
   const int64_t cin_g = cin / group, cout_g = cout / group;
   int64_t dims[Q8_MAX_RANK];
@@ -645,7 +693,7 @@ static q8_status op_pool(ctx *c, bool is_max) {
   }
   if (kernel[0] < 0) return node_fail(c, Q8_ERR_FORMAT, "attribute kernel_shape is required");
   window w;
-  if ((st = window_init(c, x, kernel, ceil_mode != 0, &w))) return st;
+  if ((st = q8_exec_window_init(c, x, kernel, ceil_mode != 0, &w))) return st;
   int64_t dims[Q8_MAX_RANK];
   window_dims(&w, x->dims[0], x->dims[1], dims);
   value *y, *indices = NULL;
@@ -855,7 +903,7 @@ static q8_status op_softmax(ctx *c) {
   return Q8_OK;
 }
 
-typedef enum reduce_kind { RED_MEAN, RED_SUM, RED_MAX } reduce_kind;
+typedef enum reduce_kind { RED_MEAN, RED_SUM, RED_MAX, RED_MIN } reduce_kind;
 
 /* Axes come from the attribute, except ReduceSum from opset 13 (an input).
  * No axes reduce everything unless noop_with_empty_axes says otherwise. */
@@ -898,13 +946,18 @@ static q8_status op_reduce(ctx *c, reduce_kind kind) {
   /* Sums in double, then one rounding, so the result barely depends on the order. */
   double *acc = malloc((y->count ? y->count : 1) * sizeof *acc);
   if (!acc) return node_fail(c, Q8_ERR_NOMEM, "out of memory");
-  for (size_t i = 0; i < y->count; ++i) acc[i] = kind == RED_MAX ? -INFINITY : 0.0;
+  for (size_t i = 0; i < y->count; ++i) acc[i] = kind == RED_MAX ? -INFINITY : kind == RED_MIN ? INFINITY : 0.0;
   const float *px = x->data;
   odometer o = odometer_new(x->rank, x->dims, strides, NULL);
   for (size_t i = 0; i < x->count; ++i, odometer_next(&o)) {
     double *a = &acc[o.at[0]];
-    if (kind != RED_MAX) *a += px[i];
-    else if (px[i] > *a || isnan(px[i])) *a = px[i];
+    if (kind == RED_MAX) {
+      if (px[i] > *a || isnan(px[i])) *a = px[i];
+    } else if (kind == RED_MIN) {
+      if (px[i] < *a || isnan(px[i])) *a = px[i];
+    } else {
+      *a += px[i];
+    }
   }
   const double per = kind == RED_MEAN && y->count ? (double)x->count / (double)y->count : 1.0;
   for (size_t i = 0; i < y->count; ++i) ((float *)y->data)[i] = (float)(acc[i] / per);
@@ -915,6 +968,7 @@ static q8_status op_reduce(ctx *c, reduce_kind kind) {
 static q8_status op_reducemean(ctx *c) { return op_reduce(c, RED_MEAN); }
 static q8_status op_reducesum(ctx *c) { return op_reduce(c, RED_SUM); }
 static q8_status op_reducemax(ctx *c) { return op_reduce(c, RED_MAX); }
+static q8_status op_reducemin(ctx *c) { return op_reduce(c, RED_MIN); }
 
 /* ---- shape and data movement ------------------------------------------------------- */
 
@@ -1196,6 +1250,7 @@ static double load_elem(q8_elem_type type, const void *data, size_t i) {
   case Q8_ELEM_FLOAT: return ((const float *)data)[i];
   case Q8_ELEM_INT64: return (double)((const int64_t *)data)[i];
   case Q8_ELEM_INT32: return ((const int32_t *)data)[i];
+  case Q8_ELEM_INT8: return ((const int8_t *)data)[i];
   default: return ((const uint8_t *)data)[i];
   }
 }
@@ -1205,12 +1260,16 @@ static void store_elem(q8_elem_type type, void *data, size_t i, double v) {
   case Q8_ELEM_FLOAT: ((float *)data)[i] = (float)v; break;
   case Q8_ELEM_INT64: ((int64_t *)data)[i] = (int64_t)v; break;
   case Q8_ELEM_INT32: ((int32_t *)data)[i] = (int32_t)v; break;
+  /* 8-bit targets saturate (NaN gives 0): out-of-range conversion is undefined in C. */
+  case Q8_ELEM_INT8: ((int8_t *)data)[i] = (int8_t)(isnan(v) ? 0 : v < -128 ? -128 : v > 127 ? 127 : v); break;
+  case Q8_ELEM_UINT8: ((uint8_t *)data)[i] = (uint8_t)(isnan(v) ? 0 : v < 0 ? 0 : v > 255 ? 255 : v); break;
   default: ((uint8_t *)data)[i] = v != 0.0; break;
   }
 }
 
 static bool held_type(q8_elem_type t) {
-  return t == Q8_ELEM_FLOAT || t == Q8_ELEM_INT64 || t == Q8_ELEM_INT32 || t == Q8_ELEM_BOOL;
+  return t == Q8_ELEM_FLOAT || t == Q8_ELEM_INT64 || t == Q8_ELEM_INT32 || t == Q8_ELEM_INT8 || t == Q8_ELEM_UINT8 ||
+         t == Q8_ELEM_BOOL;
 }
 
 static q8_status op_cast(ctx *c) {
@@ -1220,7 +1279,7 @@ static q8_status op_cast(ctx *c) {
   if ((st = in_any(c, 0, &x)) || (st = attr_int(c, "to", 0, &to))) return st;
   if (!held_type((q8_elem_type)to)) {
     char msg[120];
-    snprintf(msg, sizeof msg, "cast to %s: the float path holds float32, int64, int32 and bool only",
+    snprintf(msg, sizeof msg, "cast to %s: the executor holds float32, int64, int32, int8, uint8 and bool only",
              q8_elem_type_name((q8_elem_type)to));
     return node_fail(c, Q8_ERR_UNSUPPORTED, msg);
   }
@@ -1238,7 +1297,7 @@ static q8_status op_constantofshape(ctx *c) {
   if ((st = in_ints(c, 0, dims, Q8_MAX_RANK, &rank)) || (st = q8_node_attr_tensor(c->node, "value", &fill))) return st;
   const q8_elem_type type = fill ? fill->type : Q8_ELEM_FLOAT;
   if (!held_type(type) || (fill && fill->data_bytes != q8_elem_size(type))) {
-    return node_fail(c, Q8_ERR_UNSUPPORTED, "value must be one float32, int64, int32 or bool element");
+    return node_fail(c, Q8_ERR_UNSUPPORTED, "value must be one float32, int64, int32, int8, uint8 or bool element");
   }
   for (size_t d = 0; d < rank; ++d) {
     if (dims[d] < 0) return node_fail(c, Q8_ERR_ARG, "shape has a negative dimension");
@@ -1335,84 +1394,106 @@ static q8_status op_expand(ctx *c) {
 
 /* ---- operator table, session --------------------------------------------------------- */
 
-typedef struct op_entry {
-  const char *op_type;
-  op_fn fn;
-} op_entry;
+/* Attribute values the float path refuses, found before any run. */
+static q8_status check_batchnorm(const q8_node *node, const q8_graph *graph) {
+  (void)graph;
+  int64_t v = 0;
+  q8_status st;
+  if ((st = q8_node_attr_int(node, "training_mode", 0, &v))) return st;
+  size_t outs = 0;
+  for (size_t k = 0; k < node->n_outputs; ++k) outs += node->outputs[k] >= 0;
+  if (v || outs > 1) {
+    return q8_fail(Q8_ERR_UNSUPPORTED,
+                   "node '%s' (BatchNormalization): training mode (running statistics outputs) is not "
+                   "supported; export the model in inference mode", node->name);
+  }
+  return Q8_OK;
+}
 
-static const op_entry ops[] = {
-    {"Add", op_add},
-    {"Sub", op_sub},
-    {"Mul", op_mul},
-    {"Div", op_div},
-    {"Relu", op_relu},
-    {"Sigmoid", op_sigmoid},
-    {"Tanh", op_tanh},
-    {"Erf", op_erf},
-    {"Exp", op_exp},
-    {"Sqrt", op_sqrt},
-    {"LeakyRelu", op_leakyrelu},
-    {"Clip", op_clip},
-    {"Gemm", op_gemm},
-    {"MatMul", op_matmul},
-    {"Conv", op_conv},
-    {"MaxPool", op_maxpool},
-    {"AveragePool", op_averagepool},
-    {"GlobalAveragePool", op_globalaveragepool},
-    {"BatchNormalization", op_batchnorm},
-    {"LayerNormalization", op_layernorm},
-    {"Softmax", op_softmax},
-    {"ReduceMean", op_reducemean},
-    {"Identity", op_identity},
-    {"Dropout", op_dropout},
-    {"Flatten", op_flatten},
-    {"Reshape", op_reshape},
-    {"Transpose", op_transpose},
-    {"Concat", op_concat},
-    {"Shape", op_shape},
-    {"Gather", op_gather},
-    {"Squeeze", op_squeeze},
-    {"Unsqueeze", op_unsqueeze},
-    {"Constant", op_constant},
-    {"ReduceSum", op_reducesum},
-    {"ReduceMax", op_reducemax},
-    {"Reciprocal", op_reciprocal},
-    {"Neg", op_neg},
-    {"Cast", op_cast},
-    {"ConstantOfShape", op_constantofshape},
-    {"Size", op_size},
-    {"Slice", op_slice},
-    {"Expand", op_expand},
+static const q8_exec_op float_ops[] = {
+    {"", "Add", NULL, op_add, NULL},
+    {"", "Sub", NULL, op_sub, NULL},
+    {"", "Mul", NULL, op_mul, NULL},
+    {"", "Div", NULL, op_div, NULL},
+    {"", "Relu", NULL, op_relu, NULL},
+    {"", "Sigmoid", NULL, op_sigmoid, NULL},
+    {"", "Tanh", NULL, op_tanh, NULL},
+    {"", "Erf", NULL, op_erf, NULL},
+    {"", "Exp", NULL, op_exp, NULL},
+    {"", "Sqrt", NULL, op_sqrt, NULL},
+    {"", "LeakyRelu", NULL, op_leakyrelu, NULL},
+    {"", "Clip", NULL, op_clip, NULL},
+    {"", "Gemm", NULL, op_gemm, NULL},
+    {"", "MatMul", NULL, op_matmul, NULL},
+    {"", "Conv", NULL, op_conv, NULL},
+    {"", "MaxPool", NULL, op_maxpool, NULL},
+    {"", "AveragePool", NULL, op_averagepool, NULL},
+    {"", "GlobalAveragePool", NULL, op_globalaveragepool, NULL},
+    {"", "BatchNormalization", check_batchnorm, op_batchnorm, NULL},
+    {"", "LayerNormalization", NULL, op_layernorm, NULL},
+    {"", "Softmax", NULL, op_softmax, NULL},
+    {"", "ReduceMean", NULL, op_reducemean, NULL},
+    {"", "Identity", NULL, op_identity, NULL},
+    {"", "Dropout", NULL, op_dropout, NULL},
+    {"", "Flatten", NULL, op_flatten, NULL},
+    {"", "Reshape", NULL, op_reshape, NULL},
+    {"", "Transpose", NULL, op_transpose, NULL},
+    {"", "Concat", NULL, op_concat, NULL},
+    {"", "Shape", NULL, op_shape, NULL},
+    {"", "Gather", NULL, op_gather, NULL},
+    {"", "Squeeze", NULL, op_squeeze, NULL},
+    {"", "Unsqueeze", NULL, op_unsqueeze, NULL},
+    {"", "Constant", NULL, op_constant, NULL},
+    {"", "ReduceSum", NULL, op_reducesum, NULL},
+    {"", "ReduceMax", NULL, op_reducemax, NULL},
+    {"", "Reciprocal", NULL, op_reciprocal, NULL},
+    {"", "Neg", NULL, op_neg, NULL},
+    {"", "Cast", NULL, op_cast, NULL},
+    {"", "ConstantOfShape", NULL, op_constantofshape, NULL},
+    {"", "Size", NULL, op_size, NULL},
+    {"", "Slice", NULL, op_slice, NULL},
+    {"", "Expand", NULL, op_expand, NULL},
+    {"", "ReduceMin", NULL, op_reducemin, NULL},
+    {"", "Min", NULL, op_min, NULL},
+    {"", "Max", NULL, op_max, NULL},
+    {"", "Round", NULL, op_round, NULL},
 };
 
-static op_fn find_op(const char *op_type) {
-  for (size_t i = 0; i < sizeof ops / sizeof ops[0]; ++i) {
-    if (strcmp(ops[i].op_type, op_type) == 0) return ops[i].fn;
+const q8_exec_op_table q8_exec_ops_float = {float_ops, sizeof float_ops / sizeof float_ops[0]};
+
+static const q8_exec_op_table *const op_tables[] = {
+#define Q8_EXEC_OP_TABLE(name) &name,
+#include "quant/exec_ops.def"
+#undef Q8_EXEC_OP_TABLE
+};
+
+/* ONNX's default domain has two spellings. */
+static const char *domain_key(const char *domain) {
+  return !domain || strcmp(domain, "ai.onnx") == 0 ? "" : domain;
+}
+
+const q8_exec_op *q8_exec_find_op(const char *domain, const char *op_type) {
+  if (!op_type) return NULL;
+  domain = domain_key(domain);
+  for (size_t t = 0; t < sizeof op_tables / sizeof op_tables[0]; ++t) {
+    for (size_t i = 0; i < op_tables[t]->count; ++i) {
+      const q8_exec_op *op = &op_tables[t]->ops[i];
+      if (strcmp(op->op_type, op_type) == 0 && strcmp(domain_key(op->domain), domain) == 0) return op;
+    }
   }
   return NULL;
 }
 
-bool q8_float_op_supported(const char *op_type) { return op_type && find_op(op_type) != NULL; }
-
-static bool type_supported(q8_elem_type t) {
-  return t == Q8_ELEM_UNDEFINED || t == Q8_ELEM_FLOAT || t == Q8_ELEM_INT64 || t == Q8_ELEM_INT32 || t == Q8_ELEM_BOOL;
+/* Only the float operators: the quantized ones are not what a policy keeps float. */
+bool q8_float_op_supported(const char *op_type) {
+  for (size_t i = 0; op_type && i < q8_exec_ops_float.count; ++i) {
+    if (strcmp(float_ops[i].op_type, op_type) == 0) return true;
+  }
+  return false;
 }
 
-/* Attribute values the float path refuses, found before any run. */
-static q8_status check_node(const q8_node *node) {
-  int64_t v = 0;
-  q8_status st;
-  if (strcmp(node->op_type, "BatchNormalization") == 0) {
-    if ((st = q8_node_attr_int(node, "training_mode", 0, &v))) return st;
-    size_t outs = 0;
-    for (size_t k = 0; k < node->n_outputs; ++k) outs += node->outputs[k] >= 0;
-    if (v || outs > 1) {
-      return q8_fail(Q8_ERR_UNSUPPORTED,
-                     "node '%s' (BatchNormalization): training mode (running statistics outputs) is not "
-                     "supported; export the model in inference mode", node->name);
-    }
-  }
-  return Q8_OK;
+static bool type_supported(q8_elem_type t) {
+  return t == Q8_ELEM_UNDEFINED || held_type(t);
 }
 
 q8_status q8_float_session_create(const q8_graph *graph, q8_float_session **session) {
@@ -1422,31 +1503,39 @@ q8_status q8_float_session_create(const q8_graph *graph, q8_float_session **sess
   if (st) return st;
   for (size_t i = 0; i < graph->n_nodes; ++i) {
     const q8_node *node = &graph->nodes[i];
-    if (!find_op(node->op_type)) {
+    const q8_exec_op *op = q8_exec_find_op(node->domain, node->op_type);
+    if (!op) {
+      const char *domain = domain_key(node->domain);
       return q8_fail(Q8_ERR_UNSUPPORTED,
-                     "node '%s' (%s): operator not supported in the float path; keep it out of the model "
+                     "node '%s' (%s%s%s): operator not supported by the executor; keep it out of the model "
                      "or replace it with supported operators before quantizing",
-                     node->name, node->op_type);
+                     node->name, domain, domain[0] ? "." : "", node->op_type);
     }
-    if ((st = check_node(node))) return st;
+    if (op->check && (st = op->check(node, graph))) return st;
   }
   for (size_t i = 0; i < graph->n_tensors; ++i) {
     const q8_tensor *t = &graph->tensors[i];
     if (!type_supported(t->type)) {
       return q8_fail(Q8_ERR_UNSUPPORTED,
-                     "tensor '%s' is %s; the float path handles float32 (and int64/int32/bool shapes and "
-                     "indices) only", t->name, q8_elem_type_name(t->type));
+                     "tensor '%s' is %s; the executor handles float32, int8, uint8, int32 (and int64/bool "
+                     "shapes and indices) only", t->name, q8_elem_type_name(t->type));
     }
   }
   q8_float_session *s = calloc(1, sizeof *s);
   if (!s) return q8_fail(Q8_ERR_NOMEM, "out of memory creating a float session");
   s->graph = graph;
   s->values = calloc(graph->n_tensors ? graph->n_tensors : 1, sizeof *s->values);
-  if (!s->values) {
+  s->ops = calloc(graph->n_nodes ? graph->n_nodes : 1, sizeof *s->ops);
+  s->states = calloc(graph->n_nodes ? graph->n_nodes : 1, sizeof *s->states);
+  if (!s->values || !s->ops || !s->states) {
+    free(s->values);
+    free(s->ops);
+    free(s->states);
     free(s);
     return q8_fail(Q8_ERR_NOMEM, "out of memory creating a float session");
   }
   for (size_t i = 0; i < graph->n_tensors; ++i) s->values[i] = (value){.rank = -1};
+  for (size_t i = 0; i < graph->n_nodes; ++i) s->ops[i] = q8_exec_find_op(graph->nodes[i].domain, graph->nodes[i].op_type);
   *session = s;
   return Q8_OK;
 }
@@ -1454,7 +1543,12 @@ q8_status q8_float_session_create(const q8_graph *graph, q8_float_session **sess
 void q8_float_session_destroy(q8_float_session *s) {
   if (!s) return;
   for (size_t i = 0; i < s->graph->n_tensors; ++i) value_clear(&s->values[i]);
+  for (size_t i = 0; i < s->graph->n_nodes; ++i) {
+    if (s->states[i] && s->ops[i]->state_free) s->ops[i]->state_free(s->states[i]);
+  }
   free(s->values);
+  free(s->ops);
+  free(s->states);
   free(s);
 }
 
@@ -1479,8 +1573,8 @@ static q8_status bind_input(q8_float_session *s, const q8_float_tensor *in) {
   if (t->kind != Q8_TENSOR_INPUT && t->kind != Q8_TENSOR_INITIALIZER) {
     return q8_fail(Q8_ERR_ARG, "tensor '%s' is not a graph input", in->name);
   }
-  if (in->type != Q8_ELEM_FLOAT && in->type != Q8_ELEM_INT64 && in->type != Q8_ELEM_INT32 && in->type != Q8_ELEM_BOOL) {
-    return q8_fail(Q8_ERR_UNSUPPORTED, "input '%s' is %s; the float path takes float32 (int64 for shapes)", in->name,
+  if (!held_type(in->type)) {
+    return q8_fail(Q8_ERR_UNSUPPORTED, "input '%s' is %s; the executor takes float32, int8, uint8, int32, int64 or bool", in->name,
                    q8_elem_type_name(in->type));
   }
   if (t->type != Q8_ELEM_UNDEFINED && t->type != in->type) {
@@ -1537,8 +1631,8 @@ q8_status q8_float_session_run(q8_float_session *s, const q8_float_tensor *input
     }
   }
   for (size_t i = 0; i < g->n_nodes; ++i) {
-    ctx c = {.s = s, .node = &g->nodes[i]};
-    if ((st = find_op(c.node->op_type)(&c))) return st;
+    ctx c = {.s = s, .node = &g->nodes[i], .state = &s->states[i]};
+    if ((st = s->ops[i]->run(&c))) return st;
   }
   for (size_t i = 0; i < n_outputs; ++i) {
     if (s->values[g->outputs[i]].rank < 0) {
@@ -1564,4 +1658,44 @@ q8_status q8_float_session_tensor(const q8_float_session *s, const char *name, q
   const int32_t idx = q8_graph_tensor_index(s->graph, name);
   if (idx < 0) return q8_fail(Q8_ERR_ARG, "no tensor '%s' in the graph", name);
   return q8_float_session_tensor_at(s, idx, tensor);
+}
+
+/* ---- the operator contract (exec_ops.h) ------------------------------------------------ */
+
+const q8_graph *q8_exec_graph(const q8_exec_ctx *c) { return c->s->graph; }
+
+const q8_exec_value *q8_exec_input(const q8_exec_ctx *c, size_t k) { return in_opt(c, k); }
+
+q8_status q8_exec_input_typed(const q8_exec_ctx *c, size_t k, unsigned types, const q8_exec_value **v) {
+  return in_typed(c, k, types, v);
+}
+
+const char *q8_exec_input_name(const q8_exec_ctx *c, size_t k) {
+  return k < c->node->n_inputs && c->node->inputs[k] >= 0 ? in_name(c, k) : "";
+}
+
+bool q8_exec_input_constant(const q8_exec_ctx *c, size_t k) {
+  const value *v = in_opt(c, k);
+  if (!v) return true; /* an omitted input is the same every run */
+  const q8_tensor *t = &c->s->graph->tensors[c->node->inputs[k]];
+  if (!v->owned) return true; /* borrowed: the graph's own data, not overridden by the caller */
+  return t->producer >= 0 && strcmp(c->s->graph->nodes[t->producer].op_type, "Constant") == 0;
+}
+
+q8_status q8_exec_output(q8_exec_ctx *c, size_t k, q8_elem_type type, int rank, const int64_t *dims,
+                         q8_exec_value **out) {
+  return out_alloc(c, k, type, rank, dims, out);
+}
+
+q8_status q8_exec_fail(const q8_exec_ctx *c, q8_status status, const char *fmt, ...) {
+  char msg[1024];
+  va_list args;
+  va_start(args, fmt);
+  vsnprintf(msg, sizeof msg, fmt, args);
+  va_end(args);
+  return node_fail(c, status, msg);
+}
+
+char *q8_exec_shape_str(int rank, const int64_t *dims, char *buf, size_t size) {
+  return shape_str(rank, dims, buf, size);
 }

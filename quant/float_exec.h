@@ -1,29 +1,40 @@
-/* Float reference executor: runs a q8_graph in plain, deterministic float32 C.
+/* Graph executor: runs a q8_graph in plain, deterministic C — the float
+ * reference path, and ONNX's quantized operators on q8's kernels.
  *
- * It is the accuracy baseline the int8 path is measured against, so it
- * favours obvious loops over speed (still batched: the leading dimension of
- * every input is whatever the caller feeds). Shapes are inferred at run time
- * from the input shapes, node by node; every tensor of the last run stays in
- * the session so calibrators and per-layer SQNR can read any activation.
+ * The float path is the accuracy baseline the int8 path is measured against,
+ * so it favours obvious loops over speed (still batched: the leading
+ * dimension of every input is whatever the caller feeds). Shapes are inferred
+ * at run time from the input shapes, node by node; every tensor of the last
+ * run stays in the session so calibrators and per-layer SQNR can read any
+ * activation.
  *
- * Element types: arithmetic is float32 only. int64 (and int32, bool) tensors
- * flow only where ONNX uses them for shapes and indices (Reshape's shape,
- * Gather's indices, Shape's output, Dropout's mask); data-movement operators
- * (Reshape, Transpose, Concat, Flatten, Gather, Squeeze, ...) copy any of them.
+ * Element types: float32 arithmetic; int8, uint8 and int32 tensors flow into
+ * and out of the quantized operators; int64 (and int32, bool) where ONNX uses
+ * them for shapes and indices (Reshape's shape, Gather's indices, Shape's
+ * output, Dropout's mask). Data-movement operators (Reshape, Transpose,
+ * Concat, Flatten, Gather, Squeeze, ...) copy any of them.
  *
- * Operators: Conv, Gemm, MatMul, Add, Sub, Mul, Div, Relu, Clip, LeakyRelu,
- * Sigmoid, Tanh, Erf, Exp, Sqrt, Neg, Reciprocal, Softmax, BatchNormalization
- * (inference), LayerNormalization, MaxPool (with Indices), AveragePool,
- * GlobalAveragePool, ReduceMean, ReduceSum, ReduceMax, Flatten, Reshape,
- * Transpose, Concat, Identity, Dropout (inference), Constant, Shape, Size,
- * Gather, Squeeze, Unsqueeze, Slice, Expand, Cast, ConstantOfShape.
+ * Operators, float: Conv, Gemm, MatMul, Add, Sub, Mul, Div, Min, Max, Relu,
+ * Clip, LeakyRelu, Sigmoid, Tanh, Erf, Exp, Sqrt, Neg, Reciprocal, Round,
+ * Softmax, BatchNormalization (inference), LayerNormalization, MaxPool (with
+ * Indices), AveragePool, GlobalAveragePool, ReduceMean, ReduceSum, ReduceMax,
+ * ReduceMin, Flatten, Reshape, Transpose, Concat, Identity, Dropout
+ * (inference), Constant, Shape, Size, Gather, Squeeze, Unsqueeze, Slice,
+ * Expand, Cast, ConstantOfShape.
+ * Quantized (quant/qops.c, on q8_quantize / q8_dequantize / q8_gemm_plan /
+ * q8_conv_plan, bit-exact to ONNX): QuantizeLinear, DequantizeLinear,
+ * DynamicQuantizeLinear, QLinearMatMul, MatMulInteger, QLinearConv,
+ * ConvInteger. More operators (also in the "q8" domain) plug in through
+ * quant/exec_ops.h without changes here.
  *
  * Errors (q8_error_detail() names the node, its op type and the problem):
- *   Q8_ERR_UNSUPPORTED  an operator or attribute value beyond the float path,
- *                       a float64 or other non-float tensor (create), or a
- *                       non-float operand of arithmetic (run)
- *   Q8_ERR_ARG          inputs missing, of the wrong type, or shapes that do
- *                       not fit a node (both shapes named)
+ *   Q8_ERR_UNSUPPORTED  an operator or attribute value beyond the executor,
+ *                       a float64 or other unhandled tensor type (create)
+ *   Q8_ERR_ARG          inputs missing, an edge whose producer and consumer
+ *                       disagree on dtype (both nodes and both types named),
+ *                       shapes that do not fit a node (both shapes named)
+ *   Q8_ERR_SCALE        a zero, negative, NaN or infinite scale (node and
+ *                       tensor named)
  *   Q8_ERR_FORMAT       an attribute of the wrong kind or length
  *   Q8_ERR_NOMEM        allocation failed */
 #ifndef Q8_QUANT_FLOAT_EXEC_H
@@ -39,7 +50,7 @@
 /* A named, dense, row-major tensor passed in or handed out. */
 typedef struct q8_float_tensor {
   const char *name;
-  q8_elem_type type;           /* FLOAT for data; INT64/INT32/BOOL for shapes and indices */
+  q8_elem_type type;           /* FLOAT, INT8, UINT8, INT32 for data; INT64/INT32/BOOL for shapes and indices */
   int rank;
   int64_t dims[Q8_MAX_RANK];
   const void *data;            /* elements of q8_elem_size(type) bytes */
@@ -47,8 +58,8 @@ typedef struct q8_float_tensor {
 
 typedef struct q8_float_session q8_float_session;
 
-/* Whether the float path runs op_type (default domain), for policies that
- * decide what may stay float. */
+/* Whether the float path runs op_type (default domain, float operators
+ * only), for policies that decide what may stay float. */
 bool q8_float_op_supported(const char *op_type);
 
 /* Checks the graph once: every operator is supported, every tensor's

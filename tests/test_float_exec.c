@@ -1,11 +1,8 @@
 /* Float reference executor: ONNX's float node tests for every operator in
  * scope, our Fashion-MNIST CNN against its reference logits and accuracy,
  * and errors that name the node, the operator and the shapes. */
-#define _POSIX_C_SOURCE 200809L /* opendir, strdup */
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
-#include <dirent.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,8 +10,10 @@
 
 #include "q8/q8.h"
 #include "quant/dataset.h"
+#include "quant/exec_ops.h"
 #include "quant/float_exec.h"
 #include "quant/graph.h"
+#include "tests/support/onnx_node.h"
 #include "tests/support/q8test.h"
 
 /* Float outputs match when |got - want| <= REL_TOL * |want| + ABS_TOL: 1e-4
@@ -32,13 +31,6 @@ static const char *const prefixes[] = {
     "test_reshape", "test_transpose", "test_concat", "test_identity", "test_dropout", "test_erf",
     "test_exp", "test_sqrt", "test_reducemean", "test_reduce_mean", "test_layer_normalization",
 };
-
-static bool in_scope(const char *name) {
-  for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; ++i) {
-    if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0) return true;
-  }
-  return false;
-}
 
 typedef struct tally {
   int pass, skip, fail;
@@ -58,19 +50,9 @@ static bool float_close(float got, float want) {
   return fabs((double)got - (double)want) <= REL_TOL * fabs((double)want) + ABS_TOL;
 }
 
-/* Compares one output; on mismatch writes why. */
+/* Values of one output (type and shape already equal): integers exactly,
+ * floats within the tolerance. */
 static bool output_matches(const q8_float_tensor *got, const q8_tensor *want, char *why, size_t size) {
-  char a[160], b[160];
-  bool same_shape = got->rank == want->rank && got->type == want->type;
-  for (int d = 0; same_shape && d < got->rank; ++d) same_shape = got->dims[d] == want->dims[d];
-  if (!same_shape) {
-    q8_tensor g = {.rank = got->rank};
-    for (int d = 0; d < got->rank; ++d) g.dims[d] = got->dims[d];
-    snprintf(why, size, "output '%s' is %s %s, expected %s %s", got->name, q8_elem_type_name(got->type),
-             q8_tensor_shape_str(&g, a, sizeof a), q8_elem_type_name(want->type),
-             q8_tensor_shape_str(want, b, sizeof b));
-    return false;
-  }
   const size_t es = q8_elem_size(want->type), n = want->data_bytes / (es ? es : 1);
   if (want->type != Q8_ELEM_FLOAT) {
     if (n && memcmp(got->data, want->data, want->data_bytes) != 0) {
@@ -89,106 +71,22 @@ static bool output_matches(const q8_float_tensor *got, const q8_tensor *want, ch
   return true;
 }
 
-/* Runs every test_data_set_N of one node test. Returns 1 pass, 0 skip, -1 fail. */
-static int run_node_test(const char *dir, char *why, size_t size) {
-  char path[2048];
-  snprintf(path, sizeof path, "%s/model.onnx", dir);
-  q8_graph *graph = NULL;
-  q8_status st = q8_graph_load_file(path, &graph);
-  if (st) {
-    snprintf(why, size, "loader: %s", q8_error_detail());
-    return 0;
-  }
-  q8_float_session *session = NULL;
-  st = q8_float_session_create(graph, &session);
-  if (st) {
-    snprintf(why, size, "%s", q8_error_detail());
-    q8_graph_destroy(graph);
-    return st == Q8_ERR_UNSUPPORTED ? 0 : -1;
-  }
-  int result = 1, sets = 0;
-  for (int set = 0; result == 1; ++set) {
-    char set_dir[1536];
-    snprintf(set_dir, sizeof set_dir, "%s/test_data_set_%d", dir, set);
-    if (!q8t_is_dir(set_dir)) break;
-    ++sets;
-    q8_tensor in_pb[Q8_MAX_RANK] = {0}, out_pb[Q8_MAX_RANK] = {0};
-    q8_float_tensor inputs[Q8_MAX_RANK], outputs[Q8_MAX_RANK];
-    size_t n_in = 0, n_out = 0;
-    for (; n_in < graph->n_inputs && result == 1; ++n_in) {
-      snprintf(path, sizeof path, "%s/input_%zu.pb", set_dir, n_in);
-      if (!q8t_is_file(path) || q8_tensor_load_pb(path, &in_pb[n_in])) {
-        snprintf(why, size, "cannot read %s", path);
-        result = -1;
-        break;
-      }
-      const q8_tensor *t = &in_pb[n_in];
-      if (t->type != Q8_ELEM_FLOAT && t->type != Q8_ELEM_INT64) {
-        snprintf(why, size, "input %zu is %s", n_in, q8_elem_type_name(t->type));
-        result = 0;
-        break;
-      }
-      /* input_K.pb is the K-th graph input, whatever name the file holds. */
-      inputs[n_in] = (q8_float_tensor){.name = graph->tensors[graph->inputs[n_in]].name,
-                                       .type = t->type, .rank = t->rank, .data = t->data};
-      for (int d = 0; d < t->rank; ++d) inputs[n_in].dims[d] = t->dims[d];
-    }
-    for (; result == 1 && n_out < graph->n_outputs; ++n_out) {
-      snprintf(path, sizeof path, "%s/output_%zu.pb", set_dir, n_out);
-      if (q8_tensor_load_pb(path, &out_pb[n_out])) {
-        snprintf(why, size, "cannot read %s", path);
-        result = -1;
-      }
-    }
-    if (result == 1) {
-      st = q8_float_session_run(session, inputs, n_in, outputs, n_out);
-      if (st) {
-        snprintf(why, size, "%s", q8_error_detail());
-        result = -1;
-      }
-      for (size_t k = 0; result == 1 && k < n_out; ++k) {
-        if (!output_matches(&outputs[k], &out_pb[k], why, size)) result = -1;
-      }
-    }
-    for (size_t k = 0; k < Q8_MAX_RANK; ++k) {
-      q8_tensor_free(&in_pb[k]);
-      q8_tensor_free(&out_pb[k]);
-    }
-  }
-  if (result == 1 && sets == 0) {
-    snprintf(why, size, "no test_data_set_N");
-    result = -1;
-  }
-  q8_float_session_destroy(session);
-  q8_graph_destroy(graph);
-  return result;
-}
-
 Test(float_exec, onnx_node_tests) {
-  char node_dir[512];
-  snprintf(node_dir, sizeof node_dir, "%s/node", q8t_onnx_testdata_dir());
-  DIR *d = opendir(node_dir);
-  cr_assert_not_null(d, "%s: %s (install libonnx-testdata or set Q8_ONNX_TESTDATA)", node_dir, strerror(errno));
-  size_t n = 0, cap = 64;
-  char **names = malloc(cap * sizeof *names);
-  for (struct dirent *e; (e = readdir(d)) != NULL;) {
-    if (!in_scope(e->d_name)) continue;
-    if (n == cap) names = realloc(names, (cap *= 2) * sizeof *names);
-    names[n++] = strdup(e->d_name);
-  }
-  closedir(d);
-  qsort(names, n, sizeof *names, q8t_compare_names);
+  size_t n = 0;
+  const char *error = "";
+  char **names = q8t_node_tests(prefixes, sizeof prefixes / sizeof prefixes[0], &n, &error);
+  cr_assert_not_null(names, "%s", error);
   tally t = {0};
   for (size_t i = 0; i < n; ++i) {
-    char dir[1024], why[4096] = "";
-    snprintf(dir, sizeof dir, "%s/%s", node_dir, names[i]);
-    const int r = run_node_test(dir, why, sizeof why);
+    char why[4096] = "";
+    /* Float data, int64 shapes and indices: the float path's inputs. */
+    const int r = q8t_node_test_run(names[i], Q8_EXEC_TYPE(Q8_ELEM_FLOAT) | Q8_EXEC_TYPE(Q8_ELEM_INT64),
+                                    output_matches, why, sizeof why);
     if (r > 0) ++t.pass;
     else if (r == 0) ++t.skip, note(&t.skipped, &t.skipped_len, names[i], why);
     else ++t.fail, note(&t.failed, &t.failed_len, names[i], why);
-    free(names[i]);
   }
-  free(names);
+  q8t_names_free(names, n);
   cr_log_info("float node tests: %d passed, %d skipped, %d failed (of %zu)", t.pass, t.skip, t.fail, n);
   if (t.skip) cr_log_info("skipped (non-float inputs or operators out of scope):\n%s", t.skipped);
   if (t.fail) cr_log_info("failed:\n%s", t.failed);

@@ -136,6 +136,15 @@ const char *q8t_onnx_testdata_dir(void) {
   return env && env[0] ? env : "/usr/share/libonnx-testdata/data"; /* Debian's libonnx-testdata */
 }
 
+const char *q8t_source_path(const char *relative) {
+  static char paths[4][2048];
+  static unsigned next;
+  const char *src = getenv("Q8_SOURCE_DIR");
+  char *path = paths[next++ % 4];
+  snprintf(path, sizeof paths[0], "%s/%s", src && src[0] ? src : ".", relative);
+  return path;
+}
+
 bool q8t_is_dir(const char *path) {
   struct stat st;
   return stat(path, &st) == 0 && S_ISDIR(st.st_mode);

@@ -46,6 +46,10 @@ void q8t_temp_dir_remove(void);
 
 /* libonnx-testdata's data folder: $Q8_ONNX_TESTDATA or Debian's path. */
 const char *q8t_onnx_testdata_dir(void);
+/* A file of the source tree (e.g. "models/fashion_mnist_cnn.onnx") under
+ * $Q8_SOURCE_DIR, which ctest sets, else the current directory (4 rotating
+ * buffers). */
+const char *q8t_source_path(const char *relative);
 bool q8t_is_dir(const char *path);
 bool q8t_is_file(const char *path);
 /* qsort comparator for an array of char * (names). */
