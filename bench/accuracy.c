@@ -263,9 +263,12 @@ static void print_report(FILE *f, const acc_options *o, const q8_ptq_model *m, c
   for (size_t i = 0; i < m->quant.n_layers; ++i) {
     const size_t n = rows[i].node;
     const q8_layer_result *l = &m->quant.layers[n];
-    fprintf(f, "  %-28s %-12s %-6s %10.2f %10.2f%s\n", m->graph->nodes[n].name,
-            m->graph->nodes[n].op_type, precision_name(l->precision), rows[i].sqnr,
-            l->weight_sqnr_db, rows[i].sqnr < QB_SQNR_WARN_DB ? "  << below 20 dB" : "");
+    char sqnr[16] = "-", weight[16] = "-";
+    if (!isnan(rows[i].sqnr)) snprintf(sqnr, sizeof sqnr, "%.2f", rows[i].sqnr);
+    if (!isnan(l->weight_sqnr_db)) snprintf(weight, sizeof weight, "%.2f", l->weight_sqnr_db);
+    fprintf(f, "  %-28s %-12s %-6s %10s %10s%s\n", m->graph->nodes[n].name,
+            m->graph->nodes[n].op_type, precision_name(l->precision), sqnr, weight,
+            rows[i].sqnr < QB_SQNR_WARN_DB ? "  << below 20 dB" : "");
   }
   bool header = false;
   for (size_t i = 0; i < m->quant.n_layers; ++i) {

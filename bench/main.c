@@ -11,6 +11,7 @@ int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "peak") == 0) return qb_cmd_peak(argc - 1, argv + 1);
   if (argc >= 2 && strcmp(argv[1], "plot") == 0) return qb_cmd_plot(argc - 1, argv + 1);
   if (argc >= 2 && strcmp(argv[1], "requant") == 0) return qb_cmd_requant(argc - 1, argv + 1);
+  if (argc >= 2 && strcmp(argv[1], "accuracy") == 0) return qb_cmd_accuracy(argc - 1, argv + 1);
   if (argc >= 2 && (strcmp(argv[1], "--version") == 0)) {
     printf("qbench %s\n", q8_version());
     return 0;

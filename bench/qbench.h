@@ -284,5 +284,7 @@ const char *qb_out_name(q8_dtype out);
 int qb_cmd_plot(int argc, char **argv);
 /* ---- requant (requant.c): standalone element-wise kernels in GB/s ---- */
 int qb_cmd_requant(int argc, char **argv);
+/* `qbench accuracy` (accuracy.c): float vs int8 on a dataset. */
+int qb_cmd_accuracy(int argc, char **argv);
 
 #endif

@@ -246,7 +246,7 @@ static q8_status run_qconv(q8_exec_ctx *c) {
       return st;
     }
   }
-  q8_dtype y_dtype;
+  q8_dtype y_dtype = Q8_INT8;
   if ((st = get_dtype(c, "y_dtype", &y_dtype)) != Q8_OK) return st;
   const int64_t dims[4] = {x->dims[0], w->dims[0], win.out[1], win.out[2]};
   q8_exec_value *y;
@@ -384,7 +384,7 @@ static q8_status run_qadd(q8_exec_ctx *c) {
   if ((st = q8_exec_input_typed(c, 0, QTYPES, &a)) || (st = q8_exec_input_typed(c, 1, QTYPES, &b))) {
     return st;
   }
-  q8_dtype y_dtype;
+  q8_dtype y_dtype = Q8_INT8;
   qattr qa, qb, qy;
   if ((st = get_qattr(c, "a_", dtype_of(a->type), &qa)) || (st = get_qattr(c, "b_", dtype_of(b->type), &qb)) ||
       (st = get_dtype(c, "y_dtype", &y_dtype)) || (st = get_qattr(c, "y_", y_dtype, &qy))) {
@@ -425,7 +425,7 @@ static q8_status run_qconcat(q8_exec_ctx *c) {
   const float *scales;
   const int64_t *zps;
   size_t n_scales, n_zps;
-  q8_dtype y_dtype;
+  q8_dtype y_dtype = Q8_INT8;
   qattr qy;
   q8_status st;
   if ((st = q8_node_attr_int(c->node, "axis", 0, &axis)) ||

@@ -531,6 +531,7 @@ static q8_status rewrite_conv(rewriter *w, const bool *int8_nodes, size_t node, 
   if (st == Q8_OK) {
     w->res->layers[node].weight_sqnr_db = p.wq.sqnr_db;
     fuse_activation(w, int8_nodes, node, &p.out_tensor);
+    w->res->layers[node].output = p.out_tensor; /* measured after the fused clamp */
     st = emit_compute(w, node, "QConv", "x_", &p, g->tensors[wt].dims, 4, channels, per, a, n_a);
     a = NULL;
     *done = st == Q8_OK;
@@ -597,6 +598,7 @@ static q8_status rewrite_gemm(rewriter *w, const bool *int8_nodes, size_t node, 
   if (st == Q8_OK) {
     w->res->layers[node].weight_sqnr_db = p.wq.sqnr_db;
     fuse_activation(w, int8_nodes, node, &p.out_tensor);
+    w->res->layers[node].output = p.out_tensor; /* measured after the fused clamp */
     const int64_t dims[2] = {(int64_t)channels, (int64_t)depth};
     st = emit_compute(w, node, "QGemm", "a_", &p, dims, 2, channels, depth, NULL, 0);
     *done = st == Q8_OK;
