@@ -314,3 +314,77 @@ Test(ptq, keep_float_nodes, .timeout = 300) {
   q8_policy_free(&policy);
   q8_dataset_free(&train);
 }
+
+/* ---- qbench accuracy ------------------------------------------------------------------ */
+
+#include "bench/qbench.h"
+
+static char *accuracy(const char *extra, int *exit_code) {
+  const char *src = getenv("Q8_SOURCE_DIR");
+  char args[4096];
+  snprintf(args, sizeof args, "accuracy --model %s/models/fashion_mnist_cnn.onnx %s",
+           src && src[0] ? src : ".", extra);
+  return q8t_run_qbench(args, false, exit_code);
+}
+
+static double number(const qb_jvalue *o, const char *key) {
+  const qb_jvalue *v = qb_json_get(o, key);
+  cr_assert(v && v->type == QB_JNUMBER, "%s is a number", key);
+  return v->number;
+}
+
+Test(ptq, qbench_accuracy_json, .timeout = 300) {
+  int code;
+  char *out = accuracy("--limit 200 --calib 50 --calibrator mse --json -", &code);
+  cr_assert_not_null(out, "Q8_QBENCH is set by ctest");
+  cr_assert_eq(code, 0, "%s", out);
+  char err[256];
+  qb_jvalue *doc = qb_json_parse(out, err, sizeof err);
+  cr_assert_not_null(doc, "%s", err);
+  cr_expect_eq(number(doc, "images"), 200);
+  cr_expect_eq(number(doc, "calib_images"), 50);
+  for (const char *const *k = (const char *const[]){"float_top1", "int8_top1", "agreement", NULL}; *k; ++k) {
+    const double v = number(doc, *k);
+    cr_expect(v >= 0 && v <= 100, "%s = %g is a percentage", *k, v);
+  }
+  cr_expect_geq(number(doc, "agreement"), 90);
+  const qb_jvalue *layers = qb_json_get(doc, "layers");
+  cr_assert(layers && layers->type == QB_JARRAY && layers->count == 15, "one entry per node of the prepared graph");
+  size_t with_weights = 0;
+  for (size_t i = 0; i < layers->count; ++i) {
+    const qb_jvalue *l = layers->items[i];
+    for (const char *const *k = (const char *const[]){"name", "op", "precision", NULL}; *k; ++k) {
+      const qb_jvalue *v = qb_json_get(l, *k);
+      cr_expect(v && v->type == QB_JSTRING, "layers[%zu].%s is a string", i, *k);
+    }
+    const qb_jvalue *s = qb_json_get(l, "sqnr_db"), *w = qb_json_get(l, "weight_sqnr_db");
+    cr_expect(s && s->type == QB_JNUMBER && s->number > 10, "layers[%zu].sqnr_db", i);
+    cr_expect(w && (w->type == QB_JNUMBER || w->type == QB_JNULL), "layers[%zu].weight_sqnr_db", i);
+    with_weights += w && w->type == QB_JNUMBER;
+  }
+  cr_expect_eq(with_weights, 6, "3 Conv + 3 Gemm have weights");
+  /* 50 calibration images is below the 100 the warning asks for. */
+  const qb_jvalue *warnings = qb_json_get(doc, "warnings");
+  cr_assert(warnings && warnings->type == QB_JARRAY && warnings->count >= 1);
+  cr_expect(strstr(warnings->items[0]->string, "50 images"), "%s", warnings->items[0]->string);
+  qb_json_free(doc);
+  free(out);
+}
+
+Test(ptq, qbench_accuracy_errors) {
+  int code;
+  char *out = accuracy("--calibrator kl", &code);
+  cr_expect_eq(code, 2);
+  free(out);
+  out = q8t_run_qbench("accuracy --model no/such/model.onnx", true, &code);
+  cr_expect_eq(code, 1);
+  cr_expect(strstr(out, "no/such/model.onnx"), "the message names the file: %s", out);
+  free(out);
+  out = accuracy("--keep-float-ops Sigmoid,,Tanh", &code);
+  cr_expect_eq(code, 2);
+  free(out);
+  out = q8t_run_qbench("accuracy --limit 0 --model x.onnx", true, &code);
+  cr_expect_eq(code, 2);
+  cr_expect(strstr(out, "--limit"), "%s", out);
+  free(out);
+}
