@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "dispatch/internal.h"
+#include "quant/calibrate.h"
 
 void q8_quantize_options_default(q8_quantize_options *o) {
   *o = (q8_quantize_options){.activations = Q8_INT8, .per_channel = true,
@@ -19,16 +20,12 @@ static int32_t dtype_max(q8_dtype t) { return t == Q8_UINT8 ? 255 : 127; }
 static q8_elem_type elem_of(q8_dtype t) { return t == Q8_UINT8 ? Q8_ELEM_UINT8 : Q8_ELEM_INT8; }
 
 q8_qparams q8_qparams_for_range(float min, float max, q8_dtype dtype) {
-  if (min > 0) min = 0;
-  if (max < 0) max = 0;
-  const int32_t qmin = dtype_min(dtype), qmax = dtype_max(dtype);
-  /* Nothing but zeros: any scale represents them; 1 keeps multipliers finite. */
-  if (!(max > min)) return (q8_qparams){.scale = 1.0f, .zero_point = qmin, .dtype = dtype};
-  const float scale = (float)(((double)max - (double)min) / (double)(qmax - qmin));
-  double zp = nearbyint((double)qmin - (double)min / (double)scale);
-  if (zp < qmin) zp = qmin;
-  if (zp > qmax) zp = qmax;
-  return (q8_qparams){.scale = scale, .zero_point = (int32_t)zp, .dtype = dtype};
+  q8_qparams p = {.scale = 1.0f, .zero_point = 0, .dtype = dtype};
+  /* Calibrated ranges are finite with min <= max, the only failures. */
+  if (q8_quant_params_from_range(min, max, dtype, false, &p.scale, &p.zero_point) != Q8_OK) {
+    p = (q8_qparams){.scale = 1.0f, .zero_point = 0, .dtype = dtype};
+  }
+  return p;
 }
 
 void q8_quant_result_free(q8_quant_result *r) {

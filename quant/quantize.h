@@ -95,9 +95,9 @@ void q8_quant_result_free(q8_quant_result *result);
  * are quantized: needs[t] set for the activations read or written by them. */
 void q8_quantize_needed_ranges(const q8_graph *graph, const bool *int8_nodes, bool *needs);
 
-/* Quantization parameters for a calibrated range (min <= 0 <= max) as
- * activations of dtype: asymmetric, scale (max - min) / 255, the zero point
- * rounded half to even; a zero-width range gets scale 1. */
+/* Asymmetric quantization parameters of activations for a calibrated range:
+ * q8_quant_params_from_range (quant/calibrate.h), which widens the range to
+ * contain 0 and gives a zero-width range scale 1. */
 q8_qparams q8_qparams_for_range(float min, float max, q8_dtype dtype);
 
 /* Rewrites graph (not modified; it must outlive nothing: the result owns
