@@ -15,14 +15,9 @@ static const char *const isas[] = {"ref",  "hwy",  "avx2",    "avxvnni", "avx512
                                    "amx",  "neon", "neondot", "neoni8mm"};
 #define ISAS (sizeof isas / sizeof isas[0])
 
-typedef struct shape_case {
-  const char *name;
-  q8_conv_shape shape;
-} shape_case;
-
 /* batch, in_h, in_w, in_channels, out_channels, kernel_h, kernel_w, stride_h, stride_w,
  * dilation_h, dilation_w, pad_top, pad_bottom, pad_left, pad_right, groups */
-static const shape_case grid[] = {
+static const q8t_conv_case grid[] = {
     {"1x1", {1, 5, 6, 7, 19, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1}},
     {"1x1 groups 2", {1, 4, 5, 6, 34, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2}},
     {"1x1 stride 2", {1, 7, 6, 17, 33, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1}},
@@ -48,11 +43,7 @@ static const shape_case grid[] = {
 };
 #define GRID (sizeof grid / sizeof grid[0])
 
-static size_t group_in(const q8_conv_shape *s) { return s->in_channels / s->groups; }
 static size_t taps(const q8_conv_shape *s) { return s->kernel_h * s->kernel_w; }
-static size_t weight_count(const q8_conv_shape *s) {
-  return s->out_channels * taps(s) * group_in(s);
-}
 
 static bool is_pointwise(const q8_conv_shape *s) {
   return s->kernel_h == 1 && s->kernel_w == 1 && s->stride_h == 1 && s->stride_w == 1 &&
@@ -63,16 +54,6 @@ static bool is_pointwise(const q8_conv_shape *s) {
 static const char *expected_path(const q8_conv_shape *s) {
   if (s->groups > 1 && s->groups == s->in_channels) return "q8_conv_ref";
   return is_pointwise(s) ? "gemm:" : "igemm:";
-}
-
-static int8_t *to_oihw(const q8_conv_shape *s, const int8_t *ohwi) {
-  int8_t *oihw = malloc(weight_count(s));
-  const size_t cin = group_in(s), t = taps(s);
-  for (size_t oc = 0; oc < s->out_channels; ++oc)
-    for (size_t ic = 0; ic < cin; ++ic)
-      for (size_t tap = 0; tap < t; ++tap)
-        oihw[(oc * cin + ic) * t + tap] = ohwi[(oc * t + tap) * cin + ic];
-  return oihw;
 }
 
 /* One configuration of a shape: what varies besides the geometry. */
@@ -90,7 +71,7 @@ typedef struct outcome {
 
 /* Builds the problem, runs the reference and the plan with 1 and 2 threads,
  * asserts byte equality and intact guards. Returns the plan's kernel name. */
-static outcome check_case(q8t_rng *r, const shape_case *sc, const variant *v) {
+static outcome check_case(q8t_rng *r, const q8t_conv_case *sc, const variant *v) {
   const q8_conv_shape *s = &sc->shape;
   size_t out_h, out_w;
   cr_assert_eq(q8_conv_output_shape(s, &out_h, &out_w), Q8_OK, "%s", q8_error_detail());
@@ -104,8 +85,8 @@ static outcome check_case(q8t_rng *r, const shape_case *sc, const variant *v) {
     const int val = v->fill == 0 ? q8t_range(r, lo, hi) : v->fill < 0 ? lo : hi;
     x.data[i] = (unsigned char)val;
   }
-  int8_t *w = malloc(weight_count(s));
-  for (size_t i = 0; i < weight_count(s); ++i) {
+  int8_t *w = malloc(q8t_conv_weight_count(s));
+  for (size_t i = 0; i < q8t_conv_weight_count(s); ++i) {
     w[i] = (int8_t)(v->fill == 0 ? q8t_range(r, -128, 127) : v->fill < 0 ? 127 : -128);
   }
   const int32_t zp = v->fill == 0 ? q8t_range(r, lo, hi) : v->fill < 0 ? hi : lo;
@@ -126,24 +107,12 @@ static outcome check_case(q8t_rng *r, const shape_case *sc, const variant *v) {
       .out_scale = 0.9f, .out_zero_point = out_u8 ? 131 : -7, .clamp = v->clamp,
       .out_min = out_u8 ? 20 : -100, .out_max = out_u8 ? 230 : 90};
 
-  /* The reference, with the requantization parameters the plan derives. */
-  int32_t *mult = malloc(w_channels * sizeof(int32_t)), *shift = malloc(w_channels * sizeof(int32_t));
-  float *rscale = malloc(w_channels * sizeof(float));
-  q8_requant_params rq;
-  if (!int32_out) {
-    const int32_t qmin = d.clamp ? d.out_min : (out_u8 ? 0 : -128);
-    const int32_t qmax = d.clamp ? d.out_max : (out_u8 ? 255 : 127);
-    cr_assert_eq(q8_requant_params_init(&rq, v->mode, w_channels, d.in_scale, w_scales,
-                                        d.out_scale, v->out_dtype, d.out_zero_point, qmin, qmax,
-                                        mult, shift, rscale),
-                 Q8_OK, "%s", q8_error_detail());
-  }
   const size_t bytes = out_count * (int32_out ? 4 : 1);
   unsigned char *want = malloc(bytes);
-  cr_assert_eq(q8_conv_ref(s, x.data, v->in_dtype, zp, w, bias, int32_out ? NULL : &rq, want),
-               Q8_OK, "%s", sc->name);
+  cr_assert_eq(q8t_conv_reference(&d, x.data, want), Q8_OK, "%s: %s", sc->name,
+               q8_error_detail());
 
-  int8_t *oihw = v->oihw ? to_oihw(s, w) : NULL;
+  int8_t *oihw = v->oihw ? q8t_conv_to_oihw(s, w) : NULL;
   if (oihw) {
     d.weights = oihw;
     d.w_layout = Q8_WEIGHTS_OIHW;
@@ -173,9 +142,6 @@ static outcome check_case(q8t_rng *r, const shape_case *sc, const variant *v) {
   }
   free(oihw);
   free(want);
-  free(mult);
-  free(shift);
-  free(rscale);
   free(w_scales);
   free(bias);
   free(w);
@@ -199,7 +165,7 @@ static const variant variants[] = {
 };
 #define VARIANTS (sizeof variants / sizeof variants[0])
 
-static void run_grid(const char *isa, const shape_case *cases, size_t count) {
+static void run_grid(const char *isa, const q8t_conv_case *cases, size_t count) {
   q8t_rng r = q8t_rng_new(66);
   for (size_t i = 0; i < count; ++i) {
     for (size_t j = 0; j < VARIANTS; ++j) {
@@ -223,16 +189,16 @@ static unsigned kernel_mr(const char *kernel) {
  * a padded 1x3 (igemm) with n = MR - 1, MR, MR + 1, 2 MR + 1. */
 static void run_tile_edges(const char *isa, unsigned mr) {
   const size_t counts[] = {mr - 1, mr, mr + 1, 2 * (size_t)mr + 1};
-  shape_case cases[8];
+  q8t_conv_case cases[8];
   char names[8][64];
   size_t n = 0;
   for (size_t i = 0; i < 4; ++i) {
     if (counts[i] == 0) continue;
     snprintf(names[n], sizeof names[n], "1x1, %zu pixels", counts[i]);
-    cases[n] = (shape_case){names[n], {1, 1, counts[i], 5, 37, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1}};
+    cases[n] = (q8t_conv_case){names[n], {1, 1, counts[i], 5, 37, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1}};
     ++n;
     snprintf(names[n], sizeof names[n], "1x3 pad 1, %zu pixels", counts[i]);
-    cases[n] = (shape_case){names[n], {1, 1, counts[i], 5, 37, 1, 3, 1, 1, 1, 1, 0, 0, 1, 1, 1}};
+    cases[n] = (q8t_conv_case){names[n], {1, 1, counts[i], 5, 37, 1, 3, 1, 1, 1, 1, 0, 0, 1, 1, 1}};
     ++n;
   }
   run_grid(isa, cases, n);
@@ -269,7 +235,7 @@ Test(conv_indirection, rows_merge_contiguous_taps_and_cover_k) {
   const q8_conv_shape s = {1, 16, 16, 3, 8, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, 1};
   size_t out_h, out_w;
   cr_assert_eq(q8_conv_output_shape(&s, &out_h, &out_w), Q8_OK);
-  const size_t pixels = out_h * out_w, k = taps(&s) * group_in(&s);
+  const size_t pixels = out_h * out_w, k = taps(&s) * q8t_conv_group_in(&s);
   const size_t count = q8_conv_indirection(&s, out_h, out_w, NULL, NULL);
   size_t *row_start = malloc((pixels + 1) * sizeof *row_start);
   q8_conv_segment *seg = malloc(count * sizeof *seg);
