@@ -71,34 +71,54 @@ size_t q8_conv_indirect_panel_bytes(const q8_gemm_ukernel *uk, size_t k) {
   return (size_t)uk->mr * k;
 }
 
-/* dst = src ^ flip over len bytes (flip 0 or 0x80 in every byte): 64 bytes
- * at a time through 8-byte words, which compilers turn into vector moves. */
-static void copy_flip(unsigned char *dst, const unsigned char *src, size_t len, uint64_t flip) {
-  size_t i = 0;
-  for (; i + 64 <= len; i += 64) {
-    uint64_t w[8];
-    memcpy(w, src + i, sizeof w);
-    for (int j = 0; j < 8; ++j) w[j] ^= flip;
-    memcpy(dst + i, w, sizeof w);
+/* 16 bytes in a vector register (GCC/Clang vector extension: SSE2 on any
+ * x86-64, NEON on Arm), loaded and stored without alignment. */
+typedef uint8_t bytes16 __attribute__((vector_size(16)));
+
+static inline bytes16 load16(const unsigned char *p) {
+  bytes16 v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+
+static inline void store16(unsigned char *p, bytes16 v) { memcpy(p, &v, sizeof v); }
+
+/* dst = src ^ flip over len bytes (flip: 0 or 0x80 in every byte). Segments
+ * are often short and odd (conv1: 21 bytes), so the tail is one more 16-byte
+ * copy overlapping the previous one rather than a byte loop: it reads and
+ * writes only bytes of [0, len), some of them twice with the same value. */
+static void copy_flip(unsigned char *dst, const unsigned char *src, size_t len, uint8_t flip) {
+  if (len >= 16) {
+    const bytes16 f = (bytes16){0} + flip;
+    size_t i = 0;
+    for (; i + 64 <= len; i += 64) {
+      const bytes16 a = load16(src + i), b = load16(src + i + 16);
+      const bytes16 c = load16(src + i + 32), d = load16(src + i + 48);
+      store16(dst + i, a ^ f);
+      store16(dst + i + 16, b ^ f);
+      store16(dst + i + 32, c ^ f);
+      store16(dst + i + 48, d ^ f);
+    }
+    for (; i + 16 <= len; i += 16) store16(dst + i, load16(src + i) ^ f);
+    if (i < len) store16(dst + len - 16, load16(src + len - 16) ^ f);
+    return;
   }
-  for (; i + 8 <= len; i += 8) {
-    uint64_t w;
-    memcpy(&w, src + i, sizeof w);
-    w ^= flip;
-    memcpy(dst + i, &w, sizeof w);
+  if (len >= 8) {
+    const uint64_t f = UINT64_C(0x0101010101010101) * flip;
+    uint64_t head, tail;
+    memcpy(&head, src, 8);
+    memcpy(&tail, src + len - 8, 8);
+    head ^= f;
+    tail ^= f;
+    memcpy(dst, &head, 8);
+    memcpy(dst + len - 8, &tail, 8);
+    return;
   }
-  if (i + 4 <= len) {
-    uint32_t w;
-    memcpy(&w, src + i, sizeof w);
-    w ^= (uint32_t)flip;
-    memcpy(dst + i, &w, sizeof w);
-    i += 4;
-  }
-  for (; i < len; ++i) dst[i] = (unsigned char)(src[i] ^ (unsigned char)flip);
+  for (size_t i = 0; i < len; ++i) dst[i] = (unsigned char)(src[i] ^ flip);
 }
 
 static void gather_row(unsigned char *dst, const unsigned char *input,
-                       const q8_conv_segment *seg, const q8_conv_segment *end, uint64_t flip,
+                       const q8_conv_segment *seg, const q8_conv_segment *end, uint8_t flip,
                        unsigned char pad) {
   for (; seg < end; ++seg) {
     if (seg->offset == Q8_CONV_PADDING) {
@@ -118,8 +138,8 @@ void q8_conv_indirect(const q8_gemm_ukernel *uk, const q8_conv_indirect_args *ar
   const size_t nc = args->nc >= nr ? args->nc / nr * nr : nr;
   /* int8 for a u8 x s8 kernel: flip while gathering (col_term holds the +128). */
   const bool flip = args->in_dtype == Q8_INT8 && uk->int8_a_offset == 128;
-  const uint64_t flip_word = flip ? UINT64_C(0x8080808080808080) : 0;
-  const unsigned char pad = (unsigned char)((uint8_t)args->in_zero_point ^ (flip ? 0x80u : 0u));
+  const uint8_t flip_byte = flip ? 0x80u : 0u;
+  const unsigned char pad = (unsigned char)((uint8_t)args->in_zero_point ^ flip_byte);
   const q8_dtype a_dtype = flip ? Q8_UINT8 : args->in_dtype;
   const unsigned char *input = args->input;
   q8_requant_params rq_tile;
@@ -129,7 +149,7 @@ void q8_conv_indirect(const q8_gemm_ukernel *uk, const q8_conv_indirect_args *ar
       const size_t rows = m1 - m < mr ? m1 - m : mr;
       for (size_t r = 0; r < rows; ++r) {
         gather_row(args->panel + r * k, input, args->segments + args->row_start[m + r],
-                   args->segments + args->row_start[m + r + 1], flip_word, pad);
+                   args->segments + args->row_start[m + r + 1], flip_byte, pad);
       }
       for (size_t n = nb; n < nb_end; n += nr) {
         const size_t cols = nb_end - n < nr ? nb_end - n : nr;
