@@ -1,27 +1,48 @@
 /* Convolution plans: validate the geometry and quantization once, repack the
  * weights into the canonical OHWI-per-group layout, prove the int32
- * accumulator cannot overflow, then run many times.
- *
- * For now q8_conv_run executes the reference q8_conv_ref (single-threaded);
- * the indirect GEMM over the ISA micro-kernels, the 1x1 path and the depthwise
- * kernels (issue 6) replace it behind this same API. */
+ * accumulator cannot overflow, pack them per group for the GEMM micro-kernel
+ * the ISA choice gives, then run many times. Three paths:
+ *   gemm:  1x1, stride 1, no padding: the input is already the GEMM's A
+ *          (per group: A = input + g * Cg, lda = in_channels), straight
+ *          through q8_gemm_blocked;
+ *   igemm: every other dense or grouped conv: indirect GEMM
+ *          (q8_conv_indirect) over an indirection table built here once;
+ *   ref:   q8_conv_ref, for Q8_ISA=ref (no micro-kernel) and, until their
+ *          own kernels are wired in, depthwise convs (one input channel per
+ *          group).
+ * Threads split the output pixels in whole row tiles (or the output
+ * channels in whole column tiles when there are few pixels), as the GEMM plan
+ * does, so every output element has one owner: bit-identical for any thread
+ * count. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dispatch/internal.h"
+#include "dispatch/registry.h"
 #include "dispatch/threadpool.h"
+
+typedef enum conv_path { CONV_REF = 0, CONV_GEMM, CONV_IGEMM } conv_path;
 
 struct q8_conv_plan {
   q8_conv_shape shape;
   size_t out_h, out_w;
   q8_dtype in_dtype;
   int32_t in_zero_point;
-  int8_t *weights;       /* canonical OHWI per group */
-  int32_t *bias;         /* out_channels entries or NULL */
+  int8_t *weights;       /* canonical OHWI per group (the reference path) */
+  int32_t *bias;         /* out_channels entries or NULL (the reference path) */
   size_t threads;
   bool requantize;
   q8_plan_requant rq;
+  conv_path path;
+  const q8_gemm_ukernel *uk;   /* gemm and igemm */
+  void *packed;                /* groups blocks of group_bytes */
+  size_t group_bytes;
+  size_t nc;                   /* column block (L2-sized) */
+  size_t *row_start;           /* igemm: indirection table */
+  q8_conv_segment *segments;
+  char name[96];
 };
 
 static q8_status check_size(size_t value, const char *field, bool zero_allowed) {
@@ -172,10 +193,93 @@ static q8_status check_accumulator_range(const q8_conv_plan *plan, const int32_t
   return Q8_OK;
 }
 
+/* L2-sized column blocks, as the GEMM plan sizes them: half of L2 for one
+ * block of packed weights, the rest for the row panel, C and the stack. */
+static size_t column_block(const q8_gemm_ukernel *uk, size_t k) {
+  const size_t l2 = q8_cpu()->l2_bytes ? q8_cpu()->l2_bytes : (size_t)1 << 20;
+  const size_t blocks = l2 / 2 / q8_gemm_block_bytes(uk->nr, uk->kr, k);
+  return (blocks ? blocks : 1) * uk->nr;
+}
+
+static size_t tap_bytes(const q8_conv_shape *s) {
+  return s->kernel_h * s->kernel_w * (s->in_channels / s->groups);
+}
+
+/* Depthwise (one input channel per group) has kernels of its own
+ * (dispatch/conv_depthwise, not wired in yet): the reference runs it until
+ * then. Wiring it is a branch here plus one in q8_conv_run. */
+static bool is_depthwise(const q8_conv_shape *s) {
+  return s->groups > 1 && s->groups == s->in_channels;
+}
+
+static bool is_pointwise(const q8_conv_shape *s) {
+  return s->kernel_h == 1 && s->kernel_w == 1 && s->stride_h == 1 && s->stride_w == 1 &&
+         s->pad_top == 0 && s->pad_bottom == 0 && s->pad_left == 0 && s->pad_right == 0;
+}
+
+/* Per group: col_term = bias - (in_zero_point + offset) * sum W, packed by
+ * the micro-kernel's own pack. */
+static q8_status pack_groups(q8_conv_plan *plan) {
+  const q8_conv_shape *s = &plan->shape;
+  const q8_gemm_ukernel *uk = plan->uk;
+  const size_t k = tap_bytes(s), group_out = s->out_channels / s->groups;
+  plan->group_bytes = q8_gemm_packed_bytes(uk->nr, uk->kr, group_out, k);
+  const size_t bytes = s->groups * plan->group_bytes;
+  plan->packed = aligned_alloc(64, (bytes + 63) / 64 * 64);
+  int32_t *col_term = malloc(group_out * sizeof(int32_t));
+  if (plan->packed == NULL || col_term == NULL) {
+    free(col_term);
+    return q8_fail(Q8_ERR_NOMEM, "conv plan: no memory for %zu bytes of packed weights", bytes);
+  }
+  const int32_t offset = plan->in_dtype == Q8_INT8 ? uk->int8_a_offset : 0;
+  for (size_t g = 0; g < s->groups; ++g) {
+    const int8_t *w = plan->weights + g * group_out * k;
+    q8_gemm_col_terms(group_out, k, w, plan->bias ? plan->bias + g * group_out : NULL,
+                      plan->in_zero_point, offset, col_term);
+    uk->pack(uk->nr, uk->kr, group_out, k, w, col_term,
+             (unsigned char *)plan->packed + g * plan->group_bytes);
+  }
+  free(col_term);
+  plan->nc = column_block(uk, k);
+  return Q8_OK;
+}
+
+static q8_status build_indirection(q8_conv_plan *plan) {
+  const size_t pixels = plan->shape.batch * plan->out_h * plan->out_w;
+  const size_t count = q8_conv_indirection(&plan->shape, plan->out_h, plan->out_w, NULL, NULL);
+  plan->row_start = malloc((pixels + 1) * sizeof *plan->row_start);
+  plan->segments = malloc(count * sizeof *plan->segments);
+  if (plan->row_start == NULL || plan->segments == NULL) {
+    return q8_fail(Q8_ERR_NOMEM, "conv plan: no memory for the indirection table (%zu segments)",
+                   count);
+  }
+  q8_conv_indirection(&plan->shape, plan->out_h, plan->out_w, plan->row_start, plan->segments);
+  return Q8_OK;
+}
+
+/* The path and micro-kernel: the ISA choice's GEMM kernel for this many
+ * output pixels; no micro-kernel (Q8_ISA=ref) means the reference. */
+static q8_status choose_path(q8_conv_plan *plan) {
+  const q8_conv_shape *s = &plan->shape;
+  const q8_kernel *kernel = q8_select_gemm_kernel(s->batch * plan->out_h * plan->out_w, false);
+  if (kernel == NULL) return Q8_ERR_ISA; /* detail set by the selection */
+  if (kernel->ukernel == NULL || is_depthwise(s)) {
+    plan->path = CONV_REF;
+    snprintf(plan->name, sizeof plan->name, "q8_conv_ref");
+    return Q8_OK;
+  }
+  plan->uk = kernel->ukernel;
+  plan->path = is_pointwise(s) ? CONV_GEMM : CONV_IGEMM;
+  snprintf(plan->name, sizeof plan->name, "%s:%s", plan->path == CONV_GEMM ? "gemm" : "igemm",
+           plan->uk->name);
+  q8_status st = pack_groups(plan);
+  if (st == Q8_OK && plan->path == CONV_IGEMM) st = build_indirection(plan);
+  return st;
+}
+
 static q8_status init_plan(q8_conv_plan *plan, const q8_conv_desc *d) {
   const q8_conv_shape *s = &d->shape;
-  const size_t weight_bytes = s->out_channels * s->kernel_h * s->kernel_w *
-                              (s->in_channels / s->groups);
+  const size_t weight_bytes = s->out_channels * tap_bytes(s);
   plan->weights = malloc(weight_bytes);
   if (plan->weights == NULL) {
     return q8_fail(Q8_ERR_NOMEM, "conv plan: no memory for %zu bytes of weights", weight_bytes);
@@ -192,6 +296,13 @@ static q8_status init_plan(q8_conv_plan *plan, const q8_conv_desc *d) {
     plan->requantize = true;
     const q8_plan_output output = conv_output(d);
     if ((st = q8_plan_requant_init(&plan->rq, &output)) != Q8_OK) return st;
+  }
+  if ((st = choose_path(plan)) != Q8_OK) return st;
+  if (plan->path != CONV_REF) { /* packed: the OHWI copy and bias are folded in */
+    free(plan->weights);
+    free(plan->bias);
+    plan->weights = NULL;
+    plan->bias = NULL;
   }
   return Q8_OK;
 }
@@ -221,12 +332,72 @@ q8_status q8_conv_plan_create(const q8_conv_desc *desc, q8_conv_plan **plan_out)
   return Q8_OK;
 }
 
-q8_status q8_conv_run(const q8_conv_plan *plan, const void *input, void *output) {
-  q8_clear_error();
-  if (plan == NULL) return q8_fail(Q8_ERR_NULL, "conv plan is NULL");
-  if (input == NULL) return q8_fail(Q8_ERR_NULL, "conv input is NULL");
-  if (output == NULL) return q8_fail(Q8_ERR_NULL, "conv output is NULL");
-  /* The reference for every ISA until the conv kernels land (see the top). */
+/* One task of a parallel run: a range of whole row tiles (output pixels) or
+ * of whole column tiles of every group. */
+typedef struct run_ctx {
+  const q8_conv_plan *plan;
+  const unsigned char *input;
+  unsigned char *output;
+  q8_tile_split split;
+  atomic_int status;  /* written by any task that fails */
+} run_ctx;
+
+static void run_group(const run_ctx *r, size_t g, size_t m0, size_t m1, size_t n0, size_t n1,
+                      unsigned char *panel) {
+  const q8_conv_plan *plan = r->plan;
+  const q8_conv_shape *s = &plan->shape;
+  const size_t group_in = s->in_channels / s->groups, group_out = s->out_channels / s->groups;
+  q8_requant_params rq_group;
+  const q8_requant_params *rq =
+      q8_requant_params_at(plan->requantize ? &plan->rq.params : NULL, g * group_out, &rq_group);
+  const size_t c_elem = rq ? 1 : sizeof(int32_t);
+  const unsigned char *packed = (const unsigned char *)plan->packed + g * plan->group_bytes;
+  unsigned char *c = r->output + g * group_out * c_elem;
+  if (plan->path == CONV_GEMM) {
+    const q8_gemm_blocked_args args = {
+        .k = group_in, .a = r->input + g * group_in, .lda = s->in_channels,
+        .a_dtype = plan->in_dtype, .packed = packed, .c = c, .ldc = s->out_channels, .rq = rq,
+        .nc = plan->nc};
+    q8_gemm_blocked(plan->uk, &args, m0, m1, n0, n1);
+    return;
+  }
+  const q8_conv_indirect_args args = {
+      .k = tap_bytes(s), .input = r->input + g * group_in, .in_dtype = plan->in_dtype,
+      .in_zero_point = plan->in_zero_point, .row_start = plan->row_start,
+      .segments = plan->segments, .packed = packed, .c = c, .ldc = s->out_channels, .rq = rq,
+      .nc = plan->nc, .panel = panel};
+  q8_conv_indirect(plan->uk, &args, m0, m1, n0, n1);
+}
+
+static void run_task(void *p, size_t i) {
+  run_ctx *r = p;
+  const q8_conv_plan *plan = r->plan;
+  size_t first, last;
+  q8_split_task_range(&r->split, i, &first, &last);
+  if (first == last) return;
+  unsigned char *panel = NULL;
+  if (plan->path == CONV_IGEMM) {
+    panel = malloc(q8_conv_indirect_panel_bytes(plan->uk, tap_bytes(&plan->shape)));
+    if (panel == NULL) {
+      atomic_store(&r->status, (int)Q8_ERR_NOMEM);
+      return;
+    }
+  }
+  const size_t pixels = plan->shape.batch * plan->out_h * plan->out_w;
+  const size_t group_out = plan->shape.out_channels / plan->shape.groups;
+  for (size_t g = 0; g < plan->shape.groups; ++g) {
+    if (r->split.rows) {
+      const size_t m1 = last * plan->uk->mr < pixels ? last * plan->uk->mr : pixels;
+      run_group(r, g, first * plan->uk->mr, m1, 0, group_out, panel);
+    } else {
+      const size_t n1 = last * plan->uk->nr < group_out ? last * plan->uk->nr : group_out;
+      run_group(r, g, 0, pixels, first * plan->uk->nr, n1, panel);
+    }
+  }
+  free(panel);
+}
+
+static q8_status run_reference(const q8_conv_plan *plan, const void *input, void *output) {
   const q8_status s = q8_conv_ref(&plan->shape, input, plan->in_dtype, plan->in_zero_point,
                                   plan->weights, plan->bias,
                                   plan->requantize ? &plan->rq.params : NULL, output);
@@ -237,12 +408,37 @@ q8_status q8_conv_run(const q8_conv_plan *plan, const void *input, void *output)
   return Q8_OK;
 }
 
+q8_status q8_conv_run(const q8_conv_plan *plan, const void *input, void *output) {
+  q8_clear_error();
+  if (plan == NULL) return q8_fail(Q8_ERR_NULL, "conv plan is NULL");
+  if (input == NULL) return q8_fail(Q8_ERR_NULL, "conv input is NULL");
+  if (output == NULL) return q8_fail(Q8_ERR_NULL, "conv output is NULL");
+  if (plan->path == CONV_REF) return run_reference(plan, input, output);
+  const size_t pixels = plan->shape.batch * plan->out_h * plan->out_w;
+  const size_t group_out = plan->shape.out_channels / plan->shape.groups;
+  const size_t m_tiles = (pixels + plan->uk->mr - 1) / plan->uk->mr;
+  const size_t n_tiles = (group_out + plan->uk->nr - 1) / plan->uk->nr;
+  run_ctx r = {.plan = plan, .input = input, .output = output};
+  atomic_init(&r.status, Q8_OK);
+  r.split = q8_split_tiles(plan->threads, m_tiles, n_tiles);
+  q8_parallel_for(plan->threads, r.split.tasks, run_task, &r);
+  const q8_status status = (q8_status)atomic_load(&r.status);
+  if (status != Q8_OK) {
+    return q8_fail(status, "conv run: no memory for the %zu-byte row panel of a thread",
+                   q8_conv_indirect_panel_bytes(plan->uk, tap_bytes(&plan->shape)));
+  }
+  return Q8_OK;
+}
+
 void q8_conv_plan_destroy(q8_conv_plan *plan) {
   if (plan == NULL) return;
   free(plan->weights);
   free(plan->bias);
+  free(plan->packed);
+  free(plan->row_start);
+  free(plan->segments);
   q8_plan_requant_free(&plan->rq);
   free(plan);
 }
 
-const char *q8_conv_plan_kernel(const q8_conv_plan *plan) { return plan ? "q8_conv_ref" : ""; }
+const char *q8_conv_plan_kernel(const q8_conv_plan *plan) { return plan ? plan->name : ""; }

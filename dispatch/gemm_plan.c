@@ -189,10 +189,8 @@ typedef struct run_ctx {
   size_t lda;
   void *c;
   size_t ldc;
-  size_t tasks;
-  bool split_rows;
+  q8_tile_split split;
   size_t unit;        /* rows (MR) or columns (NR) per tile */
-  size_t units;       /* tiles along the split dimension */
   atomic_int status;  /* written by any task that fails */
 } run_ctx;
 
@@ -218,11 +216,11 @@ static void run_range(const run_ctx *r, size_t m0, size_t m1, size_t n0, size_t 
 
 static void run_task(void *p, size_t i) {
   run_ctx *r = p;
-  /* Balanced contiguous ranges of tiles. */
-  const size_t first = i * r->units / r->tasks, last = (i + 1) * r->units / r->tasks;
+  size_t first, last;
+  q8_split_task_range(&r->split, i, &first, &last);
   if (first == last) return;
   q8_status status = Q8_OK;
-  if (r->split_rows) {
+  if (r->split.rows) {
     const size_t m1 = last * r->unit < r->plan->m ? last * r->unit : r->plan->m;
     run_range(r, first * r->unit, m1, 0, r->plan->n, &status);
   } else {
@@ -242,19 +240,11 @@ q8_status q8_gemm_run(const q8_gemm_plan *plan, const void *a, size_t lda, void 
   const size_t mr = plan->kernel->mr ? plan->kernel->mr : 1;
   const size_t nr = plan->kernel->nr ? plan->kernel->nr : 1;
   const size_t m_tiles = (plan->m + mr - 1) / mr, n_tiles = (plan->n + nr - 1) / nr;
-  /* Split rows when there are enough row tiles for every thread (each thread
-   * then streams all weights from its own cache); else split the columns, so
-   * that batch-1 inference divides the weight stream between threads. */
   run_ctx r = {.plan = plan, .a = a, .lda = lda, .c = c, .ldc = ldc};
   atomic_init(&r.status, Q8_OK);
-  r.split_rows = m_tiles >= 2 * plan->threads || m_tiles >= n_tiles;
-  r.unit = r.split_rows ? mr : nr;
-  r.units = r.split_rows ? m_tiles : n_tiles;
-  /* A few tasks per thread, claimed dynamically: a thread slowed by a
-   * neighbour takes fewer, instead of the others waiting for its half. */
-  const size_t wanted = plan->threads > 1 ? 4 * plan->threads : 1;
-  r.tasks = wanted < r.units ? wanted : r.units;
-  q8_parallel_for(plan->threads, r.tasks, run_task, &r);
+  r.split = q8_split_tiles(plan->threads, m_tiles, n_tiles);
+  r.unit = r.split.rows ? mr : nr;
+  q8_parallel_for(plan->threads, r.split.tasks, run_task, &r);
   const q8_status status = (q8_status)atomic_load(&r.status);
   if (status != Q8_OK) {
     /* The plan proved the accumulator range, so this is a bug. */

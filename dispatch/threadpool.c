@@ -149,3 +149,17 @@ void q8_parallel_for(size_t threads, size_t tasks, void (*task)(void *ctx, size_
   pthread_mutex_unlock(&p->mutex);
   pthread_mutex_unlock(&p->lock);
 }
+
+q8_tile_split q8_split_tiles(size_t threads, size_t m_tiles, size_t n_tiles) {
+  q8_tile_split split;
+  split.rows = m_tiles >= 2 * threads || m_tiles >= n_tiles;
+  split.units = split.rows ? m_tiles : n_tiles;
+  const size_t wanted = threads > 1 ? 4 * threads : 1;
+  split.tasks = wanted < split.units ? wanted : split.units;
+  return split;
+}
+
+void q8_split_task_range(const q8_tile_split *split, size_t i, size_t *first, size_t *last) {
+  *first = i * split->units / split->tasks;
+  *last = (i + 1) * split->units / split->tasks;
+}

@@ -11,14 +11,9 @@
 #include "q8/q8.h"
 #include "tests/support/q8test.h"
 
-typedef struct grid_case {
-  const char *name;
-  q8_conv_shape shape;
-} grid_case;
-
 /* batch, in_h, in_w, in_channels, out_channels, kernel_h, kernel_w, stride_h, stride_w,
  * dilation_h, dilation_w, pad_top, pad_bottom, pad_left, pad_right, groups */
-static const grid_case grid[] = {
+static const q8t_conv_case grid[] = {
     {"1x1", {1, 5, 6, 7, 3, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1}},
     {"3x3 pad 1", {1, 6, 5, 3, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
     {"5x5 stride 2 asymmetric pad", {1, 9, 8, 1, 7, 5, 5, 2, 2, 1, 1, 2, 1, 0, 2, 1}},
@@ -47,16 +42,14 @@ typedef struct problem {
   int32_t *bias;  /* out_channels or NULL */
 } problem;
 
-static size_t group_in(const q8_conv_shape *s) { return s->in_channels / s->groups; }
+static size_t group_in(const q8_conv_shape *s) { return q8t_conv_group_in(s); }
 static size_t input_count(const problem *p) {
   return p->s.batch * p->s.in_h * p->s.in_w * p->s.in_channels;
 }
 static size_t output_count(const problem *p) {
   return p->s.batch * p->out_h * p->out_w * p->s.out_channels;
 }
-static size_t weight_count(const q8_conv_shape *s) {
-  return s->out_channels * s->kernel_h * s->kernel_w * group_in(s);
-}
+static size_t weight_count(const q8_conv_shape *s) { return q8t_conv_weight_count(s); }
 
 static int32_t input_at(const problem *p, size_t i) {
   return p->in_dtype == Q8_UINT8 ? ((uint8_t *)p->x)[i] : ((int8_t *)p->x)[i];
@@ -131,7 +124,7 @@ static int64_t *model_acc(const problem *p) {
   return acc;
 }
 
-static void check_int32_case(q8t_rng *r, const grid_case *gc, q8_dtype dt, int fill, bool bias) {
+static void check_int32_case(q8t_rng *r, const q8t_conv_case *gc, q8_dtype dt, int fill, bool bias) {
   problem p = make_problem(r, &gc->shape, dt, fill, bias);
   const size_t count = output_count(&p);
   q8t_buf out = q8t_buf_new(count * sizeof(int32_t), 4);
@@ -192,7 +185,7 @@ Test(conv_ref, padding_alone_gives_the_bias) {
  * q = clamp(round_half_even(real / out_scale) + out_zp). The three modes round
  * the same real value (gemmlowp twice), so each output is within 1 of it;
  * and exactly requantize(model acc), which pins the composition. */
-static void check_requantized_case(q8t_rng *r, const grid_case *gc, q8_dtype dt, q8_dtype out,
+static void check_requantized_case(q8t_rng *r, const q8t_conv_case *gc, q8_dtype dt, q8_dtype out,
                                    q8_requant_mode mode, bool per_channel, bool clamp,
                                    size_t *off_by_one, size_t *outputs) {
   problem p = make_problem(r, &gc->shape, dt, 0, true);
@@ -271,16 +264,6 @@ Test(conv_ref, requantized_output_matches_double_model) {
 
 /* ---- plan -------------------------------------------------------------- */
 
-static int8_t *to_oihw(const q8_conv_shape *s, const int8_t *ohwi) {
-  const size_t cin = group_in(s), taps = s->kernel_h * s->kernel_w;
-  int8_t *oihw = malloc(weight_count(s));
-  for (size_t oc = 0; oc < s->out_channels; ++oc)
-    for (size_t tap = 0; tap < taps; ++tap)
-      for (size_t ic = 0; ic < cin; ++ic)
-        oihw[(oc * cin + ic) * taps + tap] = ohwi[(oc * taps + tap) * cin + ic];
-  return oihw;
-}
-
 static q8_conv_desc desc_for(const problem *p, const float *w_scales, size_t w_channels,
                              q8_dtype out, q8_requant_mode mode) {
   return (q8_conv_desc){.shape = p->s, .in_dtype = p->in_dtype, .in_zero_point = p->zp,
@@ -306,21 +289,10 @@ Test(conv_plan, equals_reference_and_oihw_equals_ohwi) {
       d.out_max = 200;
       const size_t bytes = output_count(&p) * (out == Q8_INT32 ? 4 : 1);
 
-      /* Reference with the same requantization parameters as the plan computes. */
-      int32_t *mult = malloc(w_channels * sizeof(int32_t)), *shift = malloc(w_channels * sizeof(int32_t));
-      float *rscale = malloc(w_channels * sizeof(float));
-      q8_requant_params rq;
-      if (out != Q8_INT32) {
-        cr_assert_eq(q8_requant_params_init(&rq, mode, w_channels, d.in_scale, w_scales, d.out_scale,
-                                            out, d.out_zero_point, d.clamp ? d.out_min : (out == Q8_UINT8 ? 0 : -128),
-                                            d.clamp ? d.out_max : (out == Q8_UINT8 ? 255 : 127),
-                                            mult, shift, rscale), Q8_OK, "%s", q8_error_detail());
-      }
       uint8_t *want = malloc(bytes);
-      cr_assert_eq(q8_conv_ref(&p.s, p.x, p.in_dtype, p.zp, p.w, p.bias,
-                               out == Q8_INT32 ? NULL : &rq, want), Q8_OK);
+      cr_assert_eq(q8t_conv_reference(&d, p.x, want), Q8_OK, "%s", q8_error_detail());
 
-      int8_t *oihw = to_oihw(&p.s, p.w);
+      int8_t *oihw = q8t_conv_to_oihw(&p.s, p.w);
       for (int layout = 0; layout < 2; ++layout) {
         q8_conv_desc dl = d;
         int8_t *weights = malloc(weight_count(&p.s));
@@ -342,9 +314,6 @@ Test(conv_plan, equals_reference_and_oihw_equals_ohwi) {
       }
       free(oihw);
       free(want);
-      free(mult);
-      free(shift);
-      free(rscale);
       free(w_scales);
       free_problem(&p);
     }

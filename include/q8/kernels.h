@@ -176,6 +176,59 @@ void q8_gemm_blocked(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args
 const q8_requant_params *q8_requant_params_at(const q8_requant_params *rq, size_t column,
                                               q8_requant_params *scratch);
 
+/* ---- indirect convolution (kernels/conv_indirect.c) ------------------------
+ * A dense or grouped convolution is, per group, a GEMM whose row p (output
+ * pixel p, NHWC order over batch, out_h, out_w) is the pixel's receptive field:
+ * K = kernel_h * kernel_w * Cg bytes, tap by tap (ky, kx), Cg = in_channels /
+ * groups channels per tap, the order of the OHWI weights. Instead of an
+ * im2col copy of the whole input, an indirection table built once per shape
+ * says where each row's bytes are, and the driver gathers one MR-row tile at a
+ * time into a small panel that every column tile then reuses.
+ *
+ * The table lists, per pixel, segments: `len` bytes at byte `offset` from the
+ * group's first input channel, or, for offset Q8_CONV_PADDING, `len` bytes of
+ * the input zero point (padded taps, which thus contribute exactly 0). Taps
+ * adjacent in memory share one segment: with one group and no horizontal
+ * padding or dilation, a whole kernel row (kernel_w * in_channels bytes) is
+ * one copy, which matters when taps are only a few channels wide (conv1). The
+ * offsets are relative, so one table serves any input pointer and group. */
+#define Q8_CONV_PADDING INT64_C(-1)
+typedef struct q8_conv_segment {
+  int64_t offset; /* bytes from the group's first channel, or Q8_CONV_PADDING */
+  size_t len;     /* bytes, >= 1 */
+} q8_conv_segment;
+
+/* Builds the table of `shape` (valid, out extents out_h x out_w >= 1): row p
+ * is segments[row_start[p] .. row_start[p + 1]), for batch * out_h * out_w
+ * rows. Returns the number of segments; with segments == NULL (row_start may
+ * be NULL too) only counts them, so a caller sizes the arrays first. */
+size_t q8_conv_indirection(const q8_conv_shape *shape, size_t out_h, size_t out_w,
+                           size_t *row_start, q8_conv_segment *segments);
+
+/* The single-threaded loop nest of one group: rows (pixels) [m0, m1) x
+ * columns [n0, n1) of the group's output, n0 a multiple of uk->nr. Column
+ * blocks of nc outermost as in q8_gemm_blocked; per row tile the driver
+ * gathers the MR x k panel (int8 input flipped to A + 128 on the way for
+ * kernels with int8_a_offset == 128, whose col_term holds the correction),
+ * then runs every column tile of the block over it. */
+typedef struct q8_conv_indirect_args {
+  size_t k;                       /* kernel_h * kernel_w * Cg */
+  const void *input;              /* the group's first channel: input + g * Cg */
+  q8_dtype in_dtype;              /* Q8_INT8 or Q8_UINT8 */
+  int32_t in_zero_point;          /* the value padded bytes hold */
+  const size_t *row_start;        /* from q8_conv_indirection */
+  const q8_conv_segment *segments;
+  const void *packed;             /* the group's weights, packed by uk->pack */
+  void *c;                        /* the group's first output column */
+  size_t ldc;                     /* elements of the output type (out_channels) */
+  const q8_requant_params *rq;    /* NULL: int32; per-channel arrays from the group's column 0 */
+  size_t nc;                      /* column block, multiple of uk->nr */
+  unsigned char *panel;           /* q8_conv_indirect_panel_bytes(uk, k) bytes of scratch */
+} q8_conv_indirect_args;
+size_t q8_conv_indirect_panel_bytes(const q8_gemm_ukernel *uk, size_t k);
+void q8_conv_indirect(const q8_gemm_ukernel *uk, const q8_conv_indirect_args *args,
+                      size_t m0, size_t m1, size_t n0, size_t n1);
+
 /* ---- Highway kernels (kernels/hwy/, C++ behind extern "C") ----------------
  * Same contracts as the q8_ref_ functions of the same name; Highway's dynamic
  * dispatch picks the best target the CPU supports on first call. */

@@ -158,3 +158,43 @@ bool q8t_is_file(const char *path) {
 int q8t_compare_names(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
+
+size_t q8t_conv_group_in(const q8_conv_shape *s) { return s->in_channels / s->groups; }
+
+size_t q8t_conv_weight_count(const q8_conv_shape *s) {
+  return s->out_channels * s->kernel_h * s->kernel_w * q8t_conv_group_in(s);
+}
+
+int8_t *q8t_conv_to_oihw(const q8_conv_shape *s, const int8_t *ohwi) {
+  const size_t cin = q8t_conv_group_in(s), taps = s->kernel_h * s->kernel_w;
+  int8_t *oihw = malloc(q8t_conv_weight_count(s));
+  for (size_t oc = 0; oc < s->out_channels; ++oc)
+    for (size_t tap = 0; tap < taps; ++tap)
+      for (size_t ic = 0; ic < cin; ++ic)
+        oihw[(oc * cin + ic) * taps + tap] = ohwi[(oc * taps + tap) * cin + ic];
+  return oihw;
+}
+
+q8_status q8t_conv_reference(const q8_conv_desc *d, const void *input, void *out) {
+  if (d->out_dtype == Q8_INT32) {
+    return q8_conv_ref(&d->shape, input, d->in_dtype, d->in_zero_point, d->weights, d->bias,
+                       NULL, out);
+  }
+  const size_t n = d->w_channels;
+  int32_t *multiplier = malloc(n * sizeof(int32_t)), *shift = malloc(n * sizeof(int32_t));
+  float *scale = malloc(n * sizeof(float));
+  const bool u8 = d->out_dtype == Q8_UINT8;
+  q8_requant_params rq;
+  q8_status s = q8_requant_params_init(
+      &rq, d->requant, n, d->in_scale, d->w_scales, d->out_scale, d->out_dtype,
+      d->out_zero_point, d->clamp ? d->out_min : (u8 ? 0 : -128),
+      d->clamp ? d->out_max : (u8 ? 255 : 127), multiplier, shift, scale);
+  if (s == Q8_OK) {
+    s = q8_conv_ref(&d->shape, input, d->in_dtype, d->in_zero_point, d->weights, d->bias, &rq,
+                    out);
+  }
+  free(multiplier);
+  free(shift);
+  free(scale);
+  return s;
+}

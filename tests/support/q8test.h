@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "q8/q8.h"
+
 /* Seed from Q8_TEST_SEED (decimal or 0x hex) or a fixed default; the seed in
  * use is printed once per process so a failure can be reproduced. */
 uint64_t q8t_seed(void);
@@ -54,5 +56,19 @@ bool q8t_is_dir(const char *path);
 bool q8t_is_file(const char *path);
 /* qsort comparator for an array of char * (names). */
 int q8t_compare_names(const void *a, const void *b);
+
+/* Convolution test grids: a named shape; weight counts and the OHWI -> OIHW
+ * (ONNX) transpose of per-group weights, malloc'd. */
+typedef struct q8t_conv_case {
+  const char *name;
+  q8_conv_shape shape;
+} q8t_conv_case;
+size_t q8t_conv_group_in(const q8_conv_shape *s);
+size_t q8t_conv_weight_count(const q8_conv_shape *s);
+int8_t *q8t_conv_to_oihw(const q8_conv_shape *s, const int8_t *ohwi);
+/* What a plan of d must compute: q8_conv_ref on `input` with d's OHWI
+ * weights and the requantization parameters q8_requant_params_init derives
+ * from d (the plan's). out: the whole output. Returns the first failure. */
+q8_status q8t_conv_reference(const q8_conv_desc *d, const void *input, void *out);
 
 #endif

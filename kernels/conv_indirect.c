@@ -1,0 +1,163 @@
+/* Indirect convolution: the GEMM micro-kernels over row panels gathered
+ * through an indirection table (see include/q8/kernels.h). The panel is MR x K
+ * bytes, reused by every column tile: never an im2col of the whole input. */
+#include <stdbool.h>
+#include <string.h>
+
+#include "q8/kernels.h"
+
+/* Builds segments one row at a time: a tap joins the open segment when both
+ * are padding or its bytes follow the segment's in memory (only possible for
+ * one group: taps of a group are in_channels apart, Cg bytes long). */
+typedef struct row_builder {
+  q8_conv_segment *out; /* NULL: count only */
+  size_t count;
+  bool open;
+  q8_conv_segment last;
+} row_builder;
+
+static void flush(row_builder *b) {
+  if (!b->open) return;
+  if (b->out) b->out[b->count] = b->last;
+  ++b->count;
+  b->open = false;
+}
+
+static void add_tap(row_builder *b, int64_t offset, size_t len) {
+  if (b->open) {
+    const bool both_padding = b->last.offset == Q8_CONV_PADDING && offset == Q8_CONV_PADDING;
+    const bool contiguous = b->last.offset != Q8_CONV_PADDING && offset != Q8_CONV_PADDING &&
+                            b->last.offset + (int64_t)b->last.len == offset;
+    if (both_padding || contiguous) {
+      b->last.len += len;
+      return;
+    }
+    flush(b);
+  }
+  b->last = (q8_conv_segment){offset, len};
+  b->open = true;
+}
+
+size_t q8_conv_indirection(const q8_conv_shape *s, size_t out_h, size_t out_w,
+                           size_t *row_start, q8_conv_segment *segments) {
+  const size_t cg = s->in_channels / s->groups;
+  row_builder b = {.out = segments};
+  for (size_t n = 0; n < s->batch; ++n) {
+    for (size_t y = 0; y < out_h; ++y) {
+      for (size_t x = 0; x < out_w; ++x) {
+        if (row_start) row_start[(n * out_h + y) * out_w + x] = b.count;
+        for (size_t ky = 0; ky < s->kernel_h; ++ky) {
+          const int64_t iy = (int64_t)(y * s->stride_h + ky * s->dilation_h) - (int64_t)s->pad_top;
+          for (size_t kx = 0; kx < s->kernel_w; ++kx) {
+            const int64_t ix =
+                (int64_t)(x * s->stride_w + kx * s->dilation_w) - (int64_t)s->pad_left;
+            int64_t offset = Q8_CONV_PADDING;
+            if (iy >= 0 && iy < (int64_t)s->in_h && ix >= 0 && ix < (int64_t)s->in_w) {
+              offset = (((int64_t)n * (int64_t)s->in_h + iy) * (int64_t)s->in_w + ix) *
+                       (int64_t)s->in_channels;
+            }
+            add_tap(&b, offset, cg);
+          }
+        }
+        flush(&b);
+      }
+    }
+  }
+  if (row_start) row_start[s->batch * out_h * out_w] = b.count;
+  return b.count;
+}
+
+size_t q8_conv_indirect_panel_bytes(const q8_gemm_ukernel *uk, size_t k) {
+  return (size_t)uk->mr * k;
+}
+
+/* 16 bytes in a vector register (GCC/Clang vector extension: SSE2 on any
+ * x86-64, NEON on Arm), loaded and stored without alignment. */
+typedef uint8_t bytes16 __attribute__((vector_size(16)));
+
+static inline bytes16 load16(const unsigned char *p) {
+  bytes16 v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+
+static inline void store16(unsigned char *p, bytes16 v) { memcpy(p, &v, sizeof v); }
+
+/* dst = src ^ flip over len bytes (flip: 0 or 0x80 in every byte). Segments
+ * are often short and odd (conv1: 21 bytes), so the tail is one more 16-byte
+ * copy overlapping the previous one rather than a byte loop: it reads and
+ * writes only bytes of [0, len), some of them twice with the same value. */
+static void copy_flip(unsigned char *dst, const unsigned char *src, size_t len, uint8_t flip) {
+  if (len >= 16) {
+    const bytes16 f = (bytes16){0} + flip;
+    size_t i = 0;
+    for (; i + 64 <= len; i += 64) {
+      const bytes16 a = load16(src + i), b = load16(src + i + 16);
+      const bytes16 c = load16(src + i + 32), d = load16(src + i + 48);
+      store16(dst + i, a ^ f);
+      store16(dst + i + 16, b ^ f);
+      store16(dst + i + 32, c ^ f);
+      store16(dst + i + 48, d ^ f);
+    }
+    for (; i + 16 <= len; i += 16) store16(dst + i, load16(src + i) ^ f);
+    if (i < len) store16(dst + len - 16, load16(src + len - 16) ^ f);
+    return;
+  }
+  if (len >= 8) {
+    const uint64_t f = UINT64_C(0x0101010101010101) * flip;
+    uint64_t head, tail;
+    memcpy(&head, src, 8);
+    memcpy(&tail, src + len - 8, 8);
+    head ^= f;
+    tail ^= f;
+    memcpy(dst, &head, 8);
+    memcpy(dst + len - 8, &tail, 8);
+    return;
+  }
+  for (size_t i = 0; i < len; ++i) dst[i] = (unsigned char)(src[i] ^ flip);
+}
+
+static void gather_row(unsigned char *dst, const unsigned char *input,
+                       const q8_conv_segment *seg, const q8_conv_segment *end, uint8_t flip,
+                       unsigned char pad) {
+  for (; seg < end; ++seg) {
+    if (seg->offset == Q8_CONV_PADDING) {
+      memset(dst, pad, seg->len);
+    } else {
+      copy_flip(dst, input + seg->offset, seg->len, flip);
+    }
+    dst += seg->len;
+  }
+}
+
+void q8_conv_indirect(const q8_gemm_ukernel *uk, const q8_conv_indirect_args *args,
+                      size_t m0, size_t m1, size_t n0, size_t n1) {
+  const size_t mr = uk->mr, nr = uk->nr, k = args->k;
+  const size_t block = q8_gemm_block_bytes(uk->nr, uk->kr, k);
+  const size_t c_elem = args->rq ? 1 : sizeof(int32_t);
+  const size_t nc = args->nc >= nr ? args->nc / nr * nr : nr;
+  /* int8 for a u8 x s8 kernel: flip while gathering (col_term holds the +128). */
+  const bool flip = args->in_dtype == Q8_INT8 && uk->int8_a_offset == 128;
+  const uint8_t flip_byte = flip ? 0x80u : 0u;
+  const unsigned char pad = (unsigned char)((uint8_t)args->in_zero_point ^ flip_byte);
+  const q8_dtype a_dtype = flip ? Q8_UINT8 : args->in_dtype;
+  const unsigned char *input = args->input;
+  q8_requant_params rq_tile;
+  for (size_t nb = n0; nb < n1; nb += nc) {
+    const size_t nb_end = nb + nc < n1 ? nb + nc : n1;
+    for (size_t m = m0; m < m1; m += mr) {
+      const size_t rows = m1 - m < mr ? m1 - m : mr;
+      for (size_t r = 0; r < rows; ++r) {
+        gather_row(args->panel + r * k, input, args->segments + args->row_start[m + r],
+                   args->segments + args->row_start[m + r + 1], flip_byte, pad);
+      }
+      for (size_t n = nb; n < nb_end; n += nr) {
+        const size_t cols = nb_end - n < nr ? nb_end - n : nr;
+        const q8_requant_params *rq = q8_requant_params_at(args->rq, n, &rq_tile);
+        uk->run(rows, cols, k, args->panel, k, a_dtype,
+                (const unsigned char *)args->packed + (n / nr) * block,
+                (unsigned char *)args->c + (m * args->ldc + n) * c_elem, args->ldc * c_elem, rq);
+      }
+    }
+  }
+}

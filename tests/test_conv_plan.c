@@ -1,0 +1,282 @@
+/* The conv plan's fast paths (gemm: 1x1 through the micro-kernels; igemm:
+ * indirect GEMM) on every ISA this machine can run, bit-exact with
+ * q8_conv_ref over a grid of shapes, dtypes, requantization modes, weight
+ * layouts and thread counts; and the indirection table itself. */
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "q8/q8.h"
+#include "tests/support/q8test.h"
+
+static const char *const isas[] = {"ref",  "hwy",  "avx2",    "avxvnni", "avx512vnni",
+                                   "amx",  "neon", "neondot", "neoni8mm"};
+#define ISAS (sizeof isas / sizeof isas[0])
+
+/* batch, in_h, in_w, in_channels, out_channels, kernel_h, kernel_w, stride_h, stride_w,
+ * dilation_h, dilation_w, pad_top, pad_bottom, pad_left, pad_right, groups */
+static const q8t_conv_case grid[] = {
+    {"1x1", {1, 5, 6, 7, 19, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1}},
+    {"1x1 groups 2", {1, 4, 5, 6, 34, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2}},
+    {"1x1 stride 2", {1, 7, 6, 17, 33, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1}},
+    {"1x1 padded", {1, 3, 4, 3, 5, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1}},
+    {"3x3 pad 1", {1, 6, 5, 7, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
+    {"3x3 64 channels", {1, 5, 7, 64, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
+    {"3x3 25 channels (75-byte rows)", {1, 5, 6, 25, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
+    {"5x5 pad 2", {1, 8, 7, 3, 9, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 1}},
+    {"7x7 stride 2 3 channels (conv1)", {1, 17, 15, 3, 35, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, 1}},
+    {"kernel equal to input", {1, 4, 3, 7, 3, 4, 3, 1, 1, 1, 1, 0, 0, 0, 0, 1}},
+    {"padding larger than kernel/2", {1, 4, 4, 3, 4, 3, 3, 1, 1, 1, 1, 3, 2, 2, 3, 1}},
+    {"stride larger than kernel", {1, 9, 9, 3, 3, 2, 2, 3, 3, 1, 1, 0, 0, 0, 0, 1}},
+    {"dilation 2", {1, 8, 9, 17, 5, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1}},
+    {"asymmetric pads", {1, 7, 8, 3, 7, 3, 4, 1, 2, 1, 1, 0, 2, 3, 1, 1}},
+    {"groups 2", {1, 6, 6, 6, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2}},
+    {"groups 4 odd channels", {1, 5, 6, 28, 68, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4}},
+    {"depthwise (reference path)", {1, 5, 5, 7, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 7}},
+    {"batch 2", {2, 5, 5, 3, 7, 3, 3, 1, 1, 1, 1, 1, 0, 1, 0, 1}},
+    {"batch 2 1x1", {2, 3, 5, 17, 9, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1}},
+    {"1 channel in and out", {1, 5, 5, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
+    {"1 output pixel", {1, 3, 3, 17, 33, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 1}},
+    {"13 output pixels (prime)", {1, 1, 13, 7, 17, 1, 3, 1, 1, 1, 1, 0, 0, 1, 1, 1}},
+    {"1x3 stride (1,2) dilation (2,1)", {1, 6, 7, 7, 3, 1, 3, 1, 2, 2, 1, 0, 1, 1, 1, 1}},
+};
+#define GRID (sizeof grid / sizeof grid[0])
+
+static size_t taps(const q8_conv_shape *s) { return s->kernel_h * s->kernel_w; }
+
+static bool is_pointwise(const q8_conv_shape *s) {
+  return s->kernel_h == 1 && s->kernel_w == 1 && s->stride_h == 1 && s->stride_w == 1 &&
+         s->pad_top + s->pad_bottom + s->pad_left + s->pad_right == 0;
+}
+
+/* The path the plan must take on a micro-kernel ISA. */
+static const char *expected_path(const q8_conv_shape *s) {
+  if (s->groups > 1 && s->groups == s->in_channels) return "q8_conv_ref";
+  return is_pointwise(s) ? "gemm:" : "igemm:";
+}
+
+/* One configuration of a shape: what varies besides the geometry. */
+typedef struct variant {
+  q8_dtype in_dtype, out_dtype;
+  q8_requant_mode mode;
+  int fill;          /* 0 random; -1 inputs at the minimum, +1 at the maximum (weights,
+                        zero point at the opposite end: the largest products) */
+  bool bias, per_channel, clamp, oihw;
+} variant;
+
+typedef struct outcome {
+  char kernel[128];
+} outcome;
+
+/* Builds the problem, runs the reference and the plan with 1 and 2 threads,
+ * asserts byte equality and intact guards. Returns the plan's kernel name. */
+static outcome check_case(q8t_rng *r, const q8t_conv_case *sc, const variant *v) {
+  const q8_conv_shape *s = &sc->shape;
+  size_t out_h, out_w;
+  cr_assert_eq(q8_conv_output_shape(s, &out_h, &out_w), Q8_OK, "%s", q8_error_detail());
+  const size_t in_count = s->batch * s->in_h * s->in_w * s->in_channels;
+  const size_t out_count = s->batch * out_h * out_w * s->out_channels;
+  const bool u8 = v->in_dtype == Q8_UINT8;
+  const int lo = u8 ? 0 : -128, hi = u8 ? 255 : 127;
+  /* Input at an odd offset from alignment: nothing may assume aligned rows. */
+  q8t_buf x = q8t_buf_new(in_count, 3);
+  for (size_t i = 0; i < in_count; ++i) {
+    const int val = v->fill == 0 ? q8t_range(r, lo, hi) : v->fill < 0 ? lo : hi;
+    x.data[i] = (unsigned char)val;
+  }
+  int8_t *w = malloc(q8t_conv_weight_count(s));
+  for (size_t i = 0; i < q8t_conv_weight_count(s); ++i) {
+    w[i] = (int8_t)(v->fill == 0 ? q8t_range(r, -128, 127) : v->fill < 0 ? 127 : -128);
+  }
+  const int32_t zp = v->fill == 0 ? q8t_range(r, lo, hi) : v->fill < 0 ? hi : lo;
+  int32_t *bias = NULL;
+  if (v->bias) {
+    bias = malloc(s->out_channels * sizeof(int32_t));
+    for (size_t c = 0; c < s->out_channels; ++c) bias[c] = q8t_range(r, -100000, 100000);
+  }
+  const size_t w_channels = v->per_channel ? s->out_channels : 1;
+  float *w_scales = malloc(w_channels * sizeof(float));
+  for (size_t c = 0; c < w_channels; ++c) w_scales[c] = q8t_uniform(r, 1e-4f, 2e-3f);
+  const bool int32_out = v->out_dtype == Q8_INT32;
+  const bool out_u8 = v->out_dtype == Q8_UINT8;
+  q8_conv_desc d = {
+      .shape = *s, .in_dtype = v->in_dtype, .in_zero_point = zp, .in_scale = 0.05f,
+      .weights = w, .w_layout = Q8_WEIGHTS_OHWI, .w_channels = w_channels,
+      .w_scales = w_scales, .bias = bias, .out_dtype = v->out_dtype, .requant = v->mode,
+      .out_scale = 0.9f, .out_zero_point = out_u8 ? 131 : -7, .clamp = v->clamp,
+      .out_min = out_u8 ? 20 : -100, .out_max = out_u8 ? 230 : 90};
+
+  const size_t bytes = out_count * (int32_out ? 4 : 1);
+  unsigned char *want = malloc(bytes);
+  cr_assert_eq(q8t_conv_reference(&d, x.data, want), Q8_OK, "%s: %s", sc->name,
+               q8_error_detail());
+
+  int8_t *oihw = v->oihw ? q8t_conv_to_oihw(s, w) : NULL;
+  if (oihw) {
+    d.weights = oihw;
+    d.w_layout = Q8_WEIGHTS_OIHW;
+  }
+  outcome result = {{0}};
+  for (size_t threads = 1; threads <= 2; ++threads) {
+    d.threads = threads;
+    q8_conv_plan *plan = NULL;
+    cr_assert_eq(q8_conv_plan_create(&d, &plan), Q8_OK, "%s: %s", sc->name, q8_error_detail());
+    snprintf(result.kernel, sizeof result.kernel, "%s", q8_conv_plan_kernel(plan));
+    q8t_buf y = q8t_buf_new(bytes, int32_out ? 4 : 1);
+    cr_assert_eq(q8_conv_run(plan, x.data, y.data), Q8_OK, "%s", q8_error_detail());
+    for (size_t i = 0; i < bytes; ++i) {
+      if (y.data[i] != want[i]) {
+        cr_assert_fail("%s [%s] threads %zu: byte %zu (pixel %zu) is %u, reference %u "
+                       "(in %s zp %d, out %s mode %d, fill %d, %s)",
+                       sc->name, result.kernel, threads, i,
+                       i / (s->out_channels * (int32_out ? 4 : 1)), y.data[i], want[i],
+                       u8 ? "u8" : "s8", zp, int32_out ? "s32" : out_u8 ? "u8" : "s8",
+                       (int)v->mode, v->fill, v->oihw ? "OIHW" : "OHWI");
+      }
+    }
+    cr_assert(q8t_buf_guards_ok(&y), "%s [%s]: the plan wrote outside the output", sc->name,
+              result.kernel);
+    q8t_buf_free(&y);
+    q8_conv_plan_destroy(plan);
+  }
+  free(oihw);
+  free(want);
+  free(w_scales);
+  free(bias);
+  free(w);
+  q8t_buf_free(&x);
+  return result;
+}
+
+/* Every variant of the grid; each shape sees every in/out dtype, mode,
+ * layout, scale kind and fill at least once across the variants. */
+static const variant variants[] = {
+    {Q8_INT8, Q8_INT32, Q8_REQUANT_FP32, 0, true, true, false, false},
+    {Q8_UINT8, Q8_INT32, Q8_REQUANT_FP32, 0, false, true, false, true},
+    {Q8_INT8, Q8_INT8, Q8_REQUANT_GEMMLOWP, 0, true, true, true, true},
+    {Q8_UINT8, Q8_UINT8, Q8_REQUANT_SINGLE, 0, true, false, true, false},
+    {Q8_INT8, Q8_UINT8, Q8_REQUANT_FP32, 0, true, true, false, false},
+    {Q8_UINT8, Q8_INT8, Q8_REQUANT_GEMMLOWP, 0, false, false, false, true},
+    {Q8_INT8, Q8_INT32, Q8_REQUANT_FP32, -1, false, true, false, false},
+    {Q8_INT8, Q8_INT32, Q8_REQUANT_FP32, 1, true, true, false, true},
+    {Q8_UINT8, Q8_INT32, Q8_REQUANT_FP32, -1, true, true, false, false},
+    {Q8_UINT8, Q8_INT8, Q8_REQUANT_SINGLE, 1, false, true, true, false},
+};
+#define VARIANTS (sizeof variants / sizeof variants[0])
+
+static void run_grid(const char *isa, const q8t_conv_case *cases, size_t count) {
+  q8t_rng r = q8t_rng_new(66);
+  for (size_t i = 0; i < count; ++i) {
+    for (size_t j = 0; j < VARIANTS; ++j) {
+      const outcome o = check_case(&r, &cases[i], &variants[j]);
+      const char *path = strcmp(isa, "ref") == 0 ? "q8_conv_ref" : expected_path(&cases[i].shape);
+      cr_assert(strncmp(o.kernel, path, strlen(path)) == 0, "%s on %s runs %s, expected %s...",
+                cases[i].name, isa, o.kernel, path);
+    }
+  }
+}
+
+/* MR of the micro-kernel a plan names ("...:q8_gemm_x8s8_8x32c4__isa"), 0 if none. */
+static unsigned kernel_mr(const char *kernel) {
+  const char *tile = strstr(kernel, "q8_gemm_x8s8_");
+  unsigned mr = 0;
+  if (tile == NULL || sscanf(tile, "q8_gemm_x8s8_%u", &mr) != 1) return 0;
+  return mr;
+}
+
+/* Output pixel counts around the row tile: 1x1 over a 1 x n input (gemm) and
+ * a padded 1x3 (igemm) with n = MR - 1, MR, MR + 1, 2 MR + 1. */
+static void run_tile_edges(const char *isa, unsigned mr) {
+  const size_t counts[] = {mr - 1, mr, mr + 1, 2 * (size_t)mr + 1};
+  q8t_conv_case cases[8];
+  char names[8][64];
+  size_t n = 0;
+  for (size_t i = 0; i < 4; ++i) {
+    if (counts[i] == 0) continue;
+    snprintf(names[n], sizeof names[n], "1x1, %zu pixels", counts[i]);
+    cases[n] = (q8t_conv_case){names[n], {1, 1, counts[i], 5, 37, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1}};
+    ++n;
+    snprintf(names[n], sizeof names[n], "1x3 pad 1, %zu pixels", counts[i]);
+    cases[n] = (q8t_conv_case){names[n], {1, 1, counts[i], 5, 37, 1, 3, 1, 1, 1, 1, 0, 0, 1, 1, 1}};
+    ++n;
+  }
+  run_grid(isa, cases, n);
+}
+
+Test(conv_plan_paths, bit_exact_with_the_reference_on_every_isa) {
+  for (size_t i = 0; i < ISAS; ++i) {
+    const char *reason = NULL;
+    if (!q8_isa_usable(isas[i], &reason)) {
+      cr_log_info("%s: not usable here (%s), skipped", isas[i], reason ? reason : "?");
+      continue;
+    }
+    cr_assert_eq(q8_set_isa(isas[i]), Q8_OK, "%s", q8_error_detail());
+    run_grid(isas[i], grid, GRID);
+    /* The MR of this ISA's kernel, from a plan's name, for the tile edges. */
+    int8_t w[3] = {1, 2, 3};
+    const q8_conv_desc d = {.shape = {1, 1, 64, 1, 3, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1},
+                            .in_dtype = Q8_UINT8, .weights = w, .w_layout = Q8_WEIGHTS_OHWI,
+                            .out_dtype = Q8_INT32, .threads = 1};
+    q8_conv_plan *plan = NULL;
+    cr_assert_eq(q8_conv_plan_create(&d, &plan), Q8_OK, "%s", q8_error_detail());
+    const unsigned mr = kernel_mr(q8_conv_plan_kernel(plan));
+    cr_log_info("%s: %s (MR %u)", isas[i], q8_conv_plan_kernel(plan), mr);
+    q8_conv_plan_destroy(plan);
+    if (mr > 0) run_tile_edges(isas[i], mr);
+  }
+  q8_set_isa(NULL);
+}
+
+/* The indirection table: a padded tap is a zero-point fill, taps adjacent in
+ * memory are one copy (a whole kernel row for one group without horizontal
+ * padding), and rows span exactly k bytes. */
+Test(conv_indirection, rows_merge_contiguous_taps_and_cover_k) {
+  const q8_conv_shape s = {1, 16, 16, 3, 8, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, 1};
+  size_t out_h, out_w;
+  cr_assert_eq(q8_conv_output_shape(&s, &out_h, &out_w), Q8_OK);
+  const size_t pixels = out_h * out_w, k = taps(&s) * q8t_conv_group_in(&s);
+  const size_t count = q8_conv_indirection(&s, out_h, out_w, NULL, NULL);
+  size_t *row_start = malloc((pixels + 1) * sizeof *row_start);
+  q8_conv_segment *seg = malloc(count * sizeof *seg);
+  cr_assert_eq(q8_conv_indirection(&s, out_h, out_w, row_start, seg), count,
+               "counting and building agree");
+  cr_assert_eq(row_start[pixels], count);
+  for (size_t p = 0; p < pixels; ++p) {
+    size_t bytes = 0;
+    for (size_t i = row_start[p]; i < row_start[p + 1]; ++i) {
+      bytes += seg[i].len;
+      if (i > row_start[p]) {
+        const bool both_pad = seg[i].offset == Q8_CONV_PADDING &&
+                              seg[i - 1].offset == Q8_CONV_PADDING;
+        cr_expect(!both_pad, "pixel %zu: adjacent padding segments were not merged", p);
+        cr_expect(seg[i].offset == Q8_CONV_PADDING || seg[i - 1].offset == Q8_CONV_PADDING ||
+                      seg[i - 1].offset + (int64_t)seg[i - 1].len != seg[i].offset,
+                  "pixel %zu: contiguous segments were not merged", p);
+      }
+    }
+    cr_expect_eq(bytes, k, "pixel %zu spans %zu bytes, not k = %zu", p, bytes, k);
+  }
+  /* Output (3, 3) reads rows 3..9, columns 3..9: unpadded, 7 rows of 21 bytes. */
+  const size_t p = 3 * out_w + 3;
+  cr_assert_eq(row_start[p + 1] - row_start[p], 7, "an interior conv1 pixel is 7 row copies");
+  for (size_t ky = 0; ky < 7; ++ky) {
+    const q8_conv_segment *g = &seg[row_start[p] + ky];
+    cr_expect_eq(g->len, 21);
+    cr_expect_eq(g->offset, (int64_t)(((3 + ky) * 16 + 3) * 3));
+  }
+  /* Output (0, 0): rows and columns -3..3. The 3 padded rows and the first
+   * row's 3 padded columns are one fill; then each of the 4 rows is a copy of
+   * 4 taps, the 3 rows after the first each preceded by a fill: 8 segments. */
+  cr_expect_eq(row_start[1] - row_start[0], 8, "the corner pixel's segments");
+  free(row_start);
+  free(seg);
+}
+
+/* Groups: taps of one group are in_channels apart, never merged. */
+Test(conv_indirection, grouped_taps_stay_separate) {
+  const q8_conv_shape s = {1, 4, 4, 8, 8, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 2};
+  const size_t count = q8_conv_indirection(&s, 2, 2, NULL, NULL);
+  cr_expect_eq(count, 4 * 9, "one segment per tap");
+}
