@@ -182,6 +182,10 @@ static bool describe_target(const q8_graph *g, const q8_node *prod, fold_target 
   const int32_t wi = prod->n_inputs > 1 ? prod->inputs[1] : -1;
   const int32_t bi = prod->n_inputs > 2 ? prod->inputs[2] : -1;
   *t = (fold_target){.weight = constant_value(g, wi), .w = constant_floats(g, wi, 0), .bias_factor = 1.0f};
+  if (wi < 0) {
+    snprintf(why, size, "'%s' has no weights input", prod->name);
+    return false;
+  }
   if (!t->w) {
     snprintf(why, size, "the weights '%s' of '%s' are not a constant float tensor", tensor_name(g, wi), prod->name);
     return false;
@@ -212,8 +216,9 @@ static bool describe_target(const q8_graph *g, const q8_node *prod, fold_target 
     const q8_tensor *b = constant_value(g, bi);
     t->bias_count = t->bias ? q8_tensor_elements(b) : 0;
     const bool per_channel = t->bias_count == t->channels && b->rank >= 1 && b->dims[b->rank - 1] == t->channels;
-    if (!t->bias || (t->bias_count != 1 && !per_channel)) {
-      snprintf(why, size, "the bias '%s' of '%s' is not a constant float tensor of 1 or %lld elements",
+    const bool broadcast = t->bias_count == 1 && !is_op(prod, "Conv"); /* Gemm's C broadcasts, Conv's B does not */
+    if (!t->bias || (!broadcast && !per_channel)) {
+      snprintf(why, size, "the bias '%s' of '%s' is not a constant float tensor of %lld elements (or 1 for Gemm)",
                tensor_name(g, bi), prod->name, (long long)t->channels);
       return false;
     }
@@ -227,9 +232,12 @@ static bool foldable(const q8_graph *g, size_t bn, size_t *producer, char *why, 
   int64_t training = 0;
   size_t outputs = 0;
   for (size_t k = 0; k < node->n_outputs; ++k) outputs += node->outputs[k] >= 0;
-  if (q8_node_attr_int(node, "training_mode", 0, &training) != Q8_OK || training || outputs != 1 ||
-      node->outputs[0] < 0) {
+  if (q8_node_attr_int(node, "training_mode", 0, &training) != Q8_OK || training || outputs > 1) {
     snprintf(why, size, "it is in training mode (running statistics outputs)");
+    return false;
+  }
+  if (node->n_outputs < 1 || node->outputs[0] < 0) {
+    snprintf(why, size, "its output is omitted");
     return false;
   }
   if (node->n_inputs != 5 || listed(node->inputs, 5, -1)) {
@@ -292,8 +300,8 @@ static q8_status fold(q8_graph *g, size_t bn, size_t p) {
   const int64_t b_dims[1] = {t.channels};
   memcpy(w_dims, weight->dims, sizeof w_dims);
   const int w_rank = weight->rank;
-  char w_name[256];
-  snprintf(w_name, sizeof w_name, "%s", weight->name);
+  char w_name[256]; /* the name the node uses: a Constant node's value tensor may have none */
+  snprintf(w_name, sizeof w_name, "%s", tensor_name(g, prod->inputs[1]));
   const int32_t wi = append_initializer(g, w_name, "bnfold", w_rank, w_dims, w, w_count);
   const int32_t bi = wi < 0 ? -1 : append_initializer(g, w_name, "bnfold_bias", 1, b_dims, b, m);
   if (wi < 0) free(b);

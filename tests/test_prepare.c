@@ -2,6 +2,7 @@
  * what the float executor computes, refuse what they cannot do with a reason,
  * and leave a valid graph. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 
 #include "quant/dataset.h"
 #include "quant/float_exec.h"
+#include "quant/policy.h"
 #include "quant/prepare.h"
 #include "tests/support/q8test.h"
 
@@ -585,4 +587,123 @@ Test(fuse_activations, a_table_does_not_apply_to_another_graph) {
   cr_expect_eq(q8_graph_fold_batchnorm(NULL, NULL), Q8_ERR_NULL);
   q8_graph_destroy(g);
   q8_graph_destroy(other);
+}
+
+/* A value from a Constant node counts as constant, for BN statistics and Clip bounds. */
+static void to_constant_node(q8_graph *g, const char *tensor) {
+  const int32_t t = q8_graph_tensor_index(g, tensor);
+  q8_tensor *value = malloc(sizeof *value);
+  *value = g->tensors[t]; /* the data moves into the attribute, the name stays with the graph */
+  value->name = q8_str_dup("");
+  value->kind = Q8_TENSOR_CONSTANT;
+  g->tensors[t] = (q8_tensor){.name = g->tensors[t].name, .kind = Q8_TENSOR_VALUE, .type = Q8_ELEM_FLOAT,
+                              .rank = -1, .producer = -1};
+  /* Constant nodes go first so the order stays topological. */
+  g->nodes = realloc(g->nodes, (g->n_nodes + 1) * sizeof *g->nodes);
+  memmove(&g->nodes[1], &g->nodes[0], g->n_nodes++ * sizeof *g->nodes);
+  g->nodes[0] = (q8_node){.op_type = q8_str_dup("Constant"), .name = q8_str_dup(tensor), .domain = q8_str_dup(""),
+                          .n_outputs = 1, .outputs = malloc(sizeof(int32_t)), .n_attrs = 1,
+                          .attrs = calloc(1, sizeof(q8_attr))};
+  g->nodes[0].outputs[0] = t;
+  g->nodes[0].attrs[0] = (q8_attr){.name = q8_str_dup("value"), .type = Q8_ATTR_TENSOR, .tensor = value};
+  for (size_t n = 0; n < g->n_nodes; ++n) {
+    for (size_t k = 0; k < g->nodes[n].n_outputs; ++k) {
+      if (g->nodes[n].outputs[k] >= 0) g->tensors[g->nodes[n].outputs[k]].producer = (int32_t)n;
+    }
+  }
+}
+
+static q8_graph *conv_bn_constant_nodes(q8t_rng *r) {
+  q8_graph *g = conv_bn(r, true, 1);
+  to_constant_node(g, "bn_var");
+  to_constant_node(g, "w");
+  return g;
+}
+
+Test(fold_batchnorm, constant_node_values_count_as_constants) {
+  expect_fold_keeps_output(conv_bn_constant_nodes, 4, conv_x_dims, CN * CM * CH * CW);
+  q8_graph *g = compute_act("MatMul", "Clip", "h,lo,hi", 13);
+  to_constant_node(g, "hi");
+  const size_t nodes = g->n_nodes;
+  q8_fusion_table t;
+  cr_assert_eq(q8_graph_fuse_activations(g, &t), Q8_OK, "%s", q8_error_detail());
+  cr_expect_eq(t.count, 1, "%s", t.notes.count ? t.notes.items[0] : "");
+  cr_expect_eq(g->n_nodes, nodes - 1);
+  cr_expect(t.count && t.fusions[0].hi == 0.5f);
+  expect_valid(g);
+  q8_fusion_table_free(&t);
+  q8_graph_destroy(g);
+}
+
+Test(fold_batchnorm, missing_inputs_or_outputs_are_reasons_not_crashes) {
+  q8t_rng r = q8t_rng_new(1);
+  q8_graph *g = conv_bias_bn(&r);
+  g->nodes[1].inputs[3] = -1; /* mean omitted */
+  expect_not_folded(g, (const char *[]){"lacks one of its 5 inputs"}, 1);
+  q8_graph *h = conv_bias_bn(&r);
+  h->nodes[1].n_inputs = 2;
+  expect_not_folded(h, (const char *[]){"lacks one of its 5 inputs"}, 1);
+  q8_graph *k = conv_bias_bn(&r);
+  k->nodes[0].n_inputs = 1; /* a Conv without weights */
+  expect_not_folded(k, (const char *[]){"'conv' has no weights input"}, 1);
+  q8_graph *o = conv_bias_bn(&r);
+  o->tensors[o->nodes[1].outputs[0]].producer = -1;
+  o->nodes[1].outputs[0] = -1;
+  expect_not_folded(o, (const char *[]){"its output is omitted"}, 1);
+}
+
+/* ---- robustness: every model of libonnx-testdata ------------------------------------------ */
+
+typedef struct sweep {
+  size_t models, folded, fused;
+} sweep;
+
+/* Prepares one model and decides its policy: the graph stays valid, every
+ * node gets a reason, unfusing gives back the node count of the folded graph. */
+static void prepare_one(const char *path, sweep *s) {
+  q8_graph *g = NULL;
+  if (q8_graph_load_file(path, &g) != Q8_OK) return; /* the loader's business, tested elsewhere */
+  ++s->models;
+  q8_fold_report report;
+  cr_assert_eq(q8_graph_fold_batchnorm(g, &report), Q8_OK, "%s: %s", path, q8_error_detail());
+  s->folded += report.folded;
+  expect_valid(g);
+  const size_t nodes = g->n_nodes;
+  q8_fusion_table t;
+  cr_assert_eq(q8_graph_fuse_activations(g, &t), Q8_OK, "%s: %s", path, q8_error_detail());
+  s->fused += t.count;
+  expect_valid(g);
+  q8_policy p;
+  q8_policy_init(&p);
+  p.keep_first_float = p.keep_last_float = true;
+  q8_node_decision *d = calloc(g->n_nodes + 1, sizeof *d);
+  cr_assert_eq(q8_policy_decide(&p, g, d), Q8_OK, "%s: %s", path, q8_error_detail());
+  for (size_t i = 0; i < g->n_nodes; ++i) cr_expect(d[i].reason[0], "%s: node %zu has no reason", path, i);
+  free(d);
+  cr_assert_eq(q8_graph_unfuse_activations(g, &t), Q8_OK, "%s: %s", path, q8_error_detail());
+  cr_expect_eq(g->n_nodes, nodes, "%s", path);
+  expect_valid(g);
+  q8_fusion_table_free(&t);
+  q8_fold_report_free(&report);
+  q8_graph_destroy(g);
+}
+
+Test(prepare_robustness, every_onnx_test_model) {
+  static const char *const suites[] = {"node", "pytorch-converted", "pytorch-operator", "simple"};
+  sweep s = {0};
+  for (size_t k = 0; k < sizeof suites / sizeof *suites; ++k) {
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/%s", q8t_onnx_testdata_dir(), suites[k]);
+    DIR *d = opendir(dir);
+    if (!d) continue;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+      char path[2048];
+      snprintf(path, sizeof path, "%s/%s/model.onnx", dir, e->d_name);
+      if (e->d_name[0] != '.' && q8t_is_file(path)) prepare_one(path, &s);
+    }
+    closedir(d);
+  }
+  cr_log_info("%zu models prepared: %zu BatchNormalization folded, %zu activations fused", s.models, s.folded,
+              s.fused);
+  cr_expect_geq(s.models, 500, "only %zu test models loaded from %s", s.models, q8t_onnx_testdata_dir());
 }
