@@ -133,6 +133,10 @@ static q8_status quant_axis(const q8_exec_ctx *c, const q8_exec_value *x, size_t
   if (x->rank == 0) return Q8_OK;
   if (axis < -x->rank || axis >= x->rank) {
     /* Only a per-axis scale needs the axis; per tensor ignores it. */
+    const q8_exec_value *scale = q8_exec_input(c, 1);
+    if (scale && scale->count > 1) {
+      return q8_exec_fail(c, Q8_ERR_ARG, "axis %lld is outside the input's rank %d", (long long)axis, x->rank);
+    }
     return Q8_OK;
   }
   const int a = (int)(axis < 0 ? axis + x->rank : axis);
@@ -285,21 +289,26 @@ static plan_key key_of(const q8_exec_ctx *c) {
   return k;
 }
 
-/* The node's cached plans when still valid, else NULL (old ones dropped). */
-static plan_cache *cached(q8_exec_ctx *c, const plan_key *key) {
-  plan_cache *p = *c->state;
-  if (p && p->reusable && memcmp(&p->key, key, sizeof *key) == 0) return p;
-  plan_cache_free(p);
-  *c->state = NULL;
-  return NULL;
-}
-
 /* Whether every input except the activation (input 0) is constant. */
 static bool params_constant(const q8_exec_ctx *c) {
   for (size_t k = 1; k < c->node->n_inputs; ++k) {
     if (!q8_exec_input_constant(c, k)) return false;
   }
   return true;
+}
+
+static void cache_drop(q8_exec_ctx *c) {
+  plan_cache_free(*c->state);
+  *c->state = NULL;
+}
+
+/* The node's cached plans when still valid, else NULL (old ones dropped).
+ * Constancy is checked again: a caller may override an initializer. */
+static plan_cache *cached(q8_exec_ctx *c, const plan_key *key) {
+  plan_cache *p = *c->state;
+  if (p && p->reusable && memcmp(&p->key, key, sizeof *key) == 0 && params_constant(c)) return p;
+  cache_drop(c);
+  return NULL;
 }
 
 static plan_cache *cache_new(q8_exec_ctx *c, const plan_key *key) {
@@ -427,7 +436,10 @@ static q8_status matmul_run(q8_exec_ctx *c, qargs *m) {
   plan_cache *p = cached(c, &key);
   if (!p) {
     if (!(p = cache_new(c, &key))) return q8_exec_fail(c, Q8_ERR_NOMEM, "out of memory");
-    if ((st = matmul_plans(c, m, &g, rows, p))) return st;
+    if ((st = matmul_plans(c, m, &g, rows, p))) {
+      cache_drop(c);
+      return st;
+    }
   }
   const size_t es_a = q8_elem_size(m->a->type), es_y = q8_elem_size(m->out_type);
   if (rows != (size_t)g.m) {
@@ -607,7 +619,10 @@ static q8_status conv_run(q8_exec_ctx *c, qargs *a) {
   plan_cache *p = cached(c, &key);
   if (!p) {
     if (!(p = cache_new(c, &key))) return q8_exec_fail(c, Q8_ERR_NOMEM, "out of memory");
-    if ((st = conv_plans(c, a, &shape, p))) return st;
+    if ((st = conv_plans(c, a, &shape, p))) {
+      cache_drop(c);
+      return st;
+    }
   }
   const size_t n = shape.batch, in_hw = shape.in_h * shape.in_w, out_hw = (size_t)(win.out[1] * win.out[2]);
   const size_t oc_n = shape.out_channels, pixels = n * out_hw;

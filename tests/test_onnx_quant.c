@@ -449,3 +449,35 @@ Test(onnx_quant, operator_table_lookup_by_domain) {
   const char *msg = q8_error_detail();
   cr_expect(strstr(msg, "custom") && strstr(msg, "q8.QLinearSoftsign"), "%s", msg);
 }
+
+/* Plans cached from an initializer are not reused when the caller overrides
+ * it, nor after the shapes change. */
+Test(onnx_quant, cached_plans_follow_overridden_initializers_and_shapes) {
+  static int8_t b[6] = {1, 2, 3, 4, 5, 6};
+  const int8_t b2[6] = {-7, 0, 7, 1, -1, 2};
+  net m;
+  net_init(&m);
+  const int64_t ad[2] = {-1, 3}, bd[2] = {3, 2};
+  const int32_t ins[2] = {net_tensor(&m, "A", Q8_ELEM_INT8, 2, ad, NULL), net_tensor(&m, "B", Q8_ELEM_INT8, 2, bd, b)};
+  net_node(&m, "MatMulInteger", "mmi", ins, 2, "Y", Q8_ELEM_INT32);
+  q8_float_session *s;
+  cr_assert_eq(q8_float_session_create(&m.graph, &s), Q8_OK, "%s", q8_error_detail());
+  const int8_t a[6] = {1, -1, 2, 0, 3, -128};
+  for (int run = 0; run < 4; ++run) {
+    const bool override = run == 2, two_rows = run == 3;
+    const int64_t a_dims[2] = {two_rows ? 2 : 1, 3};
+    const q8_float_tensor in[2] = {feed("A", Q8_ELEM_INT8, 2, a_dims, a), feed("B", Q8_ELEM_INT8, 2, bd, b2)};
+    q8_float_tensor y;
+    cr_assert_eq(q8_float_session_run(s, in, override ? 2 : 1, &y, 1), Q8_OK, "%s", q8_error_detail());
+    const int8_t *pb = override ? b2 : b;
+    cr_assert_eq(y.dims[0], a_dims[0]);
+    for (int64_t i = 0; i < a_dims[0]; ++i) {
+      for (int j = 0; j < 2; ++j) {
+        int32_t want = 0;
+        for (int k = 0; k < 3; ++k) want += a[i * 3 + k] * pb[k * 2 + j];
+        cr_expect_eq(((const int32_t *)y.data)[i * 2 + j], want, "run %d: Y[%lld][%d]", run, (long long)i, j);
+      }
+    }
+  }
+  q8_float_session_destroy(s);
+}
