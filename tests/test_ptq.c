@@ -196,11 +196,9 @@ Test(ptq, bias_overflow_named) {
 /* ---- the Fashion-MNIST model end to end --------------------------------------------- */
 
 static q8_graph *load_model(void) {
-  const char *src = getenv("Q8_SOURCE_DIR");
-  char path[2048];
-  snprintf(path, sizeof path, "%s/models/fashion_mnist_cnn.onnx", src && src[0] ? src : ".");
   q8_graph *graph = NULL;
-  cr_assert_eq(q8_graph_load_file(path, &graph), Q8_OK, "%s", q8_error_detail());
+  cr_assert_eq(q8_graph_load_file(q8t_source_path("models/fashion_mnist_cnn.onnx"), &graph), Q8_OK, "%s",
+               q8_error_detail());
   return graph;
 }
 
@@ -320,10 +318,8 @@ Test(ptq, keep_float_nodes, .timeout = 300) {
 #include "bench/qbench.h"
 
 static char *accuracy(const char *extra, int *exit_code) {
-  const char *src = getenv("Q8_SOURCE_DIR");
   char args[4096];
-  snprintf(args, sizeof args, "accuracy --model %s/models/fashion_mnist_cnn.onnx %s",
-           src && src[0] ? src : ".", extra);
+  snprintf(args, sizeof args, "accuracy --model %s %s", q8t_source_path("models/fashion_mnist_cnn.onnx"), extra);
   return q8t_run_qbench(args, false, exit_code);
 }
 
@@ -372,19 +368,20 @@ Test(ptq, qbench_accuracy_json, .timeout = 300) {
 }
 
 Test(ptq, qbench_accuracy_errors) {
-  int code;
-  char *out = accuracy("--calibrator kl", &code);
-  cr_expect_eq(code, 2);
-  free(out);
-  out = q8t_run_qbench("accuracy --model no/such/model.onnx", true, &code);
-  cr_expect_eq(code, 1);
-  cr_expect(strstr(out, "no/such/model.onnx"), "the message names the file: %s", out);
-  free(out);
-  out = accuracy("--keep-float-ops Sigmoid,,Tanh", &code);
-  cr_expect_eq(code, 2);
-  free(out);
-  out = q8t_run_qbench("accuracy --limit 0 --model x.onnx", true, &code);
-  cr_expect_eq(code, 2);
-  cr_expect(strstr(out, "--limit"), "%s", out);
-  free(out);
+  /* args, exit code, what the message must name */
+  static const char *const cases[][3] = {
+      {"accuracy --model m.onnx --calibrator kl", "2", "kl"},
+      {"accuracy --model no/such/model.onnx", "1", "no/such/model.onnx"},
+      {"accuracy --model m.onnx --keep-float-ops Sigmoid,,Tanh", "2", "empty"},
+      {"accuracy --limit 0 --model m.onnx", "2", "--limit"},
+      {"accuracy --limit 5", "2", "--model"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+    int code;
+    char *out = q8t_run_qbench(cases[i][0], true, &code);
+    cr_assert_not_null(out);
+    cr_expect_eq(code, atoi(cases[i][1]), "%s: exit %d", cases[i][0], code);
+    cr_expect(strstr(out, cases[i][2]), "%s: the message names '%s': %s", cases[i][0], cases[i][2], out);
+    free(out);
+  }
 }
