@@ -20,8 +20,9 @@ size_t qb_conv_input_count(const qb_conv_data *d) {
 
 size_t qb_conv_output_count(const qb_conv_data *d) { return d->m * d->n; }
 
-bool qb_conv_data_init(qb_conv_data *d, const q8_conv_shape *shape, q8_dtype out) {
-  *d = (qb_conv_data){.shape = *shape, .in_zero_point = 3, .in_scale = 0.02f, .out_scale = 0.5f,
+bool qb_conv_data_init(qb_conv_data *d, const q8_conv_shape *shape, q8_dtype in, q8_dtype out) {
+  *d = (qb_conv_data){.shape = *shape, .in_dtype = in, .in_zero_point = in == Q8_UINT8 ? 0 : 3,
+                      .in_scale = 0.02f, .out_scale = 0.5f,
                       .out_zero_point = out == Q8_UINT8 ? 127 : -1};
   if (q8_conv_output_shape(shape, &d->out_h, &d->out_w) != Q8_OK) return false;
   d->m = shape->batch * d->out_h * d->out_w;
@@ -37,7 +38,8 @@ bool qb_conv_data_init(qb_conv_data *d, const q8_conv_shape *shape, q8_dtype out
     return false;
   }
   uint64_t seed = 0x9E3779B97F4A7C15ull;
-  for (size_t i = 0; i < in_count; ++i) d->input[i] = (int8_t)((seed = seed * 6364136223846793005ull + 1) >> 56);
+  unsigned char *input = d->input;
+  for (size_t i = 0; i < in_count; ++i) input[i] = (unsigned char)((seed = seed * 6364136223846793005ull + 1) >> 56);
   for (size_t i = 0; i < w_count; ++i) d->weights[i] = (int8_t)((seed = seed * 6364136223846793005ull + 1) >> 56);
   for (size_t j = 0; j < d->n; ++j) {
     d->w_scales[j] = 0.001f + 0.0001f * (float)(j % 7);
@@ -51,13 +53,14 @@ void qb_conv_data_free(qb_conv_data *d) {
   free(d->weights);
   free(d->w_scales);
   free(d->bias);
-  d->input = d->weights = NULL;
+  d->input = NULL;
+  d->weights = NULL;
   d->w_scales = NULL;
   d->bias = NULL;
 }
 
 static q8_conv_desc conv_desc(const qb_conv_data *d, q8_dtype out, size_t threads) {
-  return (q8_conv_desc){.shape = d->shape, .in_dtype = Q8_INT8, .in_zero_point = d->in_zero_point,
+  return (q8_conv_desc){.shape = d->shape, .in_dtype = d->in_dtype, .in_zero_point = d->in_zero_point,
                         .in_scale = d->in_scale, .weights = d->weights, .w_layout = Q8_WEIGHTS_OHWI,
                         .w_channels = d->n, .w_scales = d->w_scales, .bias = d->bias, .out_dtype = out,
                         .requant = Q8_REQUANT_FP32, .out_scale = d->out_scale,
@@ -83,7 +86,7 @@ static bool conv_reference(const qb_conv_data *d, q8_dtype out, void *y) {
 typedef struct layer {
   const qb_conv_spec *spec;
   qb_conv_data data;
-  q8_dtype out;
+  q8_dtype in, out;
   void *want; /* --check: reference output, NULL until asked */
   bool want_failed;
 } layer;
@@ -102,19 +105,18 @@ static const void *layer_reference(layer *l) {
 
 /* ---- rows ---- */
 
-static void repro_method(char *buf, size_t size, const qb_method *m) {
-  snprintf(buf, size, " --min-time %g%s%s", m->min_time, m->check ? " --check" : "", m->bitwise ? " --bitwise" : "");
-}
-
+/* Name, sizes, rate and reproducer of a row; isa_args selects the path in
+ * the reproducer ("--isa X", plus "--peer Y" for a peer). */
 static void fill_row(qb_row *row, const layer *l, const char *who, const char *algorithm, size_t threads,
-                     const qb_timing *t) {
+                     const qb_timing *t, const char *isa_args, const qb_method *m) {
   const qb_conv_data *d = &l->data;
   char spec[96];
   qb_conv_spec_format(&d->shape, spec, sizeof spec);
-  snprintf(row->name, sizeof row->name, "conv/%s/%s/%s/%s/threads:%zu", l->spec->suite, spec, qb_out_name(l->out),
-           who, threads);
+  snprintf(row->name, sizeof row->name, "conv/%s/%s/%s-%s/%s/threads:%zu", l->spec->suite, spec,
+           qb_out_name(l->in), qb_out_name(l->out), who, threads);
   snprintf(row->suite, sizeof row->suite, "%s", l->spec->suite);
   snprintf(row->op, sizeof row->op, "conv");
+  snprintf(row->in, sizeof row->in, "%s", qb_out_name(l->in));
   snprintf(row->out, sizeof row->out, "%s", qb_out_name(l->out));
   snprintf(row->unit, sizeof row->unit, "GOPS");
   snprintf(row->algorithm, sizeof row->algorithm, "%s", algorithm);
@@ -133,6 +135,9 @@ static void fill_row(qb_row *row, const layer *l, const char *who, const char *a
     row->bytes = qb_conv_input_count(d) + qb_conv_output_count(d) * out_size(l->out) + d->n * d->k;
     row->bandwidth_level = qb_stream_level(row->bytes);
   }
+  snprintf(row->repro, sizeof row->repro, "qbench conv %s --shape %s:%s%s --out %s --threads %zu --min-time %g%s%s",
+           isa_args, l->spec->suite, spec, l->in == Q8_UINT8 ? " --in u8" : "", qb_out_name(l->out), threads,
+           m->min_time, m->check ? " --check" : "", m->bitwise ? " --bitwise" : "");
 }
 
 /* Peak and bandwidth of a finished row (measured once per run and cached). */
@@ -191,7 +196,9 @@ static bool measure_plan(q8_isa isa, layer *l, size_t threads, const qb_method *
   }
   if (ok) {
     const qb_timing t = measure(isa, run_plan, &r, method->min_time);
-    fill_row(row, l, q8_isa_name(isa), "plan", threads, &t);
+    char isa_args[48];
+    snprintf(isa_args, sizeof isa_args, "--isa %s", q8_isa_name(isa));
+    fill_row(row, l, q8_isa_name(isa), "plan", threads, &t, isa_args, method);
     snprintf(row->isa, sizeof row->isa, "%s", q8_isa_name(isa));
     snprintf(row->kernel, sizeof row->kernel, "%s", q8_conv_plan_kernel(r.plan));
     bound_row(row, qb_peak_isa_for(isa), method->min_time);
@@ -202,10 +209,6 @@ static bool measure_plan(q8_isa isa, layer *l, size_t threads, const qb_method *
       row->bitwise_ok = again && q8_conv_run(r.plan, d->input, again) == Q8_OK && memcmp(again, r.output, bytes) == 0;
       free(again);
     }
-    char extra[64];
-    repro_method(extra, sizeof extra, method);
-    snprintf(row->repro, sizeof row->repro, "qbench conv --isa %s --shape %s:%s --out %s --threads %zu%s",
-             q8_isa_name(isa), l->spec->suite, spec, qb_out_name(l->out), threads, extra);
   }
   q8_conv_plan_destroy(r.plan);
   free(r.output);
@@ -241,7 +244,7 @@ static void im2col(const qb_conv_data *d, int8_t *cols) {
             for (size_t kx = 0; kx < s->kernel_w; ++kx, dst += cg) {
               const size_t ix = x * s->stride_w + kx * s->dilation_w - s->pad_left;
               if (iy < s->in_h && ix < s->in_w) {
-                memcpy(dst, d->input + ((b * s->in_h + iy) * s->in_w + ix) * s->in_channels + g * cg, cg);
+                memcpy(dst, (const int8_t *)d->input + ((b * s->in_h + iy) * s->in_w + ix) * s->in_channels + g * cg, cg);
               } else {
                 memset(dst, (unsigned char)d->in_zero_point, cg);
               }
@@ -278,7 +281,7 @@ static bool measure_im2col(q8_isa isa, layer *l, size_t threads, const qb_method
   bool ok = r.cols && r.plans && r.output;
   if (!ok) fprintf(stderr, "qbench conv: im2col %s: out of memory\n", spec);
   for (size_t g = 0; ok && g < groups; ++g) {
-    const q8_gemm_desc gd = {.m = d->m, .n = ocg, .k = d->k, .a_dtype = Q8_INT8, .a_zero_point = d->in_zero_point,
+    const q8_gemm_desc gd = {.m = d->m, .n = ocg, .k = d->k, .a_dtype = d->in_dtype, .a_zero_point = d->in_zero_point,
                              .a_scale = d->in_scale, .weights = d->weights + g * ocg * d->k, .w_channels = ocg,
                              .w_scales = d->w_scales + g * ocg, .bias = d->bias + g * ocg, .out_dtype = l->out,
                              .requant = Q8_REQUANT_FP32, .out_scale = d->out_scale,
@@ -293,15 +296,13 @@ static bool measure_im2col(q8_isa isa, layer *l, size_t threads, const qb_method
     const qb_timing t = measure(isa, run_im2col, &r, method->min_time);
     char who[64];
     snprintf(who, sizeof who, "im2col:%s", q8_isa_name(isa));
-    fill_row(row, l, who, "im2col", threads, &t);
+    char isa_args[48];
+    snprintf(isa_args, sizeof isa_args, "--isa %s", q8_isa_name(isa));
+    fill_row(row, l, who, "im2col", threads, &t, isa_args, method);
     snprintf(row->isa, sizeof row->isa, "%s", q8_isa_name(isa));
     snprintf(row->kernel, sizeof row->kernel, "im2col+%s", q8_gemm_plan_kernel(r.plans[0]));
     bound_row(row, qb_peak_isa_for(isa), method->min_time);
     if (method->check) check_row(row, l, r.output, 0);
-    char extra[64];
-    repro_method(extra, sizeof extra, method);
-    snprintf(row->repro, sizeof row->repro, "qbench conv --isa %s --shape %s:%s --out %s --threads %zu%s",
-             q8_isa_name(isa), l->spec->suite, spec, qb_out_name(l->out), threads, extra);
   }
   for (size_t g = 0; r.plans && g < groups; ++g) q8_gemm_plan_destroy(r.plans[g]);
   free(r.plans);
@@ -324,7 +325,9 @@ static bool measure_peer(qb_peer peer, layer *l, size_t threads, const qb_method
   const bool ok = qb_peer_conv_measure(peer, d, threads, l->out, method->min_time, y, &result, err, err_size);
   if (ok) {
     const char *name = qb_peer_name(peer);
-    fill_row(row, l, name, "peer", threads, &result.t);
+    char isa_args[64];
+    snprintf(isa_args, sizeof isa_args, "--isa %s --peer %s", q8_isa_name(qb_dispatched_isa()), name);
+    fill_row(row, l, name, "peer", threads, &result.t, isa_args, method);
     snprintf(row->library, sizeof row->library, "%s", name);
     snprintf(row->isa, sizeof row->isa, "%s", result.isa);
     snprintf(row->kernel, sizeof row->kernel, "%s", result.impl);
@@ -333,11 +336,6 @@ static bool measure_peer(qb_peer peer, layer *l, size_t threads, const qb_method
     /* Peers round the output zero point in with the scale: 1 apart at exact ties. */
     if (method->check) check_row(row, l, y, l->out == Q8_INT32 ? 0 : 1);
     qb_note_peer(name, qb_peer_version(peer), result.isa);
-    char extra[64], spec[96];
-    repro_method(extra, sizeof extra, method);
-    qb_conv_spec_format(&d->shape, spec, sizeof spec);
-    snprintf(row->repro, sizeof row->repro, "qbench conv --isa %s --peer %s --shape %s:%s --out %s --threads %zu%s",
-             q8_isa_name(qb_dispatched_isa()), name, l->spec->suite, spec, qb_out_name(l->out), threads, extra);
   }
   free(y);
   return ok;
@@ -427,12 +425,13 @@ static void json_totals(qb_json *j, void *ctx) {
 static void usage(FILE *f) {
   fputs("usage: qbench conv [--suite resnet50|mobilenetv2] [--shape SPEC[,SPEC...]]\n"
         "                   [--isa NAME[,NAME...]|all|none] [--peers | --peer NAME] [--threads N]\n"
-        "                   [--out s32|s8|u8] [--min-time S] [--quick] [--check] [--bitwise]\n"
-        "                   [--repro] [--json FILE|-] [--csv FILE|-]\n\n"
+        "                   [--in s8|u8] [--out s32|s8|u8] [--min-time S] [--quick] [--check]\n"
+        "                   [--bitwise]"
+        " [--repro] [--json FILE|-] [--csv FILE|-]\n\n"
         "Times each convolution three ways: q8_conv_run (the conv plan; weights packed\n"
         "once at plan creation, not timed), im2col (timed) + q8_gemm_run per group on the\n"
-        "same ISA, and the peers when asked. NHWC int8 input (zero point 3), OHWI int8\n"
-        "weights with per-channel scales, int32 bias, batch 1 unless the spec says.\n"
+        "same ISA, and the peers when asked. NHWC input, OHWI int8 weights with\n"
+        "per-channel scales, int32 bias, batch 1 unless the spec says.\n"
         "Warm-up, then samples over --min-time, median of >= 5. Prints GOPS\n"
         "(2 * out pixels * OC * KH * KW * C / groups per second) and the fraction of the\n"
         "peak of the same ISA measured in the same run; depthwise layers also GB/s\n"
@@ -454,6 +453,8 @@ static void usage(FILE *f) {
         "  --peers    also time oneDNN (convolution_forward) and XNNPACK (qc8 convolution)\n"
         "             on the same inputs; --peer NAME for one\n"
         "  --threads  default 1; 0 = one per physical core\n"
+        "  --in       input s8 with zero point 3 (default) or u8 with zero point 0, as\n"
+        "             post-ReLU activations are (oneDNN then runs without a zero point)\n"
         "  --out      s32 (default), s8 or u8 (fused requantization, fp32 mode)\n"
         "  --min-time seconds of samples per row (default 0.2); --quick = 0.05\n"
         "  --check    compare every output with the ref ISA's conv plan: exact for q8\n"
@@ -470,7 +471,7 @@ static void table_row(const qb_outputs *o, qb_row *row, bool *all_ok) {
   qb_table_row(o, row);
 }
 
-static bool conv_bench(const qb_conv_spec *specs, size_t count, const qb_selection *sel, q8_dtype out,
+static bool conv_bench(const qb_conv_spec *specs, size_t count, const qb_selection *sel, q8_dtype in, q8_dtype out,
                        const qb_method *method, const qb_outputs *o, qb_rows *rows, totals *sums) {
   bool all_ok = true, peer_skip_said[QB_PEER_COUNT] = {false};
   size_t total_rows = 0, done = 0;
@@ -479,10 +480,10 @@ static bool conv_bench(const qb_conv_spec *specs, size_t count, const qb_selecti
   total_rows *= count;
   const q8_isa dispatched = qb_dispatched_isa();
   for (size_t s = 0; s < count; ++s) {
-    layer l = {.spec = &specs[s], .out = out};
+    layer l = {.spec = &specs[s], .in = in, .out = out};
     char spec[96];
     qb_conv_spec_format(&specs[s].shape, spec, sizeof spec);
-    if (!qb_conv_data_init(&l.data, &specs[s].shape, out)) {
+    if (!qb_conv_data_init(&l.data, &specs[s].shape, in, out)) {
       fprintf(stderr, "qbench conv: %s: out of memory\n", spec);
       all_ok = false;
       continue;
@@ -538,7 +539,7 @@ int qb_cmd_conv(int argc, char **argv) {
   qb_method method = {.min_time = 0.2};
   qb_outputs outputs;
   qb_outputs_init(&outputs);
-  q8_dtype out = Q8_INT32;
+  q8_dtype in = Q8_INT8, out = Q8_INT32;
   qb_conv_spec *specs = NULL;
   size_t count = 0;
   int rc = 0;
@@ -558,6 +559,12 @@ int qb_cmd_conv(int argc, char **argv) {
       continue;
     } else if (strcmp(arg, "--suite") == 0 && has_value) {
       if (!qb_conv_specs_add_suite(&specs, &count, argv[++i])) rc = fail_usage("--suite '%s': expected resnet50 or mobilenetv2", argv[i]);
+      continue;
+    } else if (strcmp(arg, "--in") == 0 && has_value) {
+      const char *v = argv[++i];
+      if (strcmp(v, "s8") == 0) in = Q8_INT8;
+      else if (strcmp(v, "u8") == 0) in = Q8_UINT8;
+      else rc = fail_usage("--in '%s': expected s8 or u8", v);
       continue;
     } else if (strcmp(arg, "--out") == 0 && has_value) {
       const char *v = argv[++i];
@@ -606,7 +613,7 @@ int qb_cmd_conv(int argc, char **argv) {
     return 1;
   }
   qb_table_header(&outputs);
-  const bool ok = conv_bench(specs, count, &sel, out, &method, &outputs, &rows, sums);
+  const bool ok = conv_bench(specs, count, &sel, in, out, &method, &outputs, &rows, sums);
   print_totals(outputs.table, sums);
   rc = 0;
   if (outputs.json_path) {

@@ -442,7 +442,7 @@ bool qb_peer_gemm_measure(qb_peer peer, const size_t shape[3], size_t threads, q
       const qb_conv_data view = {
           .shape = {.batch = d.m, .in_h = 1, .in_w = 1, .in_channels = d.k, .out_channels = d.n, .kernel_h = 1,
                     .kernel_w = 1, .stride_h = 1, .stride_w = 1, .dilation_h = 1, .dilation_w = 1, .groups = 1},
-          .out_h = 1, .out_w = 1, .m = d.m, .n = d.n, .k = d.k, .input = d.a, .weights = d.w,
+          .out_h = 1, .out_w = 1, .m = d.m, .n = d.n, .k = d.k, .in_dtype = Q8_INT8, .input = d.a, .weights = d.w,
           .w_scales = d.w_scales, .bias = d.bias, .in_zero_point = d.a_zero_point, .out_zero_point = d.out_zero_point,
           .in_scale = d.a_scale, .out_scale = d.out_scale};
       ok = qb_peer_conv_measure(peer, &view, threads, out, min_time, c, result, err, err_size);

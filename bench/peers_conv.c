@@ -10,10 +10,10 @@
 #include "bench/qbench.h"
 
 /* ---- oneDNN ---------------------------------------------------------------
- * NHWC s8 source and s8 weights in the layout the primitive picks ("any"),
- * reordered from OHWI (untimed). The source zero point is oneDNN's
- * zero-point attribute, under which padding also reads as the zero point, as
- * in q8; the output is requantized with per-channel output scales and the dst
+ * NHWC s8 or u8 source and s8 weights in the layout the primitive picks
+ * ("any"), reordered from OHWI (untimed). A nonzero source zero point is
+ * oneDNN's zero-point attribute, under which padding also reads as the zero
+ * point, as in q8; the output is requantized with per-channel output scales and the dst
  * zero point as an eltwise linear post-op (x + zp) before oneDNN's rounding,
  * as bench/peers.c does for the GEMM, so exact .5 ties can differ by 1. */
 #if QB_HAVE_ONEDNN
@@ -49,7 +49,7 @@ static bool onednn_conv(const qb_conv_data *d, q8_dtype out, size_t threads, dou
   const dnnl_data_type_t dst_type = out == Q8_INT32 ? dnnl_s32 : out == Q8_INT8 ? dnnl_s8 : dnnl_u8;
   const bool grouped = s->groups > 1;
   dnnl_memory_desc_t src_md, w_any_md, w_user_md, bias_md, dst_md;
-  DNNL_TRY(dnnl_memory_desc_init_by_tag(&src_md, 4, src_dims, dnnl_s8, dnnl_nhwc));
+  DNNL_TRY(dnnl_memory_desc_init_by_tag(&src_md, 4, src_dims, d->in_dtype == Q8_UINT8 ? dnnl_u8 : dnnl_s8, dnnl_nhwc));
   DNNL_TRY(dnnl_memory_desc_init_by_tag(&w_any_md, grouped ? 5 : 4, grouped ? gw_dims : w_dims, dnnl_s8,
                                         dnnl_format_tag_any));
   DNNL_TRY(dnnl_memory_desc_init_by_tag(&w_user_md, grouped ? 5 : 4, grouped ? gw_dims : w_dims, dnnl_s8,
@@ -58,7 +58,9 @@ static bool onednn_conv(const qb_conv_data *d, q8_dtype out, size_t threads, dou
   DNNL_TRY(dnnl_memory_desc_init_by_tag(&dst_md, 4, dst_dims, dst_type, dnnl_nhwc));
 
   DNNL_TRY(dnnl_primitive_attr_create(&attr));
-  DNNL_TRY(dnnl_primitive_attr_set_zero_points(attr, DNNL_ARG_SRC, 1, 0, &d->in_zero_point));
+  /* Only when needed: with a zero point oneDNN 2.6 leaves its brgemm
+   * convolutions for the older jit_int8 ones. */
+  if (d->in_zero_point != 0) DNNL_TRY(dnnl_primitive_attr_set_zero_points(attr, DNNL_ARG_SRC, 1, 0, &d->in_zero_point));
   if (out != Q8_INT32) {
     /* The requantization scale of channel j as q8 computes it (double, rounded once). */
     for (size_t j = 0; j < d->n; ++j) scales[j] = (float)((double)d->in_scale * d->w_scales[j] / d->out_scale);
@@ -96,6 +98,16 @@ static bool xnnpack_conv(const qb_conv_data *d, q8_dtype out, size_t threads, do
   const q8_conv_shape *s = &d->shape;
   const bool u8 = out == Q8_UINT8;
   const int32_t zp = u8 ? d->out_zero_point - 128 : d->out_zero_point; /* the flip adds 128 back */
+  /* u8 input: x - zp = (x ^ 0x80) - (zp - 128), so the s8 copy (made here,
+   * untimed) with the zero point moved gives the same sums, padding included. */
+  const bool in_u8 = d->in_dtype == Q8_UINT8;
+  const int32_t in_zp = in_u8 ? d->in_zero_point - 128 : d->in_zero_point;
+  unsigned char *input = in_u8 ? malloc(qb_conv_input_count(d)) : NULL;
+  if (in_u8 && input == NULL) return qb_peer_fail(err, err_size, "xnnpack: out of memory");
+  if (in_u8) {
+    memcpy(input, d->input, qb_conv_input_count(d));
+    qb_flip_sign_bits(input, qb_conv_input_count(d));
+  }
   bool ok = true;
   qb_affinity_guard affinity;
   qb_unpin_for_workers(&affinity, threads);
@@ -110,13 +122,14 @@ static bool xnnpack_conv(const qb_conv_data *d, q8_dtype out, size_t threads, do
       (uint32_t)s->pad_top, (uint32_t)s->pad_right, (uint32_t)s->pad_bottom, (uint32_t)s->pad_left,
       (uint32_t)s->kernel_h, (uint32_t)s->kernel_w, (uint32_t)s->stride_h, (uint32_t)s->stride_w,
       (uint32_t)s->dilation_h, (uint32_t)s->dilation_w, (uint32_t)s->groups, s->in_channels / s->groups,
-      s->out_channels / s->groups, s->in_channels, s->out_channels, (int8_t)d->in_zero_point, d->in_scale,
+      s->out_channels / s->groups, s->in_channels, s->out_channels, (int8_t)in_zp, d->in_scale,
       d->w_scales, d->weights, d->bias, (int8_t)zp, d->out_scale, INT8_MIN, INT8_MAX, 0, &op);
   if (st != xnn_status_success) {
     ok = qb_peer_fail(err, err_size, "xnnpack: xnn_create_convolution2d_nhwc_qc8 failed (status %d)", (int)st);
     goto done;
   }
-  st = xnn_setup_convolution2d_nhwc_qc8(op, s->batch, s->in_h, s->in_w, d->input, y, pool);
+  st = xnn_setup_convolution2d_nhwc_qc8(op, s->batch, s->in_h, s->in_w, in_u8 ? (const void *)input : d->input, y,
+                                        pool);
   if (st != xnn_status_success) {
     ok = qb_peer_fail(err, err_size, "xnnpack: xnn_setup_convolution2d_nhwc_qc8 failed (status %d)", (int)st);
     goto done;
@@ -142,6 +155,7 @@ done:
   if (op) xnn_delete_operator(op);
   if (pool) pthreadpool_destroy(pool);
   qb_restore_affinity(&affinity);
+  free(input);
   return ok;
 }
 #endif /* QB_HAVE_XNNPACK */

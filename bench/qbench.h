@@ -118,6 +118,7 @@ typedef struct qb_row {
   bool is_conv;
   q8_conv_shape conv;
   size_t out_h, out_w;
+  char in[8];            /* conv: input s8 or u8 */
   char algorithm[16];    /* conv: plan (q8_conv_run), im2col (+ q8_gemm_run), peer */
 } qb_row;
 void qb_row_init(qb_row *row);
@@ -316,21 +317,24 @@ void qb_conv_spec_format(const q8_conv_shape *s, char *buf, size_t size);
 /* Depthwise: one input channel per group. */
 bool qb_conv_is_depthwise(const q8_conv_shape *s);
 
-/* The inputs every conv row uses (q8's and the peers'), deterministic: int8
- * NHWC input with zero point 3 (scale 0.02), OHWI int8 weights with
+/* The inputs every conv row uses (q8's and the peers'), deterministic: NHWC
+ * input, int8 with zero point 3 or uint8 with zero point 0 (post-ReLU
+ * activations), scale 0.02; OHWI int8 weights with
  * per-output-channel scales 0.001 + 0.0001 * (j % 7), bias (j % 1000) - 500,
  * out scale 0.5 and zero point -1 (u8: 127), fp32 requantization. */
 typedef struct qb_conv_data {
   q8_conv_shape shape;
   size_t out_h, out_w;
   size_t m, n, k; /* GEMM-equivalent: out pixels, out channels, KH*KW*C/groups */
-  int8_t *input, *weights;
+  q8_dtype in_dtype;   /* Q8_INT8 or Q8_UINT8 */
+  void *input;         /* in_dtype */
+  int8_t *weights;
   float *w_scales;
   int32_t *bias;
   int32_t in_zero_point, out_zero_point;
   float in_scale, out_scale;
 } qb_conv_data;
-bool qb_conv_data_init(qb_conv_data *d, const q8_conv_shape *shape, q8_dtype out);
+bool qb_conv_data_init(qb_conv_data *d, const q8_conv_shape *shape, q8_dtype in, q8_dtype out);
 void qb_conv_data_free(qb_conv_data *d);
 size_t qb_conv_input_count(const qb_conv_data *d);
 size_t qb_conv_output_count(const qb_conv_data *d);

@@ -120,6 +120,7 @@ static void write_conv_fields(qb_json *j, const qb_row *r) {
                {"pad_bottom", s->pad_bottom}, {"pad_right", s->pad_right}, {"groups", s->groups}};
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; ++i) qb_json_int(j, sizes[i].key, (long long)sizes[i].value);
   qb_json_bool(j, "depthwise", qb_conv_is_depthwise(s));
+  qb_json_string(j, "in", r->in);
   qb_json_string(j, "algorithm", r->algorithm);
   if (r->bytes > 0) {
     const double gbps = (double)r->bytes / r->t.median_s * 1e-9;
@@ -322,11 +323,11 @@ static void format_time(char *buf, size_t size, double s) {
 
 void qb_table_row(const qb_outputs *o, const qb_row *r) {
   qb_progress_clear();
-  char label[128], time[24], rate[32], peak[16] = "n/a", ref[16] = "", notes[160] = "";
+  char label[160], time[24], rate[32], peak[16] = "n/a", ref[16] = "", notes[160] = "";
   if (r->is_conv) {
     char spec[96];
     qb_conv_spec_format(&r->conv, spec, sizeof spec);
-    snprintf(label, sizeof label, "%.11s %s %s%s", r->suite, spec, r->out,
+    snprintf(label, sizeof label, "%.11s %.96s %.7s-%.7s%s", r->suite, spec, r->in, r->out,
              strcmp(r->algorithm, "im2col") == 0 ? " im2col" : "");
   } else if (r->is_gemm) {
     snprintf(label, sizeof label, "%.12s %zux%zux%zu %s", r->suite, r->m, r->n, r->k, r->out);
