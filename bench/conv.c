@@ -426,7 +426,7 @@ static void usage(FILE *f) {
   fputs("usage: qbench conv [--suite resnet50|mobilenetv2] [--shape SPEC[,SPEC...]]\n"
         "                   [--isa NAME[,NAME...]|all|none] [--peers | --peer NAME] [--threads N]\n"
         "                   [--in s8|u8] [--out s32|s8|u8] [--min-time S] [--quick] [--check]\n"
-        "                   [--bitwise]"
+        "                   [--bitwise] [--list]"
         " [--repro] [--json FILE|-] [--csv FILE|-]\n\n"
         "Times each convolution three ways: q8_conv_run (the conv plan; weights packed\n"
         "once at plan creation, not timed), im2col (timed) + q8_gemm_run per group on the\n"
@@ -459,7 +459,8 @@ static void usage(FILE *f) {
         "  --min-time seconds of samples per row (default 0.2); --quick = 0.05\n"
         "  --check    compare every output with the ref ISA's conv plan: exact for q8\n"
         "             rows, peers within 1 in s8/u8 (the table shows the max difference)\n"
-        "  --bitwise  run each plan again and compare the bytes\n",
+        "  --bitwise  run each plan again and compare the bytes\n"
+        "  --list     print the layers (SUITE:SPEC, one a line) and measure nothing\n",
         f);
   fputs(qb_outputs_help, f);
 }
@@ -540,6 +541,7 @@ int qb_cmd_conv(int argc, char **argv) {
   qb_outputs outputs;
   qb_outputs_init(&outputs);
   q8_dtype in = Q8_INT8, out = Q8_INT32;
+  bool list = false;
   qb_conv_spec *specs = NULL;
   size_t count = 0;
   int rc = 0;
@@ -559,6 +561,9 @@ int qb_cmd_conv(int argc, char **argv) {
       continue;
     } else if (strcmp(arg, "--suite") == 0 && has_value) {
       if (!qb_conv_specs_add_suite(&specs, &count, argv[++i])) rc = fail_usage("--suite '%s': expected resnet50 or mobilenetv2", argv[i]);
+      continue;
+    } else if (strcmp(arg, "--list") == 0) {
+      list = true;
       continue;
     } else if (strcmp(arg, "--in") == 0 && has_value) {
       const char *v = argv[++i];
@@ -601,6 +606,15 @@ int qb_cmd_conv(int argc, char **argv) {
   if (count == 0) {
     qb_conv_specs_add_suite(&specs, &count, "resnet50");
     qb_conv_specs_add_suite(&specs, &count, "mobilenetv2");
+  }
+  if (list) {
+    for (size_t i = 0; i < count; ++i) {
+      char spec[96];
+      qb_conv_spec_format(&specs[i].shape, spec, sizeof spec);
+      printf("%s:%s\n", specs[i].suite, spec);
+    }
+    free(specs);
+    return 0;
   }
 
   q8_pin_current_thread(0);
