@@ -19,13 +19,9 @@
 #define LAYERS "9x9x8:16:3x3:s1:p1,2x7x6x4:6:3x3:s2:p0,1,1,0:d1:g2,6x6x4:8:3x3:p1:dw,5x5x3:5:1x1,8x8x2:3:3x3:p2:d2"
 
 static qb_jvalue *run_json(const char *args) {
-  int code = -1;
-  char *out = q8t_run_qbench(args, false, &code);
-  cr_assert_not_null(out, "ctest sets Q8_QBENCH");
-  if (code != 0) {
-    char *all = q8t_run_qbench(args, true, &code);
-    cr_assert_fail("qbench %s: exit %d\n%s", args, code, all ? all : "");
-  }
+  char *failure = NULL;
+  char *out = q8t_run_qbench_ok(args, &failure);
+  cr_assert_not_null(out, "qbench %s: %s", args, failure ? failure : "out of memory");
   char err[256];
   qb_jvalue *doc = qb_json_parse(out, err, sizeof err);
   cr_assert_not_null(doc, "qbench %s: stdout is not JSON (%s):\n%.3000s", args, err, out);
