@@ -217,6 +217,7 @@ static bool measure_plan(q8_isa isa, layer *l, size_t threads, const qb_method *
 }
 
 /* ---- im2col + GEMM: the baseline the conv plan must beat ----
+ * A 1x1 stride-1 unpadded single-group layer needs no copy: its input is A.
  * Columns [pixel][group][ky][kx][channel of the group]: one row of K per group,
  * padded positions hold the input zero point (they then contribute 0, as in
  * the convolution). Group g is then a GEMM of A = columns at offset g * k
@@ -224,7 +225,7 @@ static bool measure_plan(q8_isa isa, layer *l, size_t threads, const qb_method *
  * output at column g * (OC / groups) (row stride OC). */
 typedef struct im2col_run {
   const qb_conv_data *d;
-  int8_t *cols;
+  int8_t *cols; /* NULL when the input already is the columns (1x1, stride 1, no padding, one group) */
   q8_gemm_plan **plans; /* one per group */
   unsigned char *output;
   size_t esize;
@@ -260,9 +261,10 @@ static void run_im2col(void *p) {
   im2col_run *r = p;
   const qb_conv_data *d = r->d;
   const size_t groups = d->shape.groups, ocg = d->n / groups;
-  im2col(d, r->cols);
+  const int8_t *a = r->cols ? r->cols : d->input;
+  if (r->cols) im2col(d, r->cols);
   for (size_t g = 0; g < groups; ++g) {
-    q8_gemm_run(r->plans[g], r->cols + g * d->k, groups * d->k, r->output + g * ocg * r->esize, d->n);
+    q8_gemm_run(r->plans[g], a + g * d->k, groups * d->k, r->output + g * ocg * r->esize, d->n);
   }
 }
 
@@ -275,10 +277,13 @@ static bool measure_im2col(q8_isa isa, layer *l, size_t threads, const qb_method
     fprintf(stderr, "qbench conv: %s: %s\n", q8_isa_name(isa), q8_error_detail());
     return false;
   }
-  im2col_run r = {.d = d, .esize = out_size(l->out), .cols = malloc(d->m * groups * d->k),
+  const q8_conv_shape *s = &d->shape;
+  const bool identity = s->kernel_h == 1 && s->kernel_w == 1 && s->stride_h == 1 && s->stride_w == 1 &&
+                        s->pad_top + s->pad_left + s->pad_bottom + s->pad_right == 0 && groups == 1;
+  im2col_run r = {.d = d, .esize = out_size(l->out), .cols = identity ? NULL : malloc(d->m * groups * d->k),
                   .plans = calloc(groups, sizeof(q8_gemm_plan *)),
                   .output = calloc(qb_conv_output_count(d), out_size(l->out))};
-  bool ok = r.cols && r.plans && r.output;
+  bool ok = (identity || r.cols) && r.plans && r.output;
   if (!ok) fprintf(stderr, "qbench conv: im2col %s: out of memory\n", spec);
   for (size_t g = 0; ok && g < groups; ++g) {
     const q8_gemm_desc gd = {.m = d->m, .n = ocg, .k = d->k, .a_dtype = d->in_dtype, .a_zero_point = d->in_zero_point,
@@ -300,7 +305,7 @@ static bool measure_im2col(q8_isa isa, layer *l, size_t threads, const qb_method
     snprintf(isa_args, sizeof isa_args, "--isa %s", q8_isa_name(isa));
     fill_row(row, l, who, "im2col", threads, &t, isa_args, method);
     snprintf(row->isa, sizeof row->isa, "%s", q8_isa_name(isa));
-    snprintf(row->kernel, sizeof row->kernel, "im2col+%s", q8_gemm_plan_kernel(r.plans[0]));
+    snprintf(row->kernel, sizeof row->kernel, "%s%s", identity ? "" : "im2col+", q8_gemm_plan_kernel(r.plans[0]));
     bound_row(row, qb_peak_isa_for(isa), method->min_time);
     if (method->check) check_row(row, l, r.output, 0);
   }
@@ -429,10 +434,11 @@ static void usage(FILE *f) {
         "                   [--bitwise] [--list]"
         " [--repro] [--json FILE|-] [--csv FILE|-]\n\n"
         "Times each convolution three ways: q8_conv_run (the conv plan; weights packed\n"
-        "once at plan creation, not timed), im2col (timed) + q8_gemm_run per group on the\n"
-        "same ISA, and the peers when asked. NHWC input, OHWI int8 weights with\n"
-        "per-channel scales, int32 bias, batch 1 unless the spec says.\n"
-        "Warm-up, then samples over --min-time, median of >= 5. Prints GOPS\n"
+        "once at plan creation, not timed), im2col (timed; none for 1x1 stride-1\n"
+        "unpadded layers) + q8_gemm_run per group on the same ISA, and the peers when\n"
+        "asked. NHWC input, OHWI int8 weights with per-channel scales, int32 bias,\n"
+        "batch 1 unless the spec says. Warm-up, then samples over --min-time, median\n"
+        "of >= 5 (ref: few samples). Prints GOPS\n"
         "(2 * out pixels * OC * KH * KW * C / groups per second) and the fraction of the\n"
         "peak of the same ISA measured in the same run; depthwise layers also GB/s\n"
         "(input + output + weight bytes per second) against the measured read\n"
