@@ -172,7 +172,6 @@ dnnl_status_t qb_dnnl_describe(const_dnnl_primitive_desc_t pd, qb_peer_result *r
   return s;
 }
 
-
 bool qb_dnnl_begin(size_t threads, qb_dnnl_env *env, char *err, size_t err_size) {
   /* One engine and stream for the process, like an application's. */
   static dnnl_engine_t engine;

@@ -219,6 +219,8 @@ typedef struct qb_peer_result {
   bool checked;
   int max_abs_diff;  /* checked: largest |peer - q8 ref| over the output */
 } qb_peer_result;
+/* Largest |got - want| over `count` elements of `out`. */
+int qb_max_abs_diff(const void *got, const void *want, size_t count, q8_dtype out);
 /* Times the peer's fastest int8 path for the GEMM qb_gemm_measure times:
  * C[m][n] = requant(sum_k (A[m][k] - 3) * W[n][k] + bias[n]) with A int8
  * (zero point 3, scale 0.02), W int8 per-output-channel scales
@@ -227,8 +229,6 @@ typedef struct qb_peer_result {
  * Operator creation and weight packing are not timed. `threads` threads.
  * false with the reason in err (e.g. "xnnpack has no int32-output GEMM")
  * when the peer cannot run this case. */
-/* Largest |got - want| over `count` elements of `out`. */
-int qb_max_abs_diff(const void *got, const void *want, size_t count, q8_dtype out);
 bool qb_peer_gemm_measure(qb_peer peer, const size_t shape[3], size_t threads, q8_dtype out,
                           double min_time, bool check, qb_peer_result *result, char *err,
                           size_t err_size);
