@@ -356,20 +356,25 @@ static void usage(FILE *f) {
         "             the last-level cache (peers are timed warm)\n"
         "  --check    verify each timed output against the reference, byte for byte\n"
         "             (peers: within 1)\n"
-        "  --bitwise  run each case again and compare the bytes (determinism)\n"
-        "  --repro    print a one-line reproducer under each row\n"
-        "  --json     write Google Benchmark JSON, docs/results.md ('-': stdout, table to stderr)\n"
-        "  --csv      write the rows as CSV ('-': stdout)\n\n"
-        "Exit status: 0, 1 when a case failed (plan, --check, --bitwise), 2 bad arguments.\n",
+        "  --bitwise  run each case again and compare the bytes (determinism)\n",
         f);
+  fputs(qb_outputs_help, f);
 }
 
-static int fail_usage(const char *fmt, const char *arg) {
-  fprintf(stderr, "qbench gemm: ");
+const char qb_outputs_help[] =
+    "  --repro    print a one-line reproducer under each row\n"
+    "  --json     write Google Benchmark JSON, docs/results.md ('-': stdout, table to stderr)\n"
+    "  --csv      write the rows as CSV ('-': stdout)\n\n"
+    "Exit status: 0, 1 when a case failed (plan, --check, --bitwise), 2 bad arguments.\n";
+
+int qb_usage_error(const char *command, const char *fmt, const char *arg) {
+  fprintf(stderr, "qbench %s: ", command);
   fprintf(stderr, fmt, arg);
-  fputs("\n(see qbench gemm --help)\n", stderr);
+  fprintf(stderr, "\n(see qbench %s --help)\n", command);
   return 2;
 }
+
+static int fail_usage(const char *fmt, const char *arg) { return qb_usage_error("gemm", fmt, arg); }
 
 /* --isa LIST: names, "all", "none"; 0 or 2 (message printed). */
 int qb_parse_isa_list(const char *list, bool wanted[Q8_ISA_COUNT], bool *any, const char *prefix) {

@@ -7,6 +7,7 @@
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "info") == 0) return qb_cmd_info(argc - 1, argv + 1);
   if (argc >= 2 && strcmp(argv[1], "gemm") == 0) return qb_cmd_gemm(argc - 1, argv + 1);
+  if (argc >= 2 && strcmp(argv[1], "conv") == 0) return qb_cmd_conv(argc - 1, argv + 1);
   if (argc >= 2 && strcmp(argv[1], "compare") == 0) return qb_cmd_compare(argc - 1, argv + 1);
   if (argc >= 2 && strcmp(argv[1], "peak") == 0) return qb_cmd_peak(argc - 1, argv + 1);
   if (argc >= 2 && strcmp(argv[1], "plot") == 0) return qb_cmd_plot(argc - 1, argv + 1);

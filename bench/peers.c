@@ -6,22 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/peers_internal.h"
 #include "bench/qbench.h"
-
-#ifdef __linux__
-#include <sched.h>
-#endif
 
 #if QB_HAVE_ONEDNN
 #include <dlfcn.h>
-#include <oneapi/dnnl/dnnl.h>
-#include <oneapi/dnnl/dnnl_debug.h>
 #endif
 
 #if QB_HAVE_XNNPACK
 #include <pthread.h>
-#include <pthreadpool.h>
-#include <xnnpack.h>
 #endif
 
 #ifndef QB_XNNPACK_VERSION
@@ -70,7 +63,7 @@ const char *qb_peer_version(qb_peer peer) {
   return "";
 }
 
-__attribute__((format(printf, 3, 4))) static bool fail(char *err, size_t err_size, const char *fmt, ...) {
+__attribute__((format(printf, 3, 4))) bool qb_peer_fail(char *err, size_t err_size, const char *fmt, ...) {
   if (err && err_size) {
     va_list ap;
     va_start(ap, fmt);
@@ -85,16 +78,7 @@ __attribute__((format(printf, 3, 4))) static bool fail(char *err, size_t err_siz
  * pins its main thread to one core, so a peer's pool started from it would put
  * every worker on that core: while a peer creates and runs its threads, the
  * calling thread may run anywhere (the kernel keeps it within the cpuset). */
-typedef struct affinity_guard {
-#ifdef __linux__
-  cpu_set_t saved;
-  bool restore;
-#else
-  int unused;
-#endif
-} affinity_guard;
-
-static void unpin_for_workers(affinity_guard *g, size_t threads) {
+void qb_unpin_for_workers(qb_affinity_guard *g, size_t threads) {
 #ifdef __linux__
   g->restore = false;
   if (threads <= 1 || sched_getaffinity(0, sizeof g->saved, &g->saved) != 0) return;
@@ -108,7 +92,7 @@ static void unpin_for_workers(affinity_guard *g, size_t threads) {
 #endif
 }
 
-static void restore_affinity(affinity_guard *g) {
+void qb_restore_affinity(qb_affinity_guard *g) {
 #ifdef __linux__
   if (g->restore) sched_setaffinity(0, sizeof g->saved, &g->saved);
 #else
@@ -174,81 +158,76 @@ static void dnnl_threads_restore(int previous) {
   if (set && previous > 0) set(previous);
 }
 
-#define DNNL_TRY(call)                                                                        \
-  do {                                                                                        \
-    const dnnl_status_t s_ = (call);                                                          \
-    if (s_ != dnnl_success) {                                                                 \
-      ok = fail(err, err_size, "onednn: %s failed: %s", #call, dnnl_status2str(s_));          \
-      goto done;                                                                              \
-    }                                                                                         \
-  } while (0)
+dnnl_status_t qb_dnnl_describe(const_dnnl_primitive_desc_t pd, qb_peer_result *result) {
+  const char *impl = NULL;
+  const dnnl_status_t s = dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+  snprintf(result->impl, sizeof result->impl, "%s", impl ? impl : "");
+  /* The ISA of the kernel it picked is the part of impl after ':'
+   * ("brgemm:avx512_core_vnni"); without one, the most oneDNN may use here. */
+  const char *colon = impl ? strrchr(impl, ':') : NULL;
+  const char *isa = dnnl_cpu_isa2str(dnnl_get_effective_cpu_isa());
+  if (strncmp(isa, "cpu_isa_", 8) == 0) isa += 8;
+  if (colon && colon[1]) isa = colon + 1;
+  snprintf(result->isa, sizeof result->isa, "%s", isa);
+  return s;
+}
 
-static bool onednn_measure(const qb_gemm_data *d, q8_dtype out, size_t threads, double min_time,
-                           void *c, qb_peer_result *result, char *err, size_t err_size) {
+bool qb_dnnl_begin(size_t threads, qb_dnnl_env *env, char *err, size_t err_size) {
+  /* One engine and stream for the process, like an application's. */
   static dnnl_engine_t engine;
   static dnnl_stream_t stream;
   bool ok = true;
-  const dnnl_dim_t m = (dnnl_dim_t)d->m, n = (dnnl_dim_t)d->n, k = (dnnl_dim_t)d->k;
-  dnnl_primitive_attr_t attr = NULL;
-  dnnl_post_ops_t post_ops = NULL;
-  dnnl_primitive_desc_t pd = NULL, reorder_pd = NULL;
-  dnnl_primitive_t prim = NULL, reorder = NULL;
-  dnnl_memory_t src = NULL, user_w = NULL, w = NULL, bias = NULL, dst = NULL;
-  float *scales = malloc((size_t)n * sizeof(float));
-  int32_t *folded = malloc((size_t)n * sizeof(int32_t));
-  int previous_threads = 0;
-  affinity_guard affinity;
-  unpin_for_workers(&affinity, threads);
-  if (scales == NULL || folded == NULL) {
-    ok = fail(err, err_size, "onednn: out of memory");
+  *env = (qb_dnnl_env){0};
+  qb_unpin_for_workers(&env->affinity, threads);
+  if (!dnnl_threads(threads, &env->previous_threads)) {
+    ok = qb_peer_fail(err, err_size, "onednn: cannot set %zu OpenMP threads", threads);
     goto done;
   }
-  if (!dnnl_threads(threads, &previous_threads)) {
-    ok = fail(err, err_size, "onednn: cannot set %zu OpenMP threads", threads);
-    goto done;
-  }
-  /* One engine and stream for the process, like an application's. */
   if (engine == NULL) DNNL_TRY(dnnl_engine_create(&engine, dnnl_cpu, 0));
   if (stream == NULL) DNNL_TRY(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags));
+  env->engine = engine;
+  env->stream = stream;
+done:
+  if (!ok) qb_dnnl_end(env);
+  return ok;
+}
 
-  dnnl_memory_desc_t src_md, w_any_md, w_user_md, bias_md, dst_md;
-  const dnnl_dims_t src_dims = {m, k}, w_dims = {n, k}, bias_dims = {n}, dst_dims = {m, n};
-  const dnnl_data_type_t dst_type = out == Q8_INT32 ? dnnl_s32 : out == Q8_INT8 ? dnnl_s8 : dnnl_u8;
-  DNNL_TRY(dnnl_memory_desc_init_by_tag(&src_md, 2, src_dims, dnnl_s8, dnnl_ab));
-  DNNL_TRY(dnnl_memory_desc_init_by_tag(&w_any_md, 2, w_dims, dnnl_s8, dnnl_format_tag_any));
-  DNNL_TRY(dnnl_memory_desc_init_by_tag(&w_user_md, 2, w_dims, dnnl_s8, dnnl_ab)); /* W[n][k] */
-  DNNL_TRY(dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_s32, dnnl_a));
-  DNNL_TRY(dnnl_memory_desc_init_by_tag(&dst_md, 2, dst_dims, dst_type, dnnl_ab));
+void qb_dnnl_end(qb_dnnl_env *env) {
+  if (env->previous_threads > 0) dnnl_threads_restore(env->previous_threads);
+  env->previous_threads = 0;
+  qb_restore_affinity(&env->affinity);
+}
 
-  DNNL_TRY(dnnl_primitive_attr_create(&attr));
-  if (out != Q8_INT32) {
-    for (dnnl_dim_t j = 0; j < n; ++j) scales[j] = out_scale_of(d, (size_t)j);
-    DNNL_TRY(dnnl_primitive_attr_set_output_scales(attr, n, 1 << 1, scales)); /* per oc */
-    DNNL_TRY(dnnl_post_ops_create(&post_ops));
-    DNNL_TRY(dnnl_post_ops_append_eltwise(post_ops, 1.0f, dnnl_eltwise_linear, 1.0f,
-                                          (float)d->out_zero_point));
-    DNNL_TRY(dnnl_primitive_attr_set_post_ops(attr, post_ops));
-  }
-  dnnl_inner_product_desc_t ip;
-  DNNL_TRY(dnnl_inner_product_forward_desc_init(&ip, dnnl_forward_inference, &src_md, &w_any_md,
-                                                &bias_md, &dst_md));
-  DNNL_TRY(dnnl_primitive_desc_create(&pd, &ip, attr, engine, NULL));
+dnnl_status_t qb_dnnl_requant_attr(dnnl_primitive_attr_t attr, const float *scales, size_t n, int32_t zero_point) {
+  dnnl_status_t s = dnnl_primitive_attr_set_output_scales(attr, (dnnl_dim_t)n, 1 << 1, scales); /* per oc */
+  dnnl_post_ops_t post_ops = NULL;
+  if (s == dnnl_success) s = dnnl_post_ops_create(&post_ops);
+  if (s == dnnl_success) s = dnnl_post_ops_append_eltwise(post_ops, 1.0f, dnnl_eltwise_linear, 1.0f, (float)zero_point);
+  if (s == dnnl_success) s = dnnl_primitive_attr_set_post_ops(attr, post_ops); /* attr keeps a copy */
+  dnnl_post_ops_destroy(post_ops);
+  return s;
+}
+
+bool qb_dnnl_run(const qb_dnnl_env *env, const_dnnl_primitive_desc_t pd, const dnnl_memory_desc_t *w_user_md,
+                 const void *weights, const void *src_data, const int32_t *bias_data, void *dst_data,
+                 double min_time, qb_peer_result *result, char *err, size_t err_size) {
+  bool ok = true;
+  dnnl_engine_t engine = env->engine;
+  dnnl_stream_t stream = env->stream;
+  dnnl_primitive_desc_t reorder_pd = NULL;
+  dnnl_primitive_t prim = NULL, reorder = NULL;
+  dnnl_memory_t src = NULL, user_w = NULL, w = NULL, bias = NULL, dst = NULL;
   const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-
-  /* bias - za * sum_k W[j][k]: the src zero point, folded (see above). */
-  for (size_t j = 0; j < d->n; ++j) {
-    int64_t sum = 0;
-    for (size_t q = 0; q < d->k; ++q) sum += d->w[j * d->k + q];
-    folded[j] = (int32_t)(d->bias[j] - (int64_t)d->a_zero_point * sum);
-  }
-  DNNL_TRY(dnnl_memory_create(&src, &src_md, engine, d->a));
-  DNNL_TRY(dnnl_memory_create(&user_w, &w_user_md, engine, d->w));
+  /* The primitive reads but does not write src, weights and bias. */
+  DNNL_TRY(dnnl_memory_create(&src, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0), engine, (void *)src_data));
+  DNNL_TRY(dnnl_memory_create(&user_w, w_user_md, engine, (void *)weights));
   DNNL_TRY(dnnl_memory_create(&w, w_md, engine, DNNL_MEMORY_ALLOCATE));
-  DNNL_TRY(dnnl_memory_create(&bias, &bias_md, engine, folded));
-  DNNL_TRY(dnnl_memory_create(&dst, &dst_md, engine, c));
+  DNNL_TRY(dnnl_memory_create(&bias, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1), engine,
+                              (void *)bias_data));
+  DNNL_TRY(dnnl_memory_create(&dst, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0), engine, dst_data));
 
   /* Weights into the layout the primitive chose: not timed. */
-  DNNL_TRY(dnnl_reorder_primitive_desc_create(&reorder_pd, &w_user_md, engine, w_md, engine, NULL));
+  DNNL_TRY(dnnl_reorder_primitive_desc_create(&reorder_pd, w_user_md, engine, w_md, engine, NULL));
   DNNL_TRY(dnnl_primitive_create(&reorder, reorder_pd));
   const dnnl_exec_arg_t reorder_args[] = {{DNNL_ARG_FROM, user_w}, {DNNL_ARG_TO, w}};
   DNNL_TRY(dnnl_primitive_execute(reorder, stream, 2, reorder_args));
@@ -262,32 +241,69 @@ static bool onednn_measure(const qb_gemm_data *d, q8_dtype out, size_t threads, 
   DNNL_TRY(dnnl_primitive_execute(prim, stream, 4, run.args));
   DNNL_TRY(dnnl_stream_wait(stream));
   result->t = qb_measure(dnnl_execute, &run, min_time, 5);
-
-  const char *impl = NULL;
-  DNNL_TRY(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl));
-  snprintf(result->impl, sizeof result->impl, "%s", impl ? impl : "");
-  /* The ISA of the kernel it picked is the part of impl after ':'
-   * ("brgemm:avx512_core_vnni"); without one, the most oneDNN may use here. */
-  const char *colon = impl ? strrchr(impl, ':') : NULL;
-  const char *isa = dnnl_cpu_isa2str(dnnl_get_effective_cpu_isa());
-  if (strncmp(isa, "cpu_isa_", 8) == 0) isa += 8;
-  if (colon && colon[1]) isa = colon + 1;
-  snprintf(result->isa, sizeof result->isa, "%s", isa);
-
+  DNNL_TRY(qb_dnnl_describe(pd, result));
 done:
   dnnl_primitive_destroy(prim);
   dnnl_primitive_destroy(reorder);
   dnnl_primitive_desc_destroy(reorder_pd);
-  dnnl_primitive_desc_destroy(pd);
   dnnl_memory_destroy(src);
   dnnl_memory_destroy(user_w);
   dnnl_memory_destroy(w);
   dnnl_memory_destroy(bias);
   dnnl_memory_destroy(dst);
-  dnnl_post_ops_destroy(post_ops);
+  return ok;
+}
+
+static bool onednn_measure(const qb_gemm_data *d, q8_dtype out, size_t threads, double min_time,
+                           void *c, qb_peer_result *result, char *err, size_t err_size) {
+  bool ok = true;
+  const dnnl_dim_t m = (dnnl_dim_t)d->m, n = (dnnl_dim_t)d->n, k = (dnnl_dim_t)d->k;
+  dnnl_primitive_attr_t attr = NULL;
+  dnnl_primitive_desc_t pd = NULL;
+  float *scales = malloc((size_t)n * sizeof(float));
+  int32_t *folded = malloc((size_t)n * sizeof(int32_t));
+  qb_dnnl_env env;
+  if (!qb_dnnl_begin(threads, &env, err, err_size)) {
+    free(scales);
+    free(folded);
+    return false;
+  }
+  if (scales == NULL || folded == NULL) {
+    ok = qb_peer_fail(err, err_size, "onednn: out of memory");
+    goto done;
+  }
+
+  dnnl_memory_desc_t src_md, w_any_md, w_user_md, bias_md, dst_md;
+  const dnnl_dims_t src_dims = {m, k}, w_dims = {n, k}, bias_dims = {n}, dst_dims = {m, n};
+  const dnnl_data_type_t dst_type = out == Q8_INT32 ? dnnl_s32 : out == Q8_INT8 ? dnnl_s8 : dnnl_u8;
+  DNNL_TRY(dnnl_memory_desc_init_by_tag(&src_md, 2, src_dims, dnnl_s8, dnnl_ab));
+  DNNL_TRY(dnnl_memory_desc_init_by_tag(&w_any_md, 2, w_dims, dnnl_s8, dnnl_format_tag_any));
+  DNNL_TRY(dnnl_memory_desc_init_by_tag(&w_user_md, 2, w_dims, dnnl_s8, dnnl_ab)); /* W[n][k] */
+  DNNL_TRY(dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_s32, dnnl_a));
+  DNNL_TRY(dnnl_memory_desc_init_by_tag(&dst_md, 2, dst_dims, dst_type, dnnl_ab));
+
+  DNNL_TRY(dnnl_primitive_attr_create(&attr));
+  if (out != Q8_INT32) {
+    for (dnnl_dim_t j = 0; j < n; ++j) scales[j] = out_scale_of(d, (size_t)j);
+    DNNL_TRY(qb_dnnl_requant_attr(attr, scales, d->n, d->out_zero_point));
+  }
+  dnnl_inner_product_desc_t ip;
+  DNNL_TRY(dnnl_inner_product_forward_desc_init(&ip, dnnl_forward_inference, &src_md, &w_any_md,
+                                                &bias_md, &dst_md));
+  DNNL_TRY(dnnl_primitive_desc_create(&pd, &ip, attr, env.engine, NULL));
+
+  /* bias - za * sum_k W[j][k]: the src zero point, folded (see above). */
+  for (size_t j = 0; j < d->n; ++j) {
+    int64_t sum = 0;
+    for (size_t q = 0; q < d->k; ++q) sum += d->w[j * d->k + q];
+    folded[j] = (int32_t)(d->bias[j] - (int64_t)d->a_zero_point * sum);
+  }
+  ok = qb_dnnl_run(&env, pd, &w_user_md, d->w, d->a, folded, c, min_time, result, err, err_size);
+
+done:
+  dnnl_primitive_desc_destroy(pd);
   dnnl_primitive_attr_destroy(attr);
-  if (previous_threads > 0) dnnl_threads_restore(previous_threads);
-  restore_affinity(&affinity);
+  qb_dnnl_end(&env);
   free(scales);
   free(folded);
   return ok;
@@ -304,18 +320,11 @@ done:
  * Output: qc8 writes only s8, and qu8 (the only u8 path) has a per-tensor
  * kernel scale, so u8 is the s8 result with the zero point moved by -128 and
  * the sign bit flipped (x ^ 0x80 = x + 128 exactly, clamps included); the
- * flip is timed with the GEMM. No int32 output exists. */
+ * flip is timed with the GEMM. No int32 output exists. The operator is
+ * driven by bench/peers_conv.c, which times convolutions the same way. */
 #if QB_HAVE_XNNPACK
 
-typedef struct xnn_run {
-  xnn_operator_t op;
-  pthreadpool_t pool;
-  unsigned char *c;
-  size_t bytes;
-  bool flip; /* u8 from s8 */
-} xnn_run;
-
-static void flip_sign_bits(unsigned char *c, size_t bytes) {
+void qb_flip_sign_bits(unsigned char *c, size_t bytes) {
   size_t i = 0;
   for (; i + 8 <= bytes; i += 8) {
     uint64_t v;
@@ -326,14 +335,20 @@ static void flip_sign_bits(unsigned char *c, size_t bytes) {
   for (; i < bytes; ++i) c[i] ^= 0x80;
 }
 
-static void xnn_execute(void *p) {
-  xnn_run *r = p;
+void qb_xnn_execute(void *p) {
+  qb_xnn_run *r = p;
   xnn_run_operator(r->op, r->pool);
-  if (r->flip) flip_sign_bits(r->c, r->bytes);
+  if (r->flip) qb_flip_sign_bits(r->c, r->bytes);
 }
 
 static enum xnn_status xnn_init_status = xnn_status_uninitialized;
 static void xnn_init_once(void) { xnn_init_status = xnn_initialize(NULL); }
+
+enum xnn_status qb_xnn_init(void) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, xnn_init_once);
+  return xnn_init_status;
+}
 
 /* XNNPACK does not report what it selected. Its 2022 init picks the x86 qc8
  * GEMM kernels from cpuinfo's flags in this order, and the library holds
@@ -341,7 +356,7 @@ static void xnn_init_once(void) { xnn_init_status = xnn_initialize(NULL); }
  * the compiler's CPU detection reads the same flags. Profiling a run on an
  * AVX-512 VNNI machine showed the avx512skx kernels (vpmaddwd on zmm): this
  * version has no VNNI kernels at all. Elsewhere: "auto (cpuinfo)". */
-static void xnn_describe(size_t m, qb_peer_result *result) {
+void qb_xnn_describe(size_t m, qb_peer_result *result) {
   const char *isa = "auto (cpuinfo)", *kernel = NULL;
 #if defined(__x86_64__) || defined(__i386__)
   const bool one = m == 1;
@@ -374,60 +389,9 @@ static void xnn_describe(size_t m, qb_peer_result *result) {
   snprintf(result->impl, sizeof result->impl, "qc8_gemm_%s", kernel ? kernel : "(cpuinfo)");
 }
 
-static bool xnnpack_measure(const qb_gemm_data *d, q8_dtype out, size_t threads, double min_time,
-                            void *c, qb_peer_result *result, char *err, size_t err_size) {
-  if (out == Q8_INT32) return fail(err, err_size, "xnnpack has no int32-output GEMM");
-  static pthread_once_t once = PTHREAD_ONCE_INIT;
-  pthread_once(&once, xnn_init_once);
-  if (xnn_init_status != xnn_status_success) {
-    return fail(err, err_size, "xnnpack: xnn_initialize failed (status %d)", (int)xnn_init_status);
-  }
-  const bool u8 = out == Q8_UINT8;
-  /* u8: zero point - 128 in s8, then the flip adds the 128 back. */
-  const int32_t zp = u8 ? d->out_zero_point - 128 : d->out_zero_point;
-  bool ok = true;
-  affinity_guard affinity;
-  unpin_for_workers(&affinity, threads);
-  pthreadpool_t pool = threads > 1 ? pthreadpool_create(threads) : NULL;
-  xnn_operator_t op = NULL;
-  enum xnn_status s;
-  if (threads > 1 && pool == NULL) {
-    ok = fail(err, err_size, "xnnpack: pthreadpool_create(%zu) failed", threads);
-    goto done;
-  }
-  /* Weights are packed here, at creation: not timed. */
-  s = xnn_create_convolution2d_nhwc_qc8(
-      0, 0, 0, 0, /* padding */ 1, 1, /* kernel */ 1, 1, /* subsampling */ 1, 1, /* dilation */
-      1, d->k, d->n, /* groups, input and output channels */ d->k, d->n, /* pixel strides */
-      (int8_t)d->a_zero_point, d->a_scale, d->w_scales, d->w, d->bias, (int8_t)zp, d->out_scale,
-      INT8_MIN, INT8_MAX, 0, &op);
-  if (s != xnn_status_success) {
-    ok = fail(err, err_size, "xnnpack: xnn_create_convolution2d_nhwc_qc8 failed (status %d)", (int)s);
-    goto done;
-  }
-  /* m pixels of one row each: M = batch * height * width = m. */
-  s = xnn_setup_convolution2d_nhwc_qc8(op, d->m, 1, 1, d->a, c, pool);
-  if (s != xnn_status_success) {
-    ok = fail(err, err_size, "xnnpack: xnn_setup_convolution2d_nhwc_qc8 failed (status %d)", (int)s);
-    goto done;
-  }
-  /* One checked run first: qb_measure ignores the status. */
-  if ((s = xnn_run_operator(op, pool)) != xnn_status_success) {
-    ok = fail(err, err_size, "xnnpack: xnn_run_operator failed (status %d)", (int)s);
-    goto done;
-  }
-  xnn_run run = {.op = op, .pool = pool, .c = c, .bytes = d->m * d->n, .flip = u8};
-  result->t = qb_measure(xnn_execute, &run, min_time, 5);
-  xnn_describe(d->m, result);
-done:
-  if (op) xnn_delete_operator(op);
-  if (pool) pthreadpool_destroy(pool);
-  restore_affinity(&affinity);
-  return ok;
-}
 #endif /* QB_HAVE_XNNPACK */
 
-static int max_abs_diff(const void *got, const void *want, size_t count, q8_dtype out) {
+int qb_max_abs_diff(const void *got, const void *want, size_t count, q8_dtype out) {
   int64_t worst = 0;
   for (size_t i = 0; i < count; ++i) {
     int64_t a, b;
@@ -456,7 +420,7 @@ bool qb_peer_gemm_measure(qb_peer peer, const size_t shape[3], size_t threads, q
   *result = (qb_peer_result){0};
   if (err && err_size) err[0] = '\0';
   const char *why = NULL;
-  if (!qb_peer_built(peer, &why)) return fail(err, err_size, "%s", why);
+  if (!qb_peer_built(peer, &why)) return qb_peer_fail(err, err_size, "%s", why);
   if (threads == 0) threads = 1;
   qb_gemm_data d;
   qb_gemm_data_init(&d, shape[0], shape[1], shape[2], out);
@@ -464,23 +428,32 @@ bool qb_peer_gemm_measure(qb_peer peer, const size_t shape[3], size_t threads, q
   void *c = malloc(d.m * d.n * esize);
   bool ok = d.a && d.w && d.w_scales && d.bias && c;
   if (!ok) {
-    fail(err, err_size, "%s: out of memory", qb_peer_name(peer));
+    qb_peer_fail(err, err_size, "%s: out of memory", qb_peer_name(peer));
   } else {
     (void)min_time;
 #if QB_HAVE_ONEDNN
     if (peer == QB_PEER_ONEDNN) ok = onednn_measure(&d, out, threads, min_time, c, result, err, err_size);
 #endif
-#if QB_HAVE_XNNPACK
-    if (peer == QB_PEER_XNNPACK) ok = xnnpack_measure(&d, out, threads, min_time, c, result, err, err_size);
-#endif
+    if (peer == QB_PEER_XNNPACK && out == Q8_INT32) {
+      ok = qb_peer_fail(err, err_size, "xnnpack has no int32-output GEMM");
+    } else if (peer == QB_PEER_XNNPACK) {
+      /* m pixels of one row each: M = batch * height * width = m. */
+      const qb_conv_data view = {
+          .shape = {.batch = d.m, .in_h = 1, .in_w = 1, .in_channels = d.k, .out_channels = d.n, .kernel_h = 1,
+                    .kernel_w = 1, .stride_h = 1, .stride_w = 1, .dilation_h = 1, .dilation_w = 1, .groups = 1},
+          .out_h = 1, .out_w = 1, .m = d.m, .n = d.n, .k = d.k, .in_dtype = Q8_INT8, .input = d.a, .weights = d.w,
+          .w_scales = d.w_scales, .bias = d.bias, .in_zero_point = d.a_zero_point, .out_zero_point = d.out_zero_point,
+          .in_scale = d.a_scale, .out_scale = d.out_scale};
+      ok = qb_peer_conv_measure(peer, &view, threads, out, min_time, c, result, err, err_size);
+    }
   }
   if (ok && check) {
     void *want = malloc(d.m * d.n * esize);
     if (want == NULL || !qb_gemm_reference(&d, out, want)) {
-      ok = fail(err, err_size, "%s: the q8 reference could not be computed", qb_peer_name(peer));
+      ok = qb_peer_fail(err, err_size, "%s: the q8 reference could not be computed", qb_peer_name(peer));
     } else {
       result->checked = true;
-      result->max_abs_diff = max_abs_diff(c, want, d.m * d.n, out);
+      result->max_abs_diff = qb_max_abs_diff(c, want, d.m * d.n, out);
     }
     free(want);
   }

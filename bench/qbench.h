@@ -62,6 +62,7 @@ int qb_cmd_info(int argc, char **argv);
 int qb_cmd_suite(int argc, char **argv); /* the default run */
 int qb_cmd_gemm(int argc, char **argv);
 int qb_cmd_compare(int argc, char **argv);
+int qb_cmd_conv(int argc, char **argv);
 /* Probes (probe.c): read bandwidth of a stream of `bytes`, in bytes/s: loads
  * only, widest usable width (and AVX2), best rate of many short calls. */
 double qb_read_bandwidth(size_t bytes, double min_time);
@@ -73,6 +74,9 @@ double qb_best_rate(double (*fn)(void *), void *ctx, double min_time);
 double qb_bandwidth_level(int level, double min_time, size_t *bytes_out);
 size_t qb_bandwidth_level_bytes(int level);
 const char *qb_read_loads(void); /* load widths the probes use, e.g. "avx2" */
+/* The level (1 = L1 .. 4 = DRAM) a stream of `bytes` lives in when it is read
+ * over and over: the first whose half holds it. */
+int qb_stream_level(size_t bytes);
 
 /* ---- compute peak (peak.c) ---- */
 /* Measured single-thread int8 peak of `isa` in GOPS (1 MAC = 2 ops), best
@@ -110,6 +114,12 @@ typedef struct qb_row {
   double ratio_vs_peer;  /* peer rows: q8 rate / peer rate; NAN otherwise */
   bool checked, check_ok, bitwise_checked, bitwise_ok;
   int max_abs_diff;      /* peer rows, checked */
+  /* conv rows (is_gemm too: m, n, k are the GEMM-equivalent sizes) */
+  bool is_conv;
+  q8_conv_shape conv;
+  size_t out_h, out_w;
+  char in[8];            /* conv: input s8 or u8 */
+  char algorithm[16];    /* conv: plan (q8_conv_run), im2col (+ q8_gemm_run), peer */
 } qb_row;
 void qb_row_init(qb_row *row);
 const char *qb_level_name(int level); /* "L1".."DRAM" */
@@ -164,6 +174,11 @@ typedef struct qb_method {
  * 1 if it was one, 0 if not, -1 (message printed, prefix names the command)
  * for a bad value. */
 int qb_parse_method(int argc, char **argv, int *i, qb_method *m, const char *prefix);
+/* Help lines of --repro, --json, --csv and the exit status, shared by the
+ * measuring subcommands' --help. */
+extern const char qb_outputs_help[];
+/* "qbench COMMAND: <fmt with arg>" and a pointer to --help on stderr; 2. */
+int qb_usage_error(const char *command, const char *fmt, const char *arg);
 /* Parses --json/--csv/--repro likewise. */
 int qb_parse_outputs(int argc, char **argv, int *i, qb_outputs *o, const char *prefix);
 /* Number of input copies to rotate for `bytes` of inputs per call: 1 unless
@@ -204,6 +219,8 @@ typedef struct qb_peer_result {
   bool checked;
   int max_abs_diff;  /* checked: largest |peer - q8 ref| over the output */
 } qb_peer_result;
+/* Largest |got - want| over `count` elements of `out`. */
+int qb_max_abs_diff(const void *got, const void *want, size_t count, q8_dtype out);
 /* Times the peer's fastest int8 path for the GEMM qb_gemm_measure times:
  * C[m][n] = requant(sum_k (A[m][k] - 3) * W[n][k] + bias[n]) with A int8
  * (zero point 3, scale 0.02), W int8 per-output-channel scales
@@ -279,6 +296,53 @@ bool qb_elementwise_bench(const bool isa_wanted[Q8_ISA_COUNT], const bool op_wan
                           const bool mode_wanted[3], const size_t *counts, size_t count_n,
                           const qb_method *method, const qb_outputs *o, qb_rows *rows);
 const char *qb_out_name(q8_dtype out);
+
+/* ---- convolution (shapes.c: specs and suites; conv.c: `qbench conv`;
+ * peers_conv.c: the same convolution through the peers) ---- */
+typedef struct qb_conv_spec {
+  q8_conv_shape shape;
+  const char *suite; /* resnet50, mobilenetv2, cli */
+} qb_conv_spec;
+/* One "[SUITE:][Nx]HxWxC:OC:KHxKW[:sS][:pP|:pT,L,B,R][:dD][:gG|:dw]"; false with
+ * a message naming the bad part in err. */
+bool qb_conv_spec_parse(const char *text, const char *suite, qb_conv_spec *spec, char *err, size_t err_size);
+/* "SPEC[,SPEC...]" (a comma inside :pT,L,B,R does not split) appended to
+ * *specs (realloc'd); false with a message in err. */
+bool qb_conv_specs_add_list(qb_conv_spec **specs, size_t *count, const char *list, const char *suite, char *err,
+                            size_t err_size);
+/* Appends suite `name` (resnet50, mobilenetv2); false for an unknown name. */
+bool qb_conv_specs_add_suite(qb_conv_spec **specs, size_t *count, const char *name);
+/* The canonical spec of a shape (what row names carry). */
+void qb_conv_spec_format(const q8_conv_shape *s, char *buf, size_t size);
+/* Depthwise: one input channel per group. */
+bool qb_conv_is_depthwise(const q8_conv_shape *s);
+
+/* The inputs every conv row uses (q8's and the peers'), deterministic: NHWC
+ * input, int8 with zero point 3 or uint8 with zero point 0 (post-ReLU
+ * activations), scale 0.02; OHWI int8 weights with
+ * per-output-channel scales 0.001 + 0.0001 * (j % 7), bias (j % 1000) - 500,
+ * out scale 0.5 and zero point -1 (u8: 127), fp32 requantization. */
+typedef struct qb_conv_data {
+  q8_conv_shape shape;
+  size_t out_h, out_w;
+  size_t m, n, k; /* GEMM-equivalent: out pixels, out channels, KH*KW*C/groups */
+  q8_dtype in_dtype;   /* Q8_INT8 or Q8_UINT8 */
+  void *input;         /* in_dtype */
+  int8_t *weights;
+  float *w_scales;
+  int32_t *bias;
+  int32_t in_zero_point, out_zero_point;
+  float in_scale, out_scale;
+} qb_conv_data;
+bool qb_conv_data_init(qb_conv_data *d, const q8_conv_shape *shape, q8_dtype in, q8_dtype out);
+void qb_conv_data_free(qb_conv_data *d);
+size_t qb_conv_input_count(const qb_conv_data *d);
+size_t qb_conv_output_count(const qb_conv_data *d);
+/* Times `peer` running the convolution of `d` into y (output_count elements of
+ * out); creation, weight reorders and packing untimed. false with the reason
+ * in err when the peer cannot run this case. */
+bool qb_peer_conv_measure(qb_peer peer, const qb_conv_data *d, size_t threads, q8_dtype out, double min_time,
+                          void *y, qb_peer_result *result, char *err, size_t err_size);
 
 /* ---- plot (plot.c) ---- */
 int qb_cmd_plot(int argc, char **argv);

@@ -105,6 +105,32 @@ static void write_context(qb_json *j) {
 }
 
 /* ---- JSON and CSV ---- */
+
+/* Conv rows: the geometry, and for depthwise layers the bytes they move. */
+static void write_conv_fields(qb_json *j, const qb_row *r) {
+  const q8_conv_shape *s = &r->conv;
+  const struct {
+    const char *key;
+    size_t value;
+  } sizes[] = {{"batch", s->batch},           {"in_h", s->in_h},           {"in_w", s->in_w},
+               {"in_channels", s->in_channels}, {"out_channels", s->out_channels}, {"out_h", r->out_h},
+               {"out_w", r->out_w},           {"kernel_h", s->kernel_h},   {"kernel_w", s->kernel_w},
+               {"stride_h", s->stride_h},     {"stride_w", s->stride_w},   {"dilation_h", s->dilation_h},
+               {"dilation_w", s->dilation_w}, {"pad_top", s->pad_top},     {"pad_left", s->pad_left},
+               {"pad_bottom", s->pad_bottom}, {"pad_right", s->pad_right}, {"groups", s->groups}};
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; ++i) qb_json_int(j, sizes[i].key, (long long)sizes[i].value);
+  qb_json_bool(j, "depthwise", qb_conv_is_depthwise(s));
+  qb_json_string(j, "in", r->in);
+  qb_json_string(j, "algorithm", r->algorithm);
+  if (r->bytes > 0) {
+    const double gbps = (double)r->bytes / r->t.median_s * 1e-9;
+    qb_json_int(j, "bytes", (long long)r->bytes);
+    qb_json_number(j, "gbps", gbps);
+    qb_json_number(j, "bandwidth_gbps", r->bandwidth_gbps);
+    qb_json_number(j, "bandwidth_fraction", gbps / r->bandwidth_gbps);
+    qb_json_string(j, "bandwidth_level", qb_level_name(r->bandwidth_level));
+  }
+}
 void qb_write_json(FILE *f, const qb_row *rows, size_t n) { qb_write_json_extra(f, rows, n, NULL, NULL); }
 
 void qb_write_json_extra(FILE *f, const qb_row *rows, size_t n, void (*extra)(qb_json *, void *), void *ctx) {
@@ -144,11 +170,12 @@ void qb_write_json_extra(FILE *f, const qb_row *rows, size_t n, void (*extra)(qb
       qb_json_number(&j, "peak_gops", r->peak);
       qb_json_string(&j, "peak_isa", r->peak_isa);
       if (isfinite(r->weight_gbps)) qb_json_number(&j, "weight_gbps", r->weight_gbps);
-      if (isfinite(r->bandwidth_gbps)) {
+      if (!r->is_conv && isfinite(r->bandwidth_gbps)) {
         qb_json_number(&j, "bandwidth_gbps", r->bandwidth_gbps);
         qb_json_number(&j, "bandwidth_fraction", r->weight_gbps / r->bandwidth_gbps);
         qb_json_string(&j, "bandwidth_level", qb_level_name(r->bandwidth_level));
       }
+      if (r->is_conv) write_conv_fields(&j, r);
     } else if (r->count > 0) {
       qb_json_int(&j, "count", (long long)r->count);
       if (r->mode[0]) qb_json_string(&j, "mode", r->mode);
@@ -296,8 +323,13 @@ static void format_time(char *buf, size_t size, double s) {
 
 void qb_table_row(const qb_outputs *o, const qb_row *r) {
   qb_progress_clear();
-  char label[64], time[24], rate[32], peak[16] = "n/a", ref[16] = "", notes[160] = "";
-  if (r->is_gemm) {
+  char label[160], time[24], rate[32], peak[16] = "n/a", ref[16] = "", notes[160] = "";
+  if (r->is_conv) {
+    char spec[96];
+    qb_conv_spec_format(&r->conv, spec, sizeof spec);
+    snprintf(label, sizeof label, "%.11s %.96s %.7s-%.7s%s", r->suite, spec, r->in, r->out,
+             strcmp(r->algorithm, "im2col") == 0 ? " im2col" : "");
+  } else if (r->is_gemm) {
     snprintf(label, sizeof label, "%.12s %zux%zux%zu %s", r->suite, r->m, r->n, r->k, r->out);
   } else if (r->mode[0]) {
     snprintf(label, sizeof label, "%s %s %zu", r->op, r->mode, r->count);
@@ -315,7 +347,10 @@ void qb_table_row(const qb_outputs *o, const qb_row *r) {
     if (isfinite(r->ratio_vs_peer)) NOTE(" (q8 %.2fx)", r->ratio_vs_peer);
     NOTE(" ");
   }
-  if (r->is_gemm && isfinite(r->bandwidth_gbps)) {
+  if (r->is_conv && r->bytes > 0) {
+    const double gbps = (double)r->bytes / r->t.median_s * 1e-9;
+    NOTE("%.1f GB/s = %.0f%% of %s bw ", gbps, 100.0 * gbps / r->bandwidth_gbps, qb_level_name(r->bandwidth_level));
+  } else if (r->is_gemm && isfinite(r->bandwidth_gbps)) {
     NOTE("weights %.0f%% of %s bw ", 100.0 * r->weight_gbps / r->bandwidth_gbps, qb_level_name(r->bandwidth_level));
   } else if (!r->is_gemm && r->bandwidth_level) {
     NOTE("of %s bw ", qb_level_name(r->bandwidth_level));

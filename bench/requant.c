@@ -52,9 +52,7 @@ static void run_elementwise(void *p) {
   run_on(c, c->kernel, &c->streams[i], NULL);
 }
 
-/* The level a stream of `bytes` (all copies) lives in when it is read over
- * and over. */
-static int level_for(size_t bytes) {
+int qb_stream_level(size_t bytes) {
   const q8_cpu_info *cpu = q8_cpu();
   if (cpu->l1d_bytes && bytes <= cpu->l1d_bytes / 2) return 1;
   if (cpu->l2_bytes && bytes <= cpu->l2_bytes / 2) return 2;
@@ -113,7 +111,7 @@ bool qb_elementwise_measure(const q8_kernel *k, size_t count, q8_requant_mode mo
     row->bytes = per_call;
     row->threads = 1;
     row->rate = (double)per_call / row->t.median_s * 1e-9;
-    row->bandwidth_level = level_for(per_call * c.copies);
+    row->bandwidth_level = qb_stream_level(per_call * c.copies);
     row->bandwidth_gbps = qb_run_bandwidth(row->bandwidth_level, method->min_time);
     row->peak = row->bandwidth_gbps;
     const size_t out_bytes = k->op == Q8_OP_DEQUANTIZE ? count * sizeof(float) : count;

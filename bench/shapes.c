@@ -5,6 +5,7 @@
  * channels. */
 #define _POSIX_C_SOURCE 200809L /* getline */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -210,4 +211,249 @@ bool qb_shapes_add_file(qb_shapes *s, const char *path, char *err, size_t err_si
 void qb_shapes_free(qb_shapes *s) {
   free(s->items);
   *s = (qb_shapes){0};
+}
+
+/* ---- convolution specs and suites (qbench conv) ---- */
+
+/* ResNet-50 v1.5 at batch 1, 224x224: conv1, then every distinct convolution
+ * of each stage (stride 2 in the first 3x3 of stages 2-4, and the 1x1/2
+ * downsample projections). */
+static const char *const conv_resnet50[] = {
+    "224x224x3:64:7x7:s2:p3",
+    "56x56x64:64:1x1:s1:p0",     "56x56x64:64:3x3:s1:p1",     "56x56x64:256:1x1:s1:p0",
+    "56x56x256:64:1x1:s1:p0",
+    "56x56x256:128:1x1:s1:p0",   "56x56x128:128:3x3:s2:p1",   "28x28x128:512:1x1:s1:p0",
+    "56x56x256:512:1x1:s2:p0",   "28x28x512:128:1x1:s1:p0",   "28x28x128:128:3x3:s1:p1",
+    "28x28x512:256:1x1:s1:p0",   "28x28x256:256:3x3:s2:p1",   "14x14x256:1024:1x1:s1:p0",
+    "28x28x512:1024:1x1:s2:p0",  "14x14x1024:256:1x1:s1:p0",  "14x14x256:256:3x3:s1:p1",
+    "14x14x1024:512:1x1:s1:p0",  "14x14x512:512:3x3:s2:p1",   "7x7x512:2048:1x1:s1:p0",
+    "14x14x1024:2048:1x1:s2:p0", "7x7x2048:512:1x1:s1:p0",    "7x7x512:512:3x3:s1:p1"};
+
+/* MobileNetV2 1.0 at batch 1, 224x224 (PyTorch/ONNX padding): the stem, then
+ * every distinct expansion 1x1, depthwise 3x3 (stride 1 and 2) and projection
+ * 1x1 in network order, and the last 1x1 to 1280 channels. */
+static const char *const conv_mobilenetv2[] = {
+    "224x224x3:32:3x3:s2:p1",
+    "112x112x32:32:3x3:s1:p1:dw",  "112x112x32:16:1x1:s1:p0",
+    "112x112x16:96:1x1:s1:p0",     "112x112x96:96:3x3:s2:p1:dw",  "56x56x96:24:1x1:s1:p0",
+    "56x56x24:144:1x1:s1:p0",      "56x56x144:144:3x3:s1:p1:dw",  "56x56x144:24:1x1:s1:p0",
+    "56x56x144:144:3x3:s2:p1:dw",  "28x28x144:32:1x1:s1:p0",
+    "28x28x32:192:1x1:s1:p0",      "28x28x192:192:3x3:s1:p1:dw",  "28x28x192:32:1x1:s1:p0",
+    "28x28x192:192:3x3:s2:p1:dw",  "14x14x192:64:1x1:s1:p0",
+    "14x14x64:384:1x1:s1:p0",      "14x14x384:384:3x3:s1:p1:dw",  "14x14x384:64:1x1:s1:p0",
+    "14x14x384:96:1x1:s1:p0",
+    "14x14x96:576:1x1:s1:p0",      "14x14x576:576:3x3:s1:p1:dw",  "14x14x576:96:1x1:s1:p0",
+    "14x14x576:576:3x3:s2:p1:dw",  "7x7x576:160:1x1:s1:p0",
+    "7x7x160:960:1x1:s1:p0",       "7x7x960:960:3x3:s1:p1:dw",    "7x7x960:160:1x1:s1:p0",
+    "7x7x960:320:1x1:s1:p0",       "7x7x320:1280:1x1:s1:p0"};
+
+static const struct {
+  const char *name;
+  const char *const *specs;
+  size_t count;
+} conv_suites[] = {{"resnet50", conv_resnet50, sizeof conv_resnet50 / sizeof conv_resnet50[0]},
+                   {"mobilenetv2", conv_mobilenetv2, sizeof conv_mobilenetv2 / sizeof conv_mobilenetv2[0]}};
+
+bool qb_conv_is_depthwise(const q8_conv_shape *s) { return s->groups > 1 && s->groups == s->in_channels; }
+
+/* Reads up to `max` integers separated by `sep` from *p, each in [min, 2^31]:
+ * how many were read, 0 when the text is not such a list. */
+static size_t read_numbers(const char **p, char sep, size_t *v, size_t max, size_t min) {
+  size_t n = 0;
+  while (n < max) {
+    if (**p < '0' || **p > '9') return 0;
+    char *end;
+    errno = 0;
+    const unsigned long long x = strtoull(*p, &end, 10);
+    if (errno != 0 || x < min || x > (1ull << 31)) return 0;
+    v[n++] = (size_t)x;
+    *p = end;
+    if (**p != sep || n == max) break;
+    ++*p;
+  }
+  return n;
+}
+
+__attribute__((format(printf, 4, 5))) static bool spec_fail(char *err, size_t err_size, const char *text,
+                                                            const char *fmt, ...) {
+  char why[160];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, sizeof why, fmt, ap);
+  va_end(ap);
+  snprintf(err, err_size, "conv shape '%s': %s", text, why);
+  return false;
+}
+
+bool qb_conv_spec_parse(const char *text, const char *suite_name, qb_conv_spec *spec, char *err, size_t err_size) {
+  const char *p = text;
+  q8_conv_shape s = {.batch = 1, .stride_h = 1, .stride_w = 1, .dilation_h = 1, .dilation_w = 1, .groups = 1};
+  bool depthwise = false;
+  spec->suite = suite_name;
+  const char *colon = strchr(p, ':');
+  if (colon && (*p < '0' || *p > '9')) {
+    const size_t len = (size_t)(colon - p);
+    spec->suite = NULL;
+    for (size_t i = 0; i < sizeof conv_suites / sizeof conv_suites[0]; ++i) {
+      if (strlen(conv_suites[i].name) == len && strncmp(p, conv_suites[i].name, len) == 0) spec->suite = conv_suites[i].name;
+    }
+    if (len == 3 && strncmp(p, "cli", 3) == 0) spec->suite = "cli";
+    if (spec->suite == NULL) {
+      return spec_fail(err, err_size, text, "unknown suite '%.*s' (resnet50, mobilenetv2 or cli)", (int)len, p);
+    }
+    p = colon + 1;
+  }
+  size_t dims[4];
+  const char *start = p;
+  const size_t nd = read_numbers(&p, 'x', dims, 4, 1);
+  if ((nd != 3 && nd != 4) || *p != ':') {
+    return spec_fail(err, err_size, text, "'%.*s' is not [N]xHxWxC (positive integers, e.g. 56x56x64)",
+                     (int)strcspn(start, ":"), start);
+  }
+  const size_t *hwc = nd == 4 ? dims + 1 : dims;
+  if (nd == 4) s.batch = dims[0];
+  s.in_h = hwc[0];
+  s.in_w = hwc[1];
+  s.in_channels = hwc[2];
+  start = ++p;
+  if (read_numbers(&p, ',', &s.out_channels, 1, 1) != 1 || *p != ':') {
+    return spec_fail(err, err_size, text, "output channels '%.*s' are not a positive integer",
+                     (int)strcspn(start, ":"), start);
+  }
+  start = ++p;
+  size_t kernel[2];
+  if (read_numbers(&p, 'x', kernel, 2, 1) != 2 || (*p != ':' && *p != '\0')) {
+    return spec_fail(err, err_size, text, "kernel '%.*s' is not KHxKW (e.g. 3x3)", (int)strcspn(start, ":"),
+                     start);
+  }
+  s.kernel_h = kernel[0];
+  s.kernel_w = kernel[1];
+  bool seen[4] = {false}; /* s p d g/dw */
+  while (*p == ':') {
+    start = ++p;
+    const int len = (int)strcspn(start, ":");
+    const char key = *p++;
+    const int slot = key == 's' ? 0 : key == 'p' ? 1 : key == 'd' && *p != 'w' ? 2 : 3;
+    if (strchr("spdg", key) == NULL || (key == 'd' && *p == 'w' && p[1] != ':' && p[1] != '\0')) {
+      return spec_fail(err, err_size, text, "':%.*s' is not one of sS, pP, pT,L,B,R, dD, gG, dw", len, start);
+    }
+    if (seen[slot]) return spec_fail(err, err_size, text, "':%.*s' repeats an option given before", len, start);
+    seen[slot] = true;
+    size_t v[4] = {0}, n = 0;
+    if (key == 'd' && *p == 'w') {
+      depthwise = true;
+      ++p;
+    } else if (key == 'p') {
+      n = read_numbers(&p, ',', v, 4, 0);
+      if (n == 1) s.pad_top = s.pad_left = s.pad_bottom = s.pad_right = v[0];
+      if (n == 4) {
+        s.pad_top = v[0];
+        s.pad_left = v[1];
+        s.pad_bottom = v[2];
+        s.pad_right = v[3];
+      }
+      if (n != 1 && n != 4) n = 0;
+    } else {
+      n = read_numbers(&p, ',', v, 1, 1);
+      if (key == 's') s.stride_h = s.stride_w = v[0];
+      if (key == 'd') s.dilation_h = s.dilation_w = v[0];
+      if (key == 'g') s.groups = v[0];
+    }
+    if ((n == 0 && !(key == 'd' && depthwise && slot == 3)) || (*p != ':' && *p != '\0')) {
+      return spec_fail(err, err_size, text, "':%.*s': %s", len, start,
+                       key == 'p' ? "padding is pP or pT,L,B,R (integers >= 0)"
+                                  : "expected a positive integer after the letter");
+    }
+  }
+  if (*p != '\0') return spec_fail(err, err_size, text, "unexpected '%s'", p);
+  if (depthwise) {
+    s.groups = s.in_channels;
+    if (s.out_channels % s.in_channels != 0) {
+      return spec_fail(err, err_size, text, "':dw' needs output channels (%zu) a multiple of input channels (%zu)",
+                       s.out_channels, s.in_channels);
+    }
+  }
+  size_t out_h = 0, out_w = 0;
+  if (q8_conv_output_shape(&s, &out_h, &out_w) != Q8_OK) {
+    return spec_fail(err, err_size, text, "%s", q8_error_detail());
+  }
+  const double bytes = (double)s.batch * (double)s.in_h * (double)s.in_w * (double)s.in_channels +
+                       4.0 * (double)s.batch * (double)out_h * (double)out_w * (double)s.out_channels +
+                       (double)s.out_channels * (double)s.kernel_h * (double)s.kernel_w * (double)(s.in_channels / s.groups);
+  if (bytes > 4.0 * (1u << 30)) {
+    return spec_fail(err, err_size, text, "needs %.1f GiB of buffers (limit 4 GiB)", bytes / (1u << 30));
+  }
+  spec->shape = s;
+  return true;
+}
+
+static void add_spec(qb_conv_spec **specs, size_t *count, const qb_conv_spec *spec) {
+  qb_conv_spec *grown = realloc(*specs, (*count + 1) * sizeof *grown);
+  if (grown == NULL) {
+    fputs("qbench: out of memory\n", stderr);
+    exit(1);
+  }
+  grown[(*count)++] = *spec;
+  *specs = grown;
+}
+
+bool qb_conv_specs_add_list(qb_conv_spec **specs, size_t *count, const char *list, const char *suite_name, char *err,
+                            size_t err_size) {
+  const char *p = list;
+  while (p) {
+    /* A comma followed by digits up to the next ',' or ':' or the end is a
+     * padding value (:pT,L,B,R), not the start of the next spec. */
+    const char *end = p;
+    for (;;) {
+      end = strchr(end, ',');
+      if (end == NULL) break;
+      const size_t digits = strspn(end + 1, "0123456789");
+      if (digits == 0 || strchr(",:", end[1 + digits]) == NULL) break; /* strchr finds '\0' too */
+      ++end;
+    }
+    char one[160];
+    const size_t len = end ? (size_t)(end - p) : strlen(p);
+    if (len >= sizeof one) {
+      snprintf(err, err_size, "conv shape '%.40s...': too long", p);
+      return false;
+    }
+    memcpy(one, p, len);
+    one[len] = '\0';
+    qb_conv_spec spec;
+    if (!qb_conv_spec_parse(one, suite_name, &spec, err, err_size)) return false;
+    add_spec(specs, count, &spec);
+    p = end ? end + 1 : NULL;
+  }
+  return true;
+}
+
+bool qb_conv_specs_add_suite(qb_conv_spec **specs, size_t *count, const char *name) {
+  for (size_t i = 0; i < sizeof conv_suites / sizeof conv_suites[0]; ++i) {
+    if (strcmp(name, conv_suites[i].name) != 0) continue;
+    for (size_t j = 0; j < conv_suites[i].count; ++j) {
+      qb_conv_spec spec;
+      char err[256];
+      if (!qb_conv_spec_parse(conv_suites[i].specs[j], conv_suites[i].name, &spec, err, sizeof err)) {
+        fprintf(stderr, "qbench: built-in %s\n", err); /* a bug in the table above */
+        exit(1);
+      }
+      add_spec(specs, count, &spec);
+    }
+    return true;
+  }
+  return false;
+}
+
+void qb_conv_spec_format(const q8_conv_shape *s, char *buf, size_t size) {
+  size_t len = 0;
+#define PUT(...) len += (size_t)snprintf(buf + len, len < size ? size - len : 0, __VA_ARGS__)
+  if (s->batch != 1) PUT("%zux", s->batch);
+  PUT("%zux%zux%zu:%zu:%zux%zu:s%zu", s->in_h, s->in_w, s->in_channels, s->out_channels, s->kernel_h, s->kernel_w,
+      s->stride_h);
+  if (s->pad_top == s->pad_left && s->pad_top == s->pad_bottom && s->pad_top == s->pad_right) PUT(":p%zu", s->pad_top);
+  else PUT(":p%zu,%zu,%zu,%zu", s->pad_top, s->pad_left, s->pad_bottom, s->pad_right);
+  if (s->dilation_h != 1 || s->dilation_w != 1) PUT(":d%zu", s->dilation_h);
+  if (qb_conv_is_depthwise(s)) PUT(":dw");
+  else if (s->groups != 1) PUT(":g%zu", s->groups);
+#undef PUT
 }

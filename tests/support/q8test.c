@@ -98,6 +98,20 @@ char *q8t_run_qbench(const char *args, bool merge_stderr, int *exit_code) {
   return out;
 }
 
+char *q8t_run_qbench_ok(const char *args, char **failure) {
+  int code = -1;
+  char *out = q8t_run_qbench(args, false, &code);
+  *failure = NULL;
+  if (out != NULL && code == 0) return out;
+  free(out);
+  char *all = out ? q8t_run_qbench(args, true, &code) : NULL;
+  const char *what = all ? all : "Q8_QBENCH is unset or qbench cannot run";
+  const size_t size = strlen(what) + 32;
+  if ((*failure = malloc(size)) != NULL) snprintf(*failure, size, "exit %d\n%s", code, what);
+  free(all);
+  return NULL;
+}
+
 /* ---- temporary directory, one per test process ---- */
 static char temp_dir[96];
 

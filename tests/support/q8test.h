@@ -37,6 +37,9 @@ void q8t_buf_free(q8t_buf *b);
  * stderr with merge_stderr; else stderr is dropped), malloc'd, and its exit
  * status in *exit_code. NULL if Q8_QBENCH is unset or the command cannot run. */
 char *q8t_run_qbench(const char *args, bool merge_stderr, int *exit_code);
+/* The same, expecting exit status 0: stdout, or NULL with *failure (malloc'd:
+ * "exit N" and stdout with stderr, or why it could not run). */
+char *q8t_run_qbench_ok(const char *args, char **failure);
 
 /* A directory of this test process's own under /tmp (q8-<tag>-XXXXXX),
  * created on first use; NULL if it cannot be. q8t_temp_path joins a file
