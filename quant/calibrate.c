@@ -395,10 +395,40 @@ static double window_divergence(const uint64_t *h, const uint64_t *prefix, size_
   return kl;
 }
 
+/* A bin holding more than SPIKE_RATIO times the median of the SPIKE_RADIUS
+ * bins on each side of it is taken for one repeated value. */
+#define SPIKE_RADIUS 8
+#define SPIKE_RATIO 4
+
+/* Lowers every spike of h (n bins) to the median of its neighbourhood, into
+ * out. A repeated value (ReLU of a constant background, a bias seen through
+ * padding) maps to one level with an error of at most half a step, but the
+ * KL model of a level spreads its mass evenly over its bins and charges for
+ * it: on a spiky histogram the search picks the threshold that gives each
+ * spike a level of its own, far too narrow. A lone bin among empty ones
+ * (median 0, e.g. pixels k / 255 on a fine grid) is left as it is. */
+static void flatten_spikes(const uint64_t *h, size_t n, uint64_t *out) {
+  for (size_t s = 0; s < n; ++s) {
+    uint64_t near[2 * SPIKE_RADIUS];
+    size_t count = 0;
+    const size_t from = s > SPIKE_RADIUS ? s - SPIKE_RADIUS : 0;
+    const size_t to = n - s > SPIKE_RADIUS ? s + SPIKE_RADIUS : n - 1;
+    for (size_t t = from; t <= to; ++t) {
+      if (t == s) continue;
+      size_t k = count++; /* insertion sort: at most 16 values */
+      for (; k > 0 && near[k - 1] > h[t]; --k) near[k] = near[k - 1];
+      near[k] = h[t];
+    }
+    const uint64_t median = count > 0 ? near[count / 2] : 0;
+    out[s] = median > 0 && h[s] / SPIKE_RATIO > median ? median : h[s];
+  }
+}
+
 /* TensorRT's threshold search. One-sided (center 0): windows [0, i) of a
- * histogram of |x|; two-sided: windows [center - i, center + i) of a signed
- * one. i runs from levels (one-sided) or levels / 2 up to `extent`, the half
- * width holding every value. Returns the best i, or 0 on allocation failure. */
+ * histogram of |x| (or of x when no value is negative); two-sided: windows
+ * [center - i, center + i) of a signed one. i runs from levels (one-sided)
+ * or levels / 2 up to `extent`, the half width holding every value. Returns
+ * the best i, or 0 on allocation failure. */
 static size_t kl_search(const uint64_t *h, size_t n, size_t center, size_t extent, size_t levels) {
   const bool two_sided = center > 0;
   const size_t first = two_sided ? levels / 2 : levels;
@@ -412,11 +442,11 @@ static size_t kl_search(const uint64_t *h, size_t n, size_t center, size_t exten
       w.level_nonzero != NULL) {
     /* The bins next to 0 count as their outer neighbours, as NVIDIA's
      * pytorch-quantization (TensorRT's toolkit) does: zeros, most of a ReLU
-     * output, are exact on every grid, yet their spike would dominate the
-     * divergence and pull every threshold down. */
-    memcpy(flat, h, n * sizeof *flat);
-    flat[center] = flat[center + 1];
-    if (two_sided) flat[center - 1] = flat[center - 2];
+     * output, are exact on every grid. Then the other spikes. */
+    memcpy(prefix, h, n * sizeof *prefix);
+    prefix[center] = prefix[center + 1];
+    if (two_sided) prefix[center - 1] = prefix[center - 2];
+    flatten_spikes(prefix, n, flat);
     prefix[0] = 0;
     for (size_t s = 0; s < n; ++s) prefix[s + 1] = prefix[s] + flat[s];
     double best_kl = INFINITY;
@@ -542,10 +572,17 @@ static q8_status hist_range(const q8_calibrator *c, float *lo, float *hi) {
       break;
     }
     case Q8_CALIB_ENTROPY: {
-      const size_t i = o->symmetric ? kl_search(fold, bins, 0, fold_extent, HALF_LEVELS)
-                                    : kl_search(hist, 2 * bins, bins, fold_extent, ALL_LEVELS);
+      /* Asymmetric with every value on one side of 0: that side gets all
+       * 256 levels, as pytorch-quantization does for unsigned tensors; a
+       * window [-T, T] would leave half of them empty. */
+      const bool one_sided = !o->symmetric && (neg_extent == 0 || pos_extent == 0);
+      const size_t i =
+          o->symmetric ? kl_search(fold, bins, 0, fold_extent, HALF_LEVELS)
+          : one_sided  ? kl_search(fold, bins, 0, fold_extent, ALL_LEVELS)
+                       : kl_search(hist, 2 * bins, bins, fold_extent, ALL_LEVELS);
       if (i == 0) st = q8_fail(Q8_ERR_NOMEM, "calibrator: out of memory for the entropy search");
-      l = h = (double)i;
+      l = one_sided && neg_extent == 0 ? 0.0 : (double)i;
+      h = one_sided && pos_extent == 0 ? 0.0 : (double)i;
       break;
     }
     case Q8_CALIB_MSE: {

@@ -27,7 +27,15 @@
  *               tie). The bin holding 0 counts as its neighbour, as NVIDIA's
  *               pytorch-quantization does: zeros (half of a ReLU output) are
  *               exact on every grid, yet their spike would drag every
- *               threshold down. Asymmetric: onnxruntime's variant: the
+ *               threshold down. Other spikes (a bin over 4 times the median
+ *               of the 8 bins on each side: one repeated value, such as the
+ *               ReLU of a channel's bias over a constant image background)
+ *               count as that median, for the same reason: without it the
+ *               search gives each spike a level of its own and clips a
+ *               CNN's ReLU output at a tenth of its range. Asymmetric, every
+ *               value on one side of 0: the same search on that side with
+ *               256 levels, as pytorch-quantization does for unsigned
+ *               tensors. Asymmetric, both signs: onnxruntime's variant: the
  *               same search over windows [-T, T] of the signed histogram with
  *               256 levels (the whole 8-bit type), each end then clipped to
  *               the observed min and max.
