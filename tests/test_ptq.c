@@ -385,3 +385,27 @@ Test(ptq, qbench_accuracy_errors) {
     free(out);
   }
 }
+
+/* Every calibrator end to end: int8 keeps the float model's answers. */
+Test(ptq, every_calibrator, .timeout = 300) {
+  q8_dataset train;
+  cr_assert_eq(q8_dataset_load(NULL, "train", &train), Q8_OK, "%s", q8_error_detail());
+  for (int m = Q8_CALIB_MINMAX; m <= Q8_CALIB_MSE; ++m) {
+    q8_ptq_options o;
+    q8_ptq_options_default(&o);
+    q8_calib_options_default(&o.calib, (q8_calib_method)m);
+    o.calib_images = 200;
+    q8_ptq_model model;
+    cr_assert_eq(q8_ptq_quantize(load_model(), &train, &o, &model), Q8_OK, "%s", q8_error_detail());
+    /* Scored on train images past the calibration ones. */
+    q8_dataset rest = train;
+    rest.images += 1000 * train.rows * train.cols;
+    rest.labels += 1000;
+    rest.count -= 1000;
+    const scores s = score(&model, &rest, 500);
+    cr_log_info("%s: agreement %zu of 500", q8_calib_method_name((q8_calib_method)m), s.agree);
+    cr_expect_geq(s.agree, 485, "%s: agreement %zu of 500", q8_calib_method_name((q8_calib_method)m), s.agree);
+    q8_ptq_model_free(&model);
+  }
+  q8_dataset_free(&train);
+}
