@@ -245,7 +245,7 @@ static q8_status pack_groups(q8_conv_plan *plan) {
 }
 
 static q8_status build_indirection(q8_conv_plan *plan) {
-  const size_t pixels = plan->shape.batch * plan->out_h * plan->out_w;
+  const size_t pixels = plan->out_h * plan->out_w;
   const size_t count = q8_conv_indirection(&plan->shape, plan->out_h, plan->out_w, NULL, NULL);
   plan->row_start = malloc((pixels + 1) * sizeof *plan->row_start);
   plan->segments = malloc(count * sizeof *plan->segments);
@@ -362,7 +362,9 @@ static void run_group(const run_ctx *r, size_t g, size_t m0, size_t m1, size_t n
     return;
   }
   const q8_conv_indirect_args args = {
-      .k = tap_bytes(s), .input = r->input + g * group_in, .in_dtype = plan->in_dtype,
+      .k = tap_bytes(s), .input = r->input + g * group_in,
+      .image_pixels = plan->out_h * plan->out_w,
+      .image_bytes = s->in_h * s->in_w * s->in_channels, .in_dtype = plan->in_dtype,
       .in_zero_point = plan->in_zero_point, .row_start = plan->row_start,
       .segments = plan->segments, .packed = packed, .c = c, .ldc = s->out_channels, .rq = rq,
       .nc = plan->nc, .panel = panel};

@@ -42,28 +42,25 @@ size_t q8_conv_indirection(const q8_conv_shape *s, size_t out_h, size_t out_w,
                            size_t *row_start, q8_conv_segment *segments) {
   const size_t cg = s->in_channels / s->groups;
   row_builder b = {.out = segments};
-  for (size_t n = 0; n < s->batch; ++n) {
-    for (size_t y = 0; y < out_h; ++y) {
-      for (size_t x = 0; x < out_w; ++x) {
-        if (row_start) row_start[(n * out_h + y) * out_w + x] = b.count;
-        for (size_t ky = 0; ky < s->kernel_h; ++ky) {
-          const int64_t iy = (int64_t)(y * s->stride_h + ky * s->dilation_h) - (int64_t)s->pad_top;
-          for (size_t kx = 0; kx < s->kernel_w; ++kx) {
-            const int64_t ix =
-                (int64_t)(x * s->stride_w + kx * s->dilation_w) - (int64_t)s->pad_left;
-            int64_t offset = Q8_CONV_PADDING;
-            if (iy >= 0 && iy < (int64_t)s->in_h && ix >= 0 && ix < (int64_t)s->in_w) {
-              offset = (((int64_t)n * (int64_t)s->in_h + iy) * (int64_t)s->in_w + ix) *
-                       (int64_t)s->in_channels;
-            }
-            add_tap(&b, offset, cg);
+  for (size_t y = 0; y < out_h; ++y) {
+    for (size_t x = 0; x < out_w; ++x) {
+      if (row_start) row_start[y * out_w + x] = b.count;
+      for (size_t ky = 0; ky < s->kernel_h; ++ky) {
+        const int64_t iy = (int64_t)(y * s->stride_h + ky * s->dilation_h) - (int64_t)s->pad_top;
+        for (size_t kx = 0; kx < s->kernel_w; ++kx) {
+          const int64_t ix =
+              (int64_t)(x * s->stride_w + kx * s->dilation_w) - (int64_t)s->pad_left;
+          int64_t offset = Q8_CONV_PADDING;
+          if (iy >= 0 && iy < (int64_t)s->in_h && ix >= 0 && ix < (int64_t)s->in_w) {
+            offset = (iy * (int64_t)s->in_w + ix) * (int64_t)s->in_channels;
           }
+          add_tap(&b, offset, cg);
         }
-        flush(&b);
       }
+      flush(&b);
     }
   }
-  if (row_start) row_start[s->batch * out_h * out_w] = b.count;
+  if (row_start) row_start[out_h * out_w] = b.count;
   return b.count;
 }
 
@@ -148,8 +145,10 @@ void q8_conv_indirect(const q8_gemm_ukernel *uk, const q8_conv_indirect_args *ar
     for (size_t m = m0; m < m1; m += mr) {
       const size_t rows = m1 - m < mr ? m1 - m : mr;
       for (size_t r = 0; r < rows; ++r) {
-        gather_row(args->panel + r * k, input, args->segments + args->row_start[m + r],
-                   args->segments + args->row_start[m + r + 1], flip_byte, pad);
+        const size_t image = (m + r) / args->image_pixels, pixel = (m + r) % args->image_pixels;
+        gather_row(args->panel + r * k, input + image * args->image_bytes,
+                   args->segments + args->row_start[pixel],
+                   args->segments + args->row_start[pixel + 1], flip_byte, pad);
       }
       for (size_t n = nb; n < nb_end; n += nr) {
         const size_t cols = nb_end - n < nr ? nb_end - n : nr;

@@ -185,23 +185,26 @@ const q8_requant_params *q8_requant_params_at(const q8_requant_params *rq, size_
  * says where each row's bytes are, and the driver gathers one MR-row tile at a
  * time into a small panel that every column tile then reuses.
  *
- * The table lists, per pixel, segments: `len` bytes at byte `offset` from the
- * group's first input channel, or, for offset Q8_CONV_PADDING, `len` bytes of
- * the input zero point (padded taps, which thus contribute exactly 0). Taps
- * adjacent in memory share one segment: with one group and no horizontal
- * padding or dilation, a whole kernel row (kernel_w * in_channels bytes) is
- * one copy, which matters when taps are only a few channels wide (conv1). The
- * offsets are relative, so one table serves any input pointer and group. */
+ * The table lists, per pixel of one image, segments: `len` bytes at byte
+ * `offset` from the image's start (plus the group's first channel), or, for
+ * offset Q8_CONV_PADDING, `len` bytes of the input zero point (padded taps,
+ * which thus contribute exactly 0). Taps adjacent in memory share one
+ * segment: with one group and no horizontal padding or dilation, a whole
+ * kernel row (kernel_w * in_channels bytes) is one copy, which matters when
+ * taps are only a few channels wide (conv1). The offsets are relative, so one
+ * table serves any input pointer, image of the batch and group. */
 #define Q8_CONV_PADDING INT64_C(-1)
 typedef struct q8_conv_segment {
-  int64_t offset; /* bytes from the group's first channel, or Q8_CONV_PADDING */
+  int64_t offset; /* bytes from the image's group's first channel, or Q8_CONV_PADDING */
   size_t len;     /* bytes, >= 1 */
 } q8_conv_segment;
 
-/* Builds the table of `shape` (valid, out extents out_h x out_w >= 1): row p
- * is segments[row_start[p] .. row_start[p + 1]), for batch * out_h * out_w
- * rows. Returns the number of segments; with segments == NULL (row_start may
- * be NULL too) only counts them, so a caller sizes the arrays first. */
+/* Builds the table of one image of `shape` (valid, out extents out_h x out_w
+ * >= 1; batch is ignored: images differ only by a base offset): output pixel
+ * p = y * out_w + x is segments[row_start[p] .. row_start[p + 1]), offsets
+ * from the image's first byte. Returns the number of segments; with segments
+ * == NULL (row_start may be NULL too) only counts them, so a caller sizes the
+ * arrays first. */
 size_t q8_conv_indirection(const q8_conv_shape *shape, size_t out_h, size_t out_w,
                            size_t *row_start, q8_conv_segment *segments);
 
@@ -214,6 +217,8 @@ size_t q8_conv_indirection(const q8_conv_shape *shape, size_t out_h, size_t out_
 typedef struct q8_conv_indirect_args {
   size_t k;                       /* kernel_h * kernel_w * Cg */
   const void *input;              /* the group's first channel: input + g * Cg */
+  size_t image_pixels;            /* out_h * out_w: row m is pixel m % image_pixels... */
+  size_t image_bytes;             /* ...of image m / image_pixels, this many bytes apart */
   q8_dtype in_dtype;              /* Q8_INT8 or Q8_UINT8 */
   int32_t in_zero_point;          /* the value padded bytes hold */
   const size_t *row_start;        /* from q8_conv_indirection */
