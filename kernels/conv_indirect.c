@@ -144,11 +144,16 @@ void q8_conv_indirect(const q8_gemm_ukernel *uk, const q8_conv_indirect_args *ar
     const size_t nb_end = nb + nc < n1 ? nb + nc : n1;
     for (size_t m = m0; m < m1; m += mr) {
       const size_t rows = m1 - m < mr ? m1 - m : mr;
+      /* One division per tile, not per row. */
+      size_t pixel = m % args->image_pixels;
+      const unsigned char *image = input + m / args->image_pixels * args->image_bytes;
       for (size_t r = 0; r < rows; ++r) {
-        const size_t image = (m + r) / args->image_pixels, pixel = (m + r) % args->image_pixels;
-        gather_row(args->panel + r * k, input + image * args->image_bytes,
-                   args->segments + args->row_start[pixel],
+        gather_row(args->panel + r * k, image, args->segments + args->row_start[pixel],
                    args->segments + args->row_start[pixel + 1], flip_byte, pad);
+        if (++pixel == args->image_pixels) {
+          pixel = 0;
+          image += args->image_bytes;
+        }
       }
       for (size_t n = nb; n < nb_end; n += nr) {
         const size_t cols = nb_end - n < nr ? nb_end - n : nr;
