@@ -38,29 +38,78 @@ static void add_tap(row_builder *b, int64_t offset, size_t len) {
   b->open = true;
 }
 
-size_t q8_conv_indirection(const q8_conv_shape *s, size_t out_h, size_t out_w,
-                           size_t *row_start, q8_conv_segment *segments) {
+/* The taps [lo, hi) of a kernel axis that land inside the input for a
+ * receptive field starting at `start` (lo == hi: none). The valid taps are
+ * always one range, and both bounds only fall as start grows, so equal
+ * ranges come in runs of consecutive output positions. */
+typedef struct tap_range {
+  size_t lo, hi;
+} tap_range;
+
+static tap_range valid_taps(int64_t start, size_t kernel, size_t dilation, size_t in) {
+  tap_range r = {0, 0};
+  bool found = false;
+  for (size_t t = 0; t < kernel; ++t) {
+    const int64_t pos = start + (int64_t)(t * dilation);
+    if (pos < 0 || pos >= (int64_t)in) continue;
+    if (!found) r.lo = t;
+    found = true;
+    r.hi = t + 1;
+  }
+  return r;
+}
+
+static bool same_taps(tap_range a, tap_range b) { return a.lo == b.lo && a.hi == b.hi; }
+
+/* A pattern: every tap of the kernel, relative to the anchor, or padding. */
+static void add_pattern(row_builder *b, const q8_conv_shape *s, tap_range rows, tap_range cols) {
   const size_t cg = s->in_channels / s->groups;
-  row_builder b = {.out = segments};
-  for (size_t y = 0; y < out_h; ++y) {
-    for (size_t x = 0; x < out_w; ++x) {
-      if (row_start) row_start[y * out_w + x] = b.count;
-      for (size_t ky = 0; ky < s->kernel_h; ++ky) {
-        const int64_t iy = (int64_t)(y * s->stride_h + ky * s->dilation_h) - (int64_t)s->pad_top;
-        for (size_t kx = 0; kx < s->kernel_w; ++kx) {
-          const int64_t ix =
-              (int64_t)(x * s->stride_w + kx * s->dilation_w) - (int64_t)s->pad_left;
-          int64_t offset = Q8_CONV_PADDING;
-          if (iy >= 0 && iy < (int64_t)s->in_h && ix >= 0 && ix < (int64_t)s->in_w) {
-            offset = (iy * (int64_t)s->in_w + ix) * (int64_t)s->in_channels;
-          }
-          add_tap(&b, offset, cg);
-        }
-      }
-      flush(&b);
+  for (size_t ky = 0; ky < s->kernel_h; ++ky) {
+    for (size_t kx = 0; kx < s->kernel_w; ++kx) {
+      const bool inside = ky >= rows.lo && ky < rows.hi && kx >= cols.lo && kx < cols.hi;
+      const int64_t offset =
+          inside ? (int64_t)((ky * s->dilation_h * s->in_w + kx * s->dilation_w) * s->in_channels)
+                 : Q8_CONV_PADDING;
+      add_tap(b, offset, cg);
     }
   }
-  if (row_start) row_start[out_h * out_w] = b.count;
+  flush(b);
+}
+
+size_t q8_conv_indirection(const q8_conv_shape *s, size_t out_h, size_t out_w,
+                           q8_conv_pixel *pixels, q8_conv_segment *segments) {
+  row_builder b = {.out = segments};
+  tap_range prev_rows = {0, 0};
+  for (size_t y = 0; y < out_h; ++y) {
+    const int64_t iy = (int64_t)(y * s->stride_h) - (int64_t)s->pad_top;
+    const tap_range rows = valid_taps(iy, s->kernel_h, s->dilation_h, s->in_h);
+    /* A row of output pixels padded like the one above reuses its patterns. */
+    const bool new_rows = y == 0 || !same_taps(rows, prev_rows);
+    prev_rows = rows;
+    tap_range prev_cols = {0, 0};
+    size_t first = 0, count = 0;
+    for (size_t x = 0; x < out_w; ++x) {
+      const int64_t ix = (int64_t)(x * s->stride_w) - (int64_t)s->pad_left;
+      const size_t p = y * out_w + x;
+      if (new_rows) {
+        const tap_range cols = valid_taps(ix, s->kernel_w, s->dilation_w, s->in_w);
+        if (x == 0 || !same_taps(cols, prev_cols)) {
+          first = b.count;
+          add_pattern(&b, s, rows, cols);
+          count = b.count - first;
+        }
+        prev_cols = cols;
+      } else if (pixels) {
+        first = pixels[p - out_w].first;
+        count = pixels[p - out_w].count;
+      }
+      if (pixels) {
+        pixels[p] = (q8_conv_pixel){
+            .anchor = (iy * (int64_t)s->in_w + ix) * (int64_t)s->in_channels,
+            .first = first, .count = count};
+      }
+    }
+  }
   return b.count;
 }
 
@@ -114,14 +163,16 @@ static void copy_flip(unsigned char *dst, const unsigned char *src, size_t len, 
   for (size_t i = 0; i < len; ++i) dst[i] = (unsigned char)(src[i] ^ flip);
 }
 
-static void gather_row(unsigned char *dst, const unsigned char *input,
-                       const q8_conv_segment *seg, const q8_conv_segment *end, uint8_t flip,
-                       unsigned char pad) {
+/* One row of A: the pixel's pattern from `image + anchor` (summed before
+ * use: the anchor alone may point before the image). */
+static void gather_row(unsigned char *dst, const unsigned char *image, const q8_conv_pixel *pixel,
+                       const q8_conv_segment *segments, uint8_t flip, unsigned char pad) {
+  const q8_conv_segment *seg = segments + pixel->first, *end = seg + pixel->count;
   for (; seg < end; ++seg) {
     if (seg->offset == Q8_CONV_PADDING) {
       memset(dst, pad, seg->len);
     } else {
-      copy_flip(dst, input + seg->offset, seg->len, flip);
+      copy_flip(dst, image + (pixel->anchor + seg->offset), seg->len, flip);
     }
     dst += seg->len;
   }
@@ -148,8 +199,8 @@ void q8_conv_indirect(const q8_gemm_ukernel *uk, const q8_conv_indirect_args *ar
       size_t pixel = m % args->image_pixels;
       const unsigned char *image = input + m / args->image_pixels * args->image_bytes;
       for (size_t r = 0; r < rows; ++r) {
-        gather_row(args->panel + r * k, image, args->segments + args->row_start[pixel],
-                   args->segments + args->row_start[pixel + 1], flip_byte, pad);
+        gather_row(args->panel + r * k, image, &args->pixels[pixel], args->segments, flip_byte,
+                   pad);
         if (++pixel == args->image_pixels) {
           pixel = 0;
           image += args->image_bytes;
