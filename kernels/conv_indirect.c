@@ -6,9 +6,9 @@
 
 #include "q8/kernels.h"
 
-/* Builds segments one row at a time: a tap joins the open segment when both
- * are padding or its bytes follow the segment's in memory (only possible for
- * one group: taps of a group are in_channels apart, Cg bytes long). */
+/* Builds segments one pattern at a time: a tap joins the open segment when
+ * both are padding or its bytes follow the segment's in memory (only possible
+ * for one group: taps of a group are in_channels apart, Cg bytes long). */
 typedef struct row_builder {
   q8_conv_segment *out; /* NULL: count only */
   size_t count;
@@ -39,9 +39,10 @@ static void add_tap(row_builder *b, int64_t offset, size_t len) {
 }
 
 /* The taps [lo, hi) of a kernel axis that land inside the input for a
- * receptive field starting at `start` (lo == hi: none). The valid taps are
- * always one range, and both bounds only fall as start grows, so equal
- * ranges come in runs of consecutive output positions. */
+ * receptive field starting at `start` (lo == hi: none); the valid taps are
+ * always one range. Equal ranges come in runs of consecutive output
+ * positions (both bounds only fall as start grows), so a pattern is built at
+ * the start of each run (a repeated range would only cost a duplicate). */
 typedef struct tap_range {
   size_t lo, hi;
 } tap_range;
