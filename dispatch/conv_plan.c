@@ -40,7 +40,7 @@ struct q8_conv_plan {
   void *packed;                /* groups blocks of group_bytes */
   size_t group_bytes;
   size_t nc;                   /* column block (L2-sized) */
-  size_t *row_start;           /* igemm: indirection table */
+  q8_conv_pixel *pixels;       /* igemm: indirection table */
   q8_conv_segment *segments;
   char name[96];
 };
@@ -245,15 +245,15 @@ static q8_status pack_groups(q8_conv_plan *plan) {
 }
 
 static q8_status build_indirection(q8_conv_plan *plan) {
-  const size_t pixels = plan->shape.batch * plan->out_h * plan->out_w;
+  const size_t pixels = plan->out_h * plan->out_w;
   const size_t count = q8_conv_indirection(&plan->shape, plan->out_h, plan->out_w, NULL, NULL);
-  plan->row_start = malloc((pixels + 1) * sizeof *plan->row_start);
+  plan->pixels = malloc(pixels * sizeof *plan->pixels);
   plan->segments = malloc(count * sizeof *plan->segments);
-  if (plan->row_start == NULL || plan->segments == NULL) {
-    return q8_fail(Q8_ERR_NOMEM, "conv plan: no memory for the indirection table (%zu segments)",
-                   count);
+  if (plan->pixels == NULL || plan->segments == NULL) {
+    return q8_fail(Q8_ERR_NOMEM, "conv plan: no memory for the indirection table (%zu pixels)",
+                   pixels);
   }
-  q8_conv_indirection(&plan->shape, plan->out_h, plan->out_w, plan->row_start, plan->segments);
+  q8_conv_indirection(&plan->shape, plan->out_h, plan->out_w, plan->pixels, plan->segments);
   return Q8_OK;
 }
 
@@ -362,8 +362,10 @@ static void run_group(const run_ctx *r, size_t g, size_t m0, size_t m1, size_t n
     return;
   }
   const q8_conv_indirect_args args = {
-      .k = tap_bytes(s), .input = r->input + g * group_in, .in_dtype = plan->in_dtype,
-      .in_zero_point = plan->in_zero_point, .row_start = plan->row_start,
+      .k = tap_bytes(s), .input = r->input + g * group_in,
+      .image_pixels = plan->out_h * plan->out_w,
+      .image_bytes = s->in_h * s->in_w * s->in_channels, .in_dtype = plan->in_dtype,
+      .in_zero_point = plan->in_zero_point, .pixels = plan->pixels,
       .segments = plan->segments, .packed = packed, .c = c, .ldc = s->out_channels, .rq = rq,
       .nc = plan->nc, .panel = panel};
   q8_conv_indirect(plan->uk, &args, m0, m1, n0, n1);
@@ -435,7 +437,7 @@ void q8_conv_plan_destroy(q8_conv_plan *plan) {
   free(plan->weights);
   free(plan->bias);
   free(plan->packed);
-  free(plan->row_start);
+  free(plan->pixels);
   free(plan->segments);
   q8_plan_requant_free(&plan->rq);
   free(plan);

@@ -6,9 +6,9 @@
 
 #include "q8/kernels.h"
 
-/* Builds segments one row at a time: a tap joins the open segment when both
- * are padding or its bytes follow the segment's in memory (only possible for
- * one group: taps of a group are in_channels apart, Cg bytes long). */
+/* Builds segments one pattern at a time: a tap joins the open segment when
+ * both are padding or its bytes follow the segment's in memory (only possible
+ * for one group: taps of a group are in_channels apart, Cg bytes long). */
 typedef struct row_builder {
   q8_conv_segment *out; /* NULL: count only */
   size_t count;
@@ -38,32 +38,79 @@ static void add_tap(row_builder *b, int64_t offset, size_t len) {
   b->open = true;
 }
 
-size_t q8_conv_indirection(const q8_conv_shape *s, size_t out_h, size_t out_w,
-                           size_t *row_start, q8_conv_segment *segments) {
+/* The taps [lo, hi) of a kernel axis that land inside the input for a
+ * receptive field starting at `start` (lo == hi: none); the valid taps are
+ * always one range. Equal ranges come in runs of consecutive output
+ * positions (both bounds only fall as start grows), so a pattern is built at
+ * the start of each run (a repeated range would only cost a duplicate). */
+typedef struct tap_range {
+  size_t lo, hi;
+} tap_range;
+
+static tap_range valid_taps(int64_t start, size_t kernel, size_t dilation, size_t in) {
+  tap_range r = {0, 0};
+  bool found = false;
+  for (size_t t = 0; t < kernel; ++t) {
+    const int64_t pos = start + (int64_t)(t * dilation);
+    if (pos < 0 || pos >= (int64_t)in) continue;
+    if (!found) r.lo = t;
+    found = true;
+    r.hi = t + 1;
+  }
+  return r;
+}
+
+static bool same_taps(tap_range a, tap_range b) { return a.lo == b.lo && a.hi == b.hi; }
+
+/* A pattern: every tap of the kernel, relative to the anchor, or padding. */
+static void add_pattern(row_builder *b, const q8_conv_shape *s, tap_range rows, tap_range cols) {
   const size_t cg = s->in_channels / s->groups;
+  for (size_t ky = 0; ky < s->kernel_h; ++ky) {
+    for (size_t kx = 0; kx < s->kernel_w; ++kx) {
+      const bool inside = ky >= rows.lo && ky < rows.hi && kx >= cols.lo && kx < cols.hi;
+      const int64_t offset =
+          inside ? (int64_t)((ky * s->dilation_h * s->in_w + kx * s->dilation_w) * s->in_channels)
+                 : Q8_CONV_PADDING;
+      add_tap(b, offset, cg);
+    }
+  }
+  flush(b);
+}
+
+size_t q8_conv_indirection(const q8_conv_shape *s, size_t out_h, size_t out_w,
+                           q8_conv_pixel *pixels, q8_conv_segment *segments) {
   row_builder b = {.out = segments};
-  for (size_t n = 0; n < s->batch; ++n) {
-    for (size_t y = 0; y < out_h; ++y) {
-      for (size_t x = 0; x < out_w; ++x) {
-        if (row_start) row_start[(n * out_h + y) * out_w + x] = b.count;
-        for (size_t ky = 0; ky < s->kernel_h; ++ky) {
-          const int64_t iy = (int64_t)(y * s->stride_h + ky * s->dilation_h) - (int64_t)s->pad_top;
-          for (size_t kx = 0; kx < s->kernel_w; ++kx) {
-            const int64_t ix =
-                (int64_t)(x * s->stride_w + kx * s->dilation_w) - (int64_t)s->pad_left;
-            int64_t offset = Q8_CONV_PADDING;
-            if (iy >= 0 && iy < (int64_t)s->in_h && ix >= 0 && ix < (int64_t)s->in_w) {
-              offset = (((int64_t)n * (int64_t)s->in_h + iy) * (int64_t)s->in_w + ix) *
-                       (int64_t)s->in_channels;
-            }
-            add_tap(&b, offset, cg);
-          }
+  tap_range prev_rows = {0, 0};
+  for (size_t y = 0; y < out_h; ++y) {
+    const int64_t iy = (int64_t)(y * s->stride_h) - (int64_t)s->pad_top;
+    const tap_range rows = valid_taps(iy, s->kernel_h, s->dilation_h, s->in_h);
+    /* A row of output pixels padded like the one above reuses its patterns. */
+    const bool new_rows = y == 0 || !same_taps(rows, prev_rows);
+    prev_rows = rows;
+    tap_range prev_cols = {0, 0};
+    size_t first = 0, count = 0;
+    for (size_t x = 0; x < out_w; ++x) {
+      const int64_t ix = (int64_t)(x * s->stride_w) - (int64_t)s->pad_left;
+      const size_t p = y * out_w + x;
+      if (new_rows) {
+        const tap_range cols = valid_taps(ix, s->kernel_w, s->dilation_w, s->in_w);
+        if (x == 0 || !same_taps(cols, prev_cols)) {
+          first = b.count;
+          add_pattern(&b, s, rows, cols);
+          count = b.count - first;
         }
-        flush(&b);
+        prev_cols = cols;
+      } else if (pixels) {
+        first = pixels[p - out_w].first;
+        count = pixels[p - out_w].count;
+      }
+      if (pixels) {
+        pixels[p] = (q8_conv_pixel){
+            .anchor = (iy * (int64_t)s->in_w + ix) * (int64_t)s->in_channels,
+            .first = first, .count = count};
       }
     }
   }
-  if (row_start) row_start[s->batch * out_h * out_w] = b.count;
   return b.count;
 }
 
@@ -117,14 +164,16 @@ static void copy_flip(unsigned char *dst, const unsigned char *src, size_t len, 
   for (size_t i = 0; i < len; ++i) dst[i] = (unsigned char)(src[i] ^ flip);
 }
 
-static void gather_row(unsigned char *dst, const unsigned char *input,
-                       const q8_conv_segment *seg, const q8_conv_segment *end, uint8_t flip,
-                       unsigned char pad) {
+/* One row of A: the pixel's pattern from `image + anchor` (summed before
+ * use: the anchor alone may point before the image). */
+static void gather_row(unsigned char *dst, const unsigned char *image, const q8_conv_pixel *pixel,
+                       const q8_conv_segment *segments, uint8_t flip, unsigned char pad) {
+  const q8_conv_segment *seg = segments + pixel->first, *end = seg + pixel->count;
   for (; seg < end; ++seg) {
     if (seg->offset == Q8_CONV_PADDING) {
       memset(dst, pad, seg->len);
     } else {
-      copy_flip(dst, input + seg->offset, seg->len, flip);
+      copy_flip(dst, image + (pixel->anchor + seg->offset), seg->len, flip);
     }
     dst += seg->len;
   }
@@ -147,9 +196,16 @@ void q8_conv_indirect(const q8_gemm_ukernel *uk, const q8_conv_indirect_args *ar
     const size_t nb_end = nb + nc < n1 ? nb + nc : n1;
     for (size_t m = m0; m < m1; m += mr) {
       const size_t rows = m1 - m < mr ? m1 - m : mr;
+      /* One division per tile, not per row. */
+      size_t pixel = m % args->image_pixels;
+      const unsigned char *image = input + m / args->image_pixels * args->image_bytes;
       for (size_t r = 0; r < rows; ++r) {
-        gather_row(args->panel + r * k, input, args->segments + args->row_start[m + r],
-                   args->segments + args->row_start[m + r + 1], flip_byte, pad);
+        gather_row(args->panel + r * k, image, &args->pixels[pixel], args->segments, flip_byte,
+                   pad);
+        if (++pixel == args->image_pixels) {
+          pixel = 0;
+          image += args->image_bytes;
+        }
       }
       for (size_t n = nb; n < nb_end; n += nr) {
         const size_t cols = nb_end - n < nr ? nb_end - n : nr;

@@ -229,54 +229,112 @@ Test(conv_plan_paths, bit_exact_with_the_reference_on_every_isa) {
   q8_set_isa(NULL);
 }
 
-/* The indirection table: a padded tap is a zero-point fill, taps adjacent in
- * memory are one copy (a whole kernel row for one group without horizontal
- * padding), and rows span exactly k bytes. */
-Test(conv_indirection, rows_merge_contiguous_taps_and_cover_k) {
-  const q8_conv_shape s = {1, 16, 16, 3, 8, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, 1};
+/* Row p of the implicit GEMM, as input byte positions (-1: padding), from
+ * the table, and straight from the definition. */
+static void row_from_table(const q8_conv_pixel *px, const q8_conv_segment *seg, int64_t *row) {
+  for (size_t i = px->first; i < px->first + px->count; ++i) {
+    for (size_t b = 0; b < seg[i].len; ++b) {
+      *row++ = seg[i].offset == Q8_CONV_PADDING ? -1 : px->anchor + seg[i].offset + (int64_t)b;
+    }
+  }
+}
+
+static void row_from_definition(const q8_conv_shape *s, size_t y, size_t x, int64_t *row) {
+  for (size_t ky = 0; ky < s->kernel_h; ++ky)
+    for (size_t kx = 0; kx < s->kernel_w; ++kx)
+      for (size_t c = 0; c < q8t_conv_group_in(s); ++c) {
+        const int64_t iy = (int64_t)(y * s->stride_h + ky * s->dilation_h) - (int64_t)s->pad_top;
+        const int64_t ix = (int64_t)(x * s->stride_w + kx * s->dilation_w) - (int64_t)s->pad_left;
+        const bool inside = iy >= 0 && iy < (int64_t)s->in_h && ix >= 0 && ix < (int64_t)s->in_w;
+        *row++ = inside ? (iy * (int64_t)s->in_w + ix) * (int64_t)s->in_channels + (int64_t)c : -1;
+      }
+}
+
+/* Builds the table of s, checks every row against the definition and that
+ * merging left nothing to merge; returns it (caller frees both arrays). */
+static size_t checked_table(const q8_conv_shape *s, q8_conv_pixel **pixels_out,
+                            q8_conv_segment **seg_out, size_t *out_w_out) {
   size_t out_h, out_w;
-  cr_assert_eq(q8_conv_output_shape(&s, &out_h, &out_w), Q8_OK);
-  const size_t pixels = out_h * out_w, k = taps(&s) * q8t_conv_group_in(&s);
-  const size_t count = q8_conv_indirection(&s, out_h, out_w, NULL, NULL);
-  size_t *row_start = malloc((pixels + 1) * sizeof *row_start);
+  cr_assert_eq(q8_conv_output_shape(s, &out_h, &out_w), Q8_OK);
+  const size_t pixels = out_h * out_w, k = taps(s) * q8t_conv_group_in(s);
+  const size_t count = q8_conv_indirection(s, out_h, out_w, NULL, NULL);
+  q8_conv_pixel *px = malloc(pixels * sizeof *px);
   q8_conv_segment *seg = malloc(count * sizeof *seg);
-  cr_assert_eq(q8_conv_indirection(&s, out_h, out_w, row_start, seg), count,
+  cr_assert_eq(q8_conv_indirection(s, out_h, out_w, px, seg), count,
                "counting and building agree");
-  cr_assert_eq(row_start[pixels], count);
+  int64_t *got = malloc(k * sizeof *got), *want = malloc(k * sizeof *want);
   for (size_t p = 0; p < pixels; ++p) {
     size_t bytes = 0;
-    for (size_t i = row_start[p]; i < row_start[p + 1]; ++i) {
+    for (size_t i = px[p].first; i < px[p].first + px[p].count; ++i) {
+      cr_assert_lt(i, count);
       bytes += seg[i].len;
-      if (i > row_start[p]) {
-        const bool both_pad = seg[i].offset == Q8_CONV_PADDING &&
-                              seg[i - 1].offset == Q8_CONV_PADDING;
-        cr_expect(!both_pad, "pixel %zu: adjacent padding segments were not merged", p);
-        cr_expect(seg[i].offset == Q8_CONV_PADDING || seg[i - 1].offset == Q8_CONV_PADDING ||
-                      seg[i - 1].offset + (int64_t)seg[i - 1].len != seg[i].offset,
-                  "pixel %zu: contiguous segments were not merged", p);
-      }
+      if (i == px[p].first) continue;
+      const bool pad = seg[i].offset == Q8_CONV_PADDING, prev_pad = seg[i - 1].offset == Q8_CONV_PADDING;
+      cr_expect(!(pad && prev_pad), "pixel %zu: adjacent padding segments were not merged", p);
+      cr_expect(pad || prev_pad || seg[i - 1].offset + (int64_t)seg[i - 1].len != seg[i].offset,
+                "pixel %zu: contiguous segments were not merged", p);
     }
-    cr_expect_eq(bytes, k, "pixel %zu spans %zu bytes, not k = %zu", p, bytes, k);
+    cr_assert_eq(bytes, k, "pixel %zu spans %zu bytes, not k = %zu", p, bytes, k);
+    row_from_table(&px[p], seg, got);
+    row_from_definition(s, p / out_w, p % out_w, want);
+    cr_assert_arr_eq(got, want, k * sizeof *got, "pixel %zu reads the wrong input bytes", p);
   }
+  free(got);
+  free(want);
+  *pixels_out = px;
+  *seg_out = seg;
+  *out_w_out = out_w;
+  return count;
+}
+
+/* The indirection table: rows equal the definition on every shape of the
+ * grid; a padded tap is a zero-point fill, taps adjacent in memory are one
+ * copy (a whole kernel row for one group without horizontal padding), and
+ * pixels padded alike share one pattern. */
+Test(conv_indirection, rows_equal_the_definition) {
+  for (size_t i = 0; i < GRID; ++i) {
+    q8_conv_pixel *px;
+    q8_conv_segment *seg;
+    size_t out_w;
+    checked_table(&grid[i].shape, &px, &seg, &out_w);
+    free(px);
+    free(seg);
+  }
+}
+
+Test(conv_indirection, conv1_rows_are_whole_kernel_rows) {
+  const q8_conv_shape s = {1, 16, 16, 3, 8, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, 1};
+  q8_conv_pixel *px;
+  q8_conv_segment *seg;
+  size_t out_w;
+  const size_t count = checked_table(&s, &px, &seg, &out_w);
   /* Output (3, 3) reads rows 3..9, columns 3..9: unpadded, 7 rows of 21 bytes. */
-  const size_t p = 3 * out_w + 3;
-  cr_assert_eq(row_start[p + 1] - row_start[p], 7, "an interior conv1 pixel is 7 row copies");
+  const q8_conv_pixel *p = &px[3 * out_w + 3];
+  cr_assert_eq(p->count, 7, "an interior conv1 pixel is 7 row copies");
+  cr_expect_eq(p->anchor, (int64_t)((3 * 16 + 3) * 3));
   for (size_t ky = 0; ky < 7; ++ky) {
-    const q8_conv_segment *g = &seg[row_start[p] + ky];
-    cr_expect_eq(g->len, 21);
-    cr_expect_eq(g->offset, (int64_t)(((3 + ky) * 16 + 3) * 3));
+    cr_expect_eq(seg[p->first + ky].len, 21);
+    cr_expect_eq(seg[p->first + ky].offset, (int64_t)(ky * 16 * 3));
   }
+  cr_expect_eq(px[2 * out_w + 2].first, p->first, "interior pixels share one pattern");
   /* Output (0, 0): rows and columns -3..3. The 3 padded rows and the first
    * row's 3 padded columns are one fill; then each of the 4 rows is a copy of
    * 4 taps, the 3 rows after the first each preceded by a fill: 8 segments. */
-  cr_expect_eq(row_start[1] - row_start[0], 8, "the corner pixel's segments");
-  free(row_start);
+  cr_expect_eq(px[0].count, 8, "the corner pixel's segments");
+  cr_expect_eq(px[0].anchor, (int64_t)((-3 * 16 - 3) * 3), "the anchor lies in the padding");
+  /* Rows and columns fall in 4 padding classes each (y = 0, 1, 2..6, 7): 16 patterns. */
+  cr_expect_leq(count, 16 * 49, "%zu segments: patterns are not shared", count);
+  free(px);
   free(seg);
 }
 
 /* Groups: taps of one group are in_channels apart, never merged. */
 Test(conv_indirection, grouped_taps_stay_separate) {
   const q8_conv_shape s = {1, 4, 4, 8, 8, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 2};
-  const size_t count = q8_conv_indirection(&s, 2, 2, NULL, NULL);
-  cr_expect_eq(count, 4 * 9, "one segment per tap");
+  q8_conv_pixel *px;
+  q8_conv_segment *seg;
+  size_t out_w;
+  cr_expect_eq(checked_table(&s, &px, &seg, &out_w), 9, "one pattern, one segment per tap");
+  free(px);
+  free(seg);
 }

@@ -185,25 +185,34 @@ const q8_requant_params *q8_requant_params_at(const q8_requant_params *rq, size_
  * says where each row's bytes are, and the driver gathers one MR-row tile at a
  * time into a small panel that every column tile then reuses.
  *
- * The table lists, per pixel, segments: `len` bytes at byte `offset` from the
- * group's first input channel, or, for offset Q8_CONV_PADDING, `len` bytes of
- * the input zero point (padded taps, which thus contribute exactly 0). Taps
- * adjacent in memory share one segment: with one group and no horizontal
- * padding or dilation, a whole kernel row (kernel_w * in_channels bytes) is
- * one copy, which matters when taps are only a few channels wide (conv1). The
- * offsets are relative, so one table serves any input pointer and group. */
+ * The table gives each output pixel of one image an anchor (the byte offset
+ * of its receptive field's top-left tap, which may lie in the padding, so it
+ * can be negative) and a pattern: segments of `len` bytes at byte `offset`
+ * from the anchor, or, for offset Q8_CONV_PADDING, `len` bytes of the input
+ * zero point (padded taps, which thus contribute exactly 0). Pixels whose
+ * taps are padded alike share a pattern (all interior pixels share one), so
+ * the table is one small record per pixel plus a few patterns. Taps adjacent
+ * in memory share one segment: with one group and no horizontal padding or
+ * dilation, a whole kernel row (kernel_w * in_channels bytes) is one copy,
+ * which matters when taps are only a few channels wide (conv1). Offsets are
+ * relative, so one table serves any input pointer, image and group. */
 #define Q8_CONV_PADDING INT64_C(-1)
 typedef struct q8_conv_segment {
-  int64_t offset; /* bytes from the group's first channel, or Q8_CONV_PADDING */
+  int64_t offset; /* bytes from the pixel's anchor, or Q8_CONV_PADDING */
   size_t len;     /* bytes, >= 1 */
 } q8_conv_segment;
+typedef struct q8_conv_pixel {
+  int64_t anchor; /* bytes from the image's first byte (plus the group's first channel) */
+  size_t first, count; /* its pattern: segments[first .. first + count) */
+} q8_conv_pixel;
 
-/* Builds the table of `shape` (valid, out extents out_h x out_w >= 1): row p
- * is segments[row_start[p] .. row_start[p + 1]), for batch * out_h * out_w
- * rows. Returns the number of segments; with segments == NULL (row_start may
- * be NULL too) only counts them, so a caller sizes the arrays first. */
+/* Builds the table of one image of `shape` (valid, out extents out_h x out_w
+ * >= 1; batch is ignored: images differ by a base offset): pixel p =
+ * y * out_w + x gets pixels[p]. Returns the number of pattern segments; with
+ * pixels and segments NULL only counts them, so a caller sizes the array
+ * first (pixels has out_h * out_w entries). */
 size_t q8_conv_indirection(const q8_conv_shape *shape, size_t out_h, size_t out_w,
-                           size_t *row_start, q8_conv_segment *segments);
+                           q8_conv_pixel *pixels, q8_conv_segment *segments);
 
 /* The single-threaded loop nest of one group: rows (pixels) [m0, m1) x
  * columns [n0, n1) of the group's output, n0 a multiple of uk->nr. Column
@@ -214,9 +223,11 @@ size_t q8_conv_indirection(const q8_conv_shape *shape, size_t out_h, size_t out_
 typedef struct q8_conv_indirect_args {
   size_t k;                       /* kernel_h * kernel_w * Cg */
   const void *input;              /* the group's first channel: input + g * Cg */
+  size_t image_pixels;            /* out_h * out_w: row m is pixel m % image_pixels... */
+  size_t image_bytes;             /* ...of image m / image_pixels, this many bytes apart */
   q8_dtype in_dtype;              /* Q8_INT8 or Q8_UINT8 */
   int32_t in_zero_point;          /* the value padded bytes hold */
-  const size_t *row_start;        /* from q8_conv_indirection */
+  const q8_conv_pixel *pixels;    /* from q8_conv_indirection */
   const q8_conv_segment *segments;
   const void *packed;             /* the group's weights, packed by uk->pack */
   void *c;                        /* the group's first output column */

@@ -151,8 +151,11 @@ q8_status q8_conv_plan_create(const q8_conv_desc *desc, q8_conv_plan **plan);
  * alignment is required beyond the element type. */
 q8_status q8_conv_run(const q8_conv_plan *plan, const void *input, void *output);
 void q8_conv_plan_destroy(q8_conv_plan *plan);
-/* Name of the algorithm and kernel the plan runs, e.g. "q8_conv_ref" (the
- * reference) or "igemm:q8_gemm_x8s8_8x32c4__avx512vnni"; "" for NULL. */
+/* Name of the algorithm and kernel the plan runs: "gemm:<micro-kernel>" for
+ * 1x1 stride-1 unpadded convs (the input is the GEMM's A),
+ * "igemm:<micro-kernel>" (e.g. "igemm:q8_gemm_x8s8_8x32c4__avx512vnni") for
+ * every other dense or grouped conv (indirect GEMM), "q8_conv_ref" for the
+ * reference (Q8_ISA=ref, and depthwise for now); "" for NULL. */
 const char *q8_conv_plan_kernel(const q8_conv_plan *plan);
 
 /* ---- ISA selection ------------------------------------------------------
