@@ -63,7 +63,8 @@ q8_status q8_dwconv_create(const q8_conv_shape *shape, q8_dtype in_dtype, int32_
   }
   /* The zero point as the byte the kernels read back as it (int8 or uint8). */
   memset(d->zero_row, (int)(uint8_t)in_zero_point, shape->in_w * channels);
-  q8_dwconv_col_terms(channels, taps, weights, bias, in_zero_point, col_term);
+  const int32_t offset = in_dtype == Q8_INT8 ? uk->int8_a_offset : 0;
+  q8_dwconv_col_terms(channels, taps, weights, bias, in_zero_point + offset, col_term);
   uk->pack(channels, taps, weights, col_term, d->packed);
   free(col_term);
   *dwconv_out = d;

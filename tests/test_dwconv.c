@@ -192,7 +192,7 @@ static const char *expected_kernel(const char *isa, const q8_conv_shape *s) {
   const bool avx512 = strcmp(isa, "avx512vnni") == 0 || strcmp(isa, "amx") == 0;
   const bool avx2 = strcmp(isa, "avx2") == 0 || strcmp(isa, "avxvnni") == 0;
   if (!avx512 && !avx2) return "q8_dwconv_x8s8_generic_c1__ref";
-  const char *suffix = avx512 ? "c32__avx512vnni" : "c16__avx2";
+  const char *suffix = avx512 ? "c64__avx512vnni" : "c16__avx2";
   const bool square = s->kernel_h == s->kernel_w && (s->kernel_h == 3 || s->kernel_h == 5);
   const bool dedicated = square && s->stride_h == s->stride_w && s->stride_h <= 2 &&
                          s->dilation_h == 1 && s->dilation_w == 1;

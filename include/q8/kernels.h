@@ -228,6 +228,10 @@ typedef struct q8_dwconv_ukernel {
   const char *name;        /* q8_dwconv_x8s8_<KHxKWsS|generic_>c<CT>__<isa> */
   unsigned kernel_h, kernel_w, stride; /* 0: any (generic) */
   unsigned channel_tile;   /* channels per packed block */
+  /* 128 when the kernel reads int8 activations as x + 128 (u8 x s8 dot
+   * products), else 0: the column terms are then computed with the zero point
+   * zero_point + int8_a_offset for int8 input (0 for uint8), as for GEMM. */
+  int32_t int8_a_offset;
   size_t (*packed_bytes)(size_t channels, size_t taps);
   /* w: [channels][taps] int8 (OHWI with one input channel per group);
    * col_term: channels entries. */
@@ -242,7 +246,7 @@ void q8_dwconv_col_terms(size_t channels, size_t taps, const int8_t *w, const in
 /* out[x][c * multiplier + j] = in[x][c]: a row of `width` pixels. */
 void q8_dwconv_expand_row(const uint8_t *in, size_t width, size_t channels, size_t multiplier,
                           uint8_t *out);
-/* Packed layout of the vector kernels, channel tile ct (16 or 32): per block
+/* Packed layout of the pmaddwd kernels (AVX2), channel tile ct (a multiple of 8): per block
  * of ct channels (the last padded with zero channels),
  *   int32_t col_term[ct];           in the order of the accumulators below
  *   int16_t w[ceil(taps / 2)][ct][2]; taps in pairs (an odd last tap paired with 0)
