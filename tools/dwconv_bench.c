@@ -1,26 +1,24 @@
 /* Times the depthwise engine (dispatch/conv_depthwise.c) on MobileNetV2's 3x3
  * depthwise layers, batch 1, int8 in and out (fp32 requantization, per
- * channel). Not part of the build: from the source folder, after building the
- * release preset,
+ * channel), or int32 out. Not part of the build: from the source folder,
+ * after building the release preset (targets q8_static and qbench_core),
  *
- *   cc -std=c17 -O2 -I include -I . tools/dwconv_bench.c build/release/libq8.a \
- *      $(pkg-config --libs libhwy hwloc libcpuid libprotobuf-c zlib) -lstdc++ -lm \
- *      -o build/release/dwconv_bench
- *   build/release/dwconv_bench [threads] [repetitions] [int32]
+ *   cc -std=c17 -O2 -I include -I . tools/dwconv_bench.c build/release/libqbench_core.a \
+ *      build/release/libq8.a $(pkg-config --libs libhwy hwloc libcpuid libprotobuf-c zlib) \
+ *      -lstdc++ -lm -o build/release/dwconv_bench
+ *   build/release/dwconv_bench [threads] [seconds per layer] [int32]
  *
- * Q8_ISA forces the ISA as everywhere. Each figure is the median of the
- * repetitions after a warm-up (and the best one, less disturbed on a shared
- * machine); GB/s counts input + output + packed-weight-free
- * weight bytes (kh * kw * channels) once, GOPS = 2 * outputs * kh * kw / time. */
-#define _POSIX_C_SOURCE 200809L
+ * Q8_ISA forces the ISA as everywhere. Timing is qbench's (qb_measure:
+ * warm-up, then samples; median and best). GB/s counts input + output +
+ * weight (kh * kw * channels) bytes once, GOPS = 2 * outputs * kh * kw / time;
+ * the L2 read bandwidth of this run (qbench peak's probe) is printed for scale. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench/qbench.h"
 #include "dispatch/conv_depthwise.h"
-#include "q8/kernels.h"
 
 typedef struct layer {
   size_t hw, channels, stride;
@@ -29,35 +27,39 @@ typedef struct layer {
 static const layer layers[] = {{112, 32, 1}, {112, 96, 2}, {56, 144, 1}, {56, 144, 2},
                                {28, 192, 1}, {14, 576, 1}, {7, 960, 1}};
 
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
+typedef struct run {
+  const q8_dwconv *d;
+  const void *in;
+  void *out;
+  size_t threads;
+} run;
 
-static int compare(const void *a, const void *b) {
-  const double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
+static void run_once(void *p) {
+  const run *r = p;
+  q8_dwconv_run(r->d, r->in, r->out, r->threads);
 }
 
 int main(int argc, char **argv) {
   const size_t threads = argc > 1 ? strtoul(argv[1], NULL, 10) : 1;
-  const size_t reps = argc > 2 ? strtoul(argv[2], NULL, 10) : 200;
+  const double seconds = argc > 2 ? atof(argv[2]) : 0.5;
   const bool int32_out = argc > 3 && strcmp(argv[3], "int32") == 0;
-  printf("%-18s %-38s %9s %7s %7s %9s %7s\n", "layer", "kernel", "median us", "GB/s", "GOPS",
-         "best us", "GOPS");
+  const double l2 = qb_bandwidth_level(2, 0.2, NULL) * 1e-9; /* GB/s */
+  printf("L2 read bandwidth %.1f GB/s, %zu thread(s), %s output\n", l2, threads,
+         int32_out ? "int32" : "int8");
+  printf("%-15s %-36s %9s %7s %6s %7s %8s %7s\n", "layer", "kernel", "median us", "GB/s",
+         "%L2", "GOPS", "best us", "GOPS");
+  srand(1);
   for (size_t l = 0; l < sizeof layers / sizeof layers[0]; ++l) {
     const layer *y = &layers[l];
     const q8_conv_shape s = {1, y->hw, y->hw, y->channels, y->channels, 3, 3, y->stride,
                              y->stride, 1, 1, 1, 1, 1, 1, y->channels};
     size_t out_h = 0, out_w = 0;
     if (q8_conv_output_shape(&s, &out_h, &out_w) != Q8_OK) return 1;
-    const size_t in_bytes = y->hw * y->hw * y->channels, out_bytes = out_h * out_w * y->channels;
-    const size_t w_bytes = 9 * y->channels;
-    int8_t *in = malloc(in_bytes), *out = malloc(out_bytes * 4), *w = malloc(w_bytes);
+    const size_t in_bytes = y->hw * y->hw * y->channels, outputs = out_h * out_w * y->channels;
+    const size_t out_bytes = outputs * (int32_out ? sizeof(int32_t) : 1), w_bytes = 9 * y->channels;
+    int8_t *in = malloc(in_bytes), *out = malloc(out_bytes), *w = malloc(w_bytes);
     float *scale = malloc(y->channels * sizeof(float));
     int32_t *bias = malloc(y->channels * sizeof(int32_t));
-    double *times = malloc(reps * sizeof(double));
     for (size_t i = 0; i < in_bytes; ++i) in[i] = (int8_t)(rand() % 256 - 128);
     for (size_t i = 0; i < w_bytes; ++i) w[i] = (int8_t)(rand() % 256 - 128);
     for (size_t c = 0; c < y->channels; ++c) {
@@ -72,22 +74,16 @@ int main(int argc, char **argv) {
       fprintf(stderr, "create failed: %s\n", q8_error_detail());
       return 1;
     }
-    for (size_t i = 0; i < 20; ++i) q8_dwconv_run(d, in, out, threads);
-    for (size_t i = 0; i < reps; ++i) {
-      const double t0 = now();
-      q8_dwconv_run(d, in, out, threads);
-      times[i] = now() - t0;
-    }
-    qsort(times, reps, sizeof(double), compare);
-    const double t = times[reps / 2], best = times[0];
+    run r = {d, in, out, threads};
+    const qb_timing t = qb_measure(run_once, &r, seconds, 50);
+    const double bytes = (double)(in_bytes + out_bytes + w_bytes), ops = 2.0 * (double)outputs * 9;
     char name[32];
     snprintf(name, sizeof name, "%zux%zux%zu s%zu", y->hw, y->hw, y->channels, y->stride);
-    printf("%-18s %-38s %9.2f %7.1f %7.1f %9.2f %7.1f\n", name, q8_dwconv_kernel(d), t * 1e6,
-           (double)(in_bytes + out_bytes + w_bytes) / t * 1e-9,
-           2.0 * (double)out_bytes * 9 / t * 1e-9, best * 1e6,
-           2.0 * (double)out_bytes * 9 / best * 1e-9);
+    printf("%-15s %-36s %9.2f %7.1f %5.0f%% %7.1f %8.2f %7.1f\n", name, q8_dwconv_kernel(d),
+           t.median_s * 1e6, bytes / t.median_s * 1e-9, 100 * bytes / t.median_s * 1e-9 / l2,
+           ops / t.median_s * 1e-9, t.min_s * 1e6, ops / t.min_s * 1e-9);
     q8_dwconv_destroy(d);
-    free(in), free(out), free(w), free(scale), free(bias), free(times);
+    free(in), free(out), free(w), free(scale), free(bias);
   }
   return 0;
 }

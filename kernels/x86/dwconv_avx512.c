@@ -21,12 +21,14 @@
 #include <string.h>
 
 #include "kernels/x86/requant_avx512.h"
+#include "kernels/x86/dwconv_entry.h"
 #include "q8/kernels.h"
 
 #define DW_TARGET "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"
 #define DW_INLINE static inline __attribute__((always_inline, target(DW_TARGET)))
 #define DW_FN static __attribute__((noinline, target(DW_TARGET)))
 #define DW_CT 64
+#define DW_INT8_A_OFFSET 128
 #define DW_MAX_GROUPS 7 /* 5x5: dedicated kernels keep their weights in registers */
 
 /* Channel of accumulator slot s: acc s / 16, lane (L, i) = s % 16. */
@@ -39,13 +41,13 @@ static size_t block_bytes(size_t taps) {
   return DW_CT * sizeof(int32_t) + (taps + 3) / 4 * DW_CT * 4;
 }
 
-static size_t dw512_packed_bytes(size_t channels, size_t taps) {
+static size_t dw_packed_bytes(size_t channels, size_t taps) {
   return (channels + DW_CT - 1) / DW_CT * block_bytes(taps);
 }
 
 /* Per block of 64 channels: int32 col_term[64] in slot order, then per group
  * of 4 taps, int8 w[64 slots][4 taps] (missing channels and taps are 0). */
-static void dw512_pack(size_t channels, size_t taps, const int8_t *w, const int32_t *col_term,
+static void dw_pack(size_t channels, size_t taps, const int8_t *w, const int32_t *col_term,
                        void *packed) {
   const size_t groups = (taps + 3) / 4;
   for (size_t c0 = 0; c0 < channels; c0 += DW_CT) {
@@ -65,16 +67,6 @@ static void dw512_pack(size_t channels, size_t taps, const int8_t *w, const int3
 DW_INLINE __m512i dw_load(const uint8_t *p, __mmask64 mask, bool full, bool s8) {
   const __m512i v = full ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi8(mask, p);
   return s8 ? _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80)) : v;
-}
-
-/* The input of tap (ky, kx) for the pixel whose first tap column is ix0. */
-DW_INLINE const uint8_t *dw_tap(const q8_dwconv_row *r, size_t ky, size_t kx, ptrdiff_t ix0,
-                                size_t dilation, size_t c0, bool interior) {
-  const ptrdiff_t ix = ix0 + (ptrdiff_t)(kx * dilation);
-  if (interior || (ix >= 0 && (size_t)ix < r->in_w)) {
-    return (const uint8_t *)r->rows[ky] + (size_t)ix * r->channels + c0;
-  }
-  return (const uint8_t *)r->zero_pixel + c0;
 }
 
 DW_INLINE void dw_pixel(const q8_dwconv_row *r, size_t kh, size_t kw, size_t dilation,
@@ -254,7 +246,8 @@ DW_INLINE void dw_block(const q8_dwconv_row *r, size_t kh, size_t kw, size_t str
 }
 
 DW_INLINE void dw_row(const q8_dwconv_row *r, size_t kh, size_t kw, size_t stride,
-                      size_t dilation, bool s8, bool dedicated) {
+                      size_t dilation, bool u8, bool dedicated) {
+  const bool s8 = !u8;
   const size_t bytes = block_bytes(kh * kw);
   for (size_t c0 = 0; c0 < r->channels; c0 += DW_CT) {
     const size_t cn = r->channels - c0 < DW_CT ? r->channels - c0 : DW_CT;
@@ -284,29 +277,9 @@ DW_INLINE void dw_row(const q8_dwconv_row *r, size_t kh, size_t kw, size_t strid
   }
 }
 
-/* A kernel per shape, specialised per activation type; the generic kernel
- * passes the row's own shape, and 0 (any) in its descriptor. */
-#define DW_ENTRY(symbol, ROW_KH, ROW_KW, ROW_S, ROW_DIL, DEDICATED, KH_, KW_, S_)           \
-  DW_FN void symbol##_s8(const q8_dwconv_row *r) {                                          \
-    dw_row(r, ROW_KH, ROW_KW, ROW_S, ROW_DIL, true, DEDICATED);                             \
-  }                                                                                         \
-  DW_FN void symbol##_u8(const q8_dwconv_row *r) {                                          \
-    dw_row(r, ROW_KH, ROW_KW, ROW_S, ROW_DIL, false, DEDICATED);                            \
-  }                                                                                         \
-  static void symbol##_run(const q8_dwconv_row *r) {                                        \
-    (r->in_dtype == Q8_UINT8 ? symbol##_u8 : symbol##_s8)(r);                               \
-  }                                                                                         \
-  const q8_dwconv_ukernel symbol = {.name = #symbol, .kernel_h = KH_, .kernel_w = KW_,      \
-                                    .stride = S_, .channel_tile = DW_CT,                    \
-                                    .int8_a_offset = 128,                                   \
-                                    .packed_bytes = dw512_packed_bytes, .pack = dw512_pack, \
-                                    .run = symbol##_run};
-
-#define DW_DEFINE(symbol, KH_, KW_, S_) DW_ENTRY(symbol, KH_, KW_, S_, 1, true, KH_, KW_, S_)
 
 DW_DEFINE(q8_dwconv_x8s8_3x3s1c64__avx512vnni, 3, 3, 1)
 DW_DEFINE(q8_dwconv_x8s8_3x3s2c64__avx512vnni, 3, 3, 2)
 DW_DEFINE(q8_dwconv_x8s8_5x5s1c64__avx512vnni, 5, 5, 1)
 DW_DEFINE(q8_dwconv_x8s8_5x5s2c64__avx512vnni, 5, 5, 2)
-DW_ENTRY(q8_dwconv_x8s8_generic_c64__avx512vnni, r->kernel_h, r->kernel_w, r->stride_w,
-         r->dilation_w, false, 0, 0, 0)
+DW_DEFINE_GENERIC(q8_dwconv_x8s8_generic_c64__avx512vnni)
