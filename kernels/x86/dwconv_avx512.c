@@ -93,6 +93,37 @@ DW_INLINE void dw_pixel(const q8_dwconv_row *r, size_t kh, size_t kw, size_t dil
   }
 }
 
+/* A block of at most 32 channels (a tail, or a 32-channel layer) at half the
+ * width: slots (L, i) with L < 2 are channels below 32 and sit in the low
+ * 256 bits of every packed vector, so the same packing serves. */
+DW_INLINE void dw_pixel_half(const q8_dwconv_row *r, size_t kh, size_t kw, size_t dilation,
+                             ptrdiff_t ix0, size_t c0, __mmask32 mask, bool s8, bool interior,
+                             const __m512i *w, __m512i acc[4]) {
+  const size_t taps = kh * kw;
+  size_t ky = 0, kx = 0;
+  __m256i h[4];
+  for (size_t a = 0; a < 4; ++a) h[a] = _mm512_castsi512_si256(acc[a]);
+  for (size_t t = 0; t < taps; t += 4) {
+    __m256i x[4];
+    for (size_t e = 0; e < 4; ++e) {
+      x[e] = _mm256_setzero_si256();
+      if (t + e < taps) {
+        const __m256i v = _mm256_maskz_loadu_epi8(mask, dw_tap(r, ky, kx, ix0, dilation, c0, interior));
+        x[e] = s8 ? _mm256_xor_si256(v, _mm256_set1_epi8((char)0x80)) : v;
+        if (++kx == kw) kx = 0, ++ky;
+      }
+    }
+    const __m256i a_lo = _mm256_unpacklo_epi8(x[0], x[1]), a_hi = _mm256_unpackhi_epi8(x[0], x[1]);
+    const __m256i b_lo = _mm256_unpacklo_epi8(x[2], x[3]), b_hi = _mm256_unpackhi_epi8(x[2], x[3]);
+    const __m512i *g = w + t;
+    h[0] = _mm256_dpbusd_epi32(h[0], _mm256_unpacklo_epi16(a_lo, b_lo), _mm512_castsi512_si256(g[0]));
+    h[1] = _mm256_dpbusd_epi32(h[1], _mm256_unpackhi_epi16(a_lo, b_lo), _mm512_castsi512_si256(g[1]));
+    h[2] = _mm256_dpbusd_epi32(h[2], _mm256_unpacklo_epi16(a_hi, b_hi), _mm512_castsi512_si256(g[2]));
+    h[3] = _mm256_dpbusd_epi32(h[3], _mm256_unpackhi_epi16(a_hi, b_hi), _mm512_castsi512_si256(g[3]));
+  }
+  for (size_t a = 0; a < 4; ++a) acc[a] = _mm512_zextsi256_si512(h[a]);
+}
+
 /* Requantization of one block, parameters in slot order. */
 typedef struct dw_rq {
   q8_rq512 acc[4];
@@ -218,8 +249,8 @@ DW_INLINE void dw_store(unsigned char *out, size_t cn, __mmask64 mask, bool full
 
 /* One channel block over the whole output row. */
 DW_INLINE void dw_block(const q8_dwconv_row *r, size_t kh, size_t kw, size_t stride,
-                        size_t dilation, bool s8, bool dedicated, bool full, int kind, size_t c0,
-                        size_t cn, const unsigned char *block) {
+                        size_t dilation, bool s8, bool dedicated, bool full, bool half, int kind,
+                        size_t c0, size_t cn, const unsigned char *block) {
   const size_t groups = (kh * kw + 3) / 4, out_elem = r->rq ? 1 : sizeof(int32_t);
   const __mmask64 mask = full ? ~(__mmask64)0 : (((__mmask64)1 << cn) - 1);
   const __m512i *terms = (const __m512i *)(const void *)block;
@@ -235,13 +266,40 @@ DW_INLINE void dw_block(const q8_dwconv_row *r, size_t kh, size_t kw, size_t str
   for (size_t x = 0; x < r->out_w; ++x) {
     const ptrdiff_t ix0 = (ptrdiff_t)(x * stride) - (ptrdiff_t)r->pad_left;
     __m512i acc[4] = {terms[0], terms[1], terms[2], terms[3]};
-    if (ix0 >= 0 && (size_t)ix0 + span < r->in_w) {
+    const bool interior = ix0 >= 0 && (size_t)ix0 + span < r->in_w;
+    if (half && interior) {
+      dw_pixel_half(r, kh, kw, dilation, ix0, c0, (__mmask32)mask, s8, true, w, acc);
+    } else if (half) {
+      dw_pixel_half(r, kh, kw, dilation, ix0, c0, (__mmask32)mask, s8, false, w, acc);
+    } else if (interior) {
       dw_pixel(r, kh, kw, dilation, ix0, c0, mask, full, s8, true, w, acc);
     } else {
       dw_pixel(r, kh, kw, dilation, ix0, c0, mask, full, s8, false, w, acc);
     }
     dw_store((unsigned char *)r->out + (x * r->channels + c0) * out_elem, cn, mask, full, kind,
              acc, r->rq ? r->rq->out_dtype : Q8_INT32, &rs);
+  }
+}
+
+/* dw_block with the output kind as a constant: one loop per kind. */
+DW_INLINE void dw_block_kind(const q8_dwconv_row *r, size_t kh, size_t kw, size_t stride,
+                             size_t dilation, bool s8, bool dedicated, bool full, bool half,
+                             int kind, size_t c0, size_t cn, const unsigned char *block) {
+  switch (kind) {
+    case DW_OUT_I32:
+      dw_block(r, kh, kw, stride, dilation, s8, dedicated, full, half, DW_OUT_I32, c0, cn, block);
+      break;
+    case DW_OUT_GEMMLOWP:
+      dw_block(r, kh, kw, stride, dilation, s8, dedicated, full, half, DW_OUT_GEMMLOWP, c0, cn,
+               block);
+      break;
+    case DW_OUT_SINGLE:
+      dw_block(r, kh, kw, stride, dilation, s8, dedicated, full, half, DW_OUT_SINGLE, c0, cn,
+               block);
+      break;
+    default:
+      dw_block(r, kh, kw, stride, dilation, s8, dedicated, full, half, DW_OUT_FP32, c0, cn, block);
+      break;
   }
 }
 
@@ -256,27 +314,15 @@ DW_INLINE void dw_row(const q8_dwconv_row *r, size_t kh, size_t kw, size_t strid
                      : r->rq->mode == Q8_REQUANT_GEMMLOWP ? DW_OUT_GEMMLOWP
                      : r->rq->mode == Q8_REQUANT_SINGLE   ? DW_OUT_SINGLE
                                                           : DW_OUT_FP32;
-    if (cn < DW_CT) {
-      dw_block(r, kh, kw, stride, dilation, s8, dedicated, false, kind, c0, cn, block);
-      continue;
-    }
-    switch (kind) {
-      case DW_OUT_I32:
-        dw_block(r, kh, kw, stride, dilation, s8, dedicated, true, DW_OUT_I32, c0, cn, block);
-        break;
-      case DW_OUT_GEMMLOWP:
-        dw_block(r, kh, kw, stride, dilation, s8, dedicated, true, DW_OUT_GEMMLOWP, c0, cn, block);
-        break;
-      case DW_OUT_SINGLE:
-        dw_block(r, kh, kw, stride, dilation, s8, dedicated, true, DW_OUT_SINGLE, c0, cn, block);
-        break;
-      default:
-        dw_block(r, kh, kw, stride, dilation, s8, dedicated, true, DW_OUT_FP32, c0, cn, block);
-        break;
+    if (cn == DW_CT) {
+      dw_block_kind(r, kh, kw, stride, dilation, s8, dedicated, true, false, kind, c0, cn, block);
+    } else if (cn <= DW_CT / 2) {
+      dw_block_kind(r, kh, kw, stride, dilation, s8, dedicated, false, true, kind, c0, cn, block);
+    } else {
+      dw_block(r, kh, kw, stride, dilation, s8, dedicated, false, false, kind, c0, cn, block);
     }
   }
 }
-
 
 DW_DEFINE(q8_dwconv_x8s8_3x3s1c64__avx512vnni, 3, 3, 1)
 DW_DEFINE(q8_dwconv_x8s8_3x3s2c64__avx512vnni, 3, 3, 2)
