@@ -92,7 +92,10 @@ static void ref_run(const q8_dwconv_row *r) {
       }
       const size_t at = x * channels + c;
       if (r->rq == NULL) {
-        ((int32_t *)r->out)[at] = (int32_t)acc;
+        /* memcpy: the output need not be 4-byte aligned (the vector kernels
+         * store unaligned too). */
+        const int32_t value = (int32_t)acc;
+        memcpy((unsigned char *)r->out + at * sizeof value, &value, sizeof value);
         continue;
       }
       const int32_t q = q8_ref_requantize_one((int32_t)acc, r->rq, r->rq->channels == 1 ? 0 : c);
