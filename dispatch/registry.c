@@ -37,6 +37,12 @@ static q8_status ref_gemm_run(const q8_gemm_call *call, size_t m0, size_t m1, si
 #endif
 #include "kernels/hwy/gemm.def"
 #undef Q8_UKERNEL
+#define Q8_DWCONV(isa_, symbol) extern const q8_dwconv_ukernel symbol;
+#if defined(__x86_64__)
+#include "kernels/x86/dwconv.def"
+#endif
+#include "kernels/dwconv.def"
+#undef Q8_DWCONV
 
 #define Q8_UKERNEL(isa_, symbol)                                                   \
   {.name = #symbol, .op = Q8_OP_GEMM, .isa = isa_, .ukernel = &symbol,             \
@@ -50,6 +56,15 @@ static const q8_kernel registry[] = {
 #endif
 #include "kernels/hwy/gemm.def"
 #undef Q8_UKERNEL
+
+#define Q8_DWCONV(isa_, symbol)                                                      \
+  {.name = #symbol, .op = Q8_OP_DWCONV, .isa = isa_, .dwconv = &symbol,              \
+   .layout = "per channel tile: int32 col_term, int16 w[taps/2][tile][2] (ref: int8 w[c][taps])"},
+#if defined(__x86_64__)
+#include "kernels/x86/dwconv.def"
+#endif
+#include "kernels/dwconv.def"
+#undef Q8_DWCONV
 
     {.name = "q8_gemm_x8s8_1x1c1__ref", .op = Q8_OP_GEMM, .isa = Q8_ISA_REF,
      .mr = 1, .nr = 1, .kr = 1, .layout = "n x k row-major (unpacked)",
@@ -93,7 +108,7 @@ const q8_kernel *q8_kernels(size_t *count) {
 }
 
 static const char *const op_names[Q8_OP_COUNT] = {"gemm", "quantize", "dequantize",
-                                                   "requantize"};
+                                                   "requantize", "dwconv"};
 
 const char *q8_op_name(q8_op op) {
   return (unsigned)op < Q8_OP_COUNT ? op_names[op] : "unknown";
@@ -181,4 +196,56 @@ const q8_kernel *q8_select_kernel(q8_op op) {
     if (k) return k;
   }
   return find(op, Q8_ISA_REF);
+}
+
+/* Among isa's depthwise kernels: the dedicated one for the shape, else the
+ * generic one (dedicated kernels run only dilation 1 and equal strides). */
+static const q8_kernel *find_dwconv(q8_isa isa, size_t kernel_h, size_t kernel_w,
+                                    size_t stride_h, size_t stride_w, size_t dilation_h,
+                                    size_t dilation_w) {
+  size_t count;
+  const q8_kernel *all = q8_kernels(&count), *generic = NULL;
+  for (size_t i = 0; i < count; ++i) {
+    if (all[i].op != Q8_OP_DWCONV || all[i].isa != isa) continue;
+    const q8_dwconv_ukernel *uk = all[i].dwconv;
+    if (uk->kernel_h == 0) {
+      generic = &all[i];
+    } else if (uk->kernel_h == kernel_h && uk->kernel_w == kernel_w && uk->stride == stride_h &&
+               stride_h == stride_w && dilation_h == 1 && dilation_w == 1) {
+      return &all[i];
+    }
+  }
+  return generic;
+}
+
+const q8_kernel *q8_select_dwconv_kernel_for(q8_isa isa, size_t kernel_h, size_t kernel_w,
+                                             size_t stride_h, size_t stride_w, size_t dilation_h,
+                                             size_t dilation_w) {
+  if (!q8_isa_usable_on(isa, q8_cpu(), NULL)) return NULL;
+  size_t count;
+  const q8_isa *list = q8_isa_fallbacks(isa, &count);
+  for (size_t i = 0; i < count; ++i) {
+    const q8_kernel *k =
+        find_dwconv(list[i], kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w);
+    if (k) return k;
+  }
+  return NULL;
+}
+
+const q8_kernel *q8_select_dwconv_kernel(size_t kernel_h, size_t kernel_w, size_t stride_h,
+                                         size_t stride_w, size_t dilation_h, size_t dilation_w) {
+  bool forced = false;
+  q8_isa isa;
+  if (q8_forced(&forced, &isa) != Q8_OK) return NULL;
+  if (forced) {
+    return q8_select_dwconv_kernel_for(isa, kernel_h, kernel_w, stride_h, stride_w, dilation_h,
+                                       dilation_w);
+  }
+  for (size_t i = 0; i < sizeof preference / sizeof preference[0]; ++i) {
+    if (!q8_isa_usable_on(preference[i], q8_cpu(), NULL)) continue;
+    const q8_kernel *k =
+        find_dwconv(preference[i], kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w);
+    if (k) return k;
+  }
+  return find_dwconv(Q8_ISA_REF, kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w);
 }

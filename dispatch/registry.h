@@ -28,6 +28,7 @@ typedef enum q8_op {
   Q8_OP_QUANTIZE,
   Q8_OP_DEQUANTIZE,
   Q8_OP_REQUANTIZE,
+  Q8_OP_DWCONV,
   Q8_OP_COUNT
 } q8_op;
 
@@ -81,6 +82,7 @@ typedef struct q8_kernel {
   q8_quantize_fn quantize;
   q8_dequantize_fn dequantize;
   q8_requantize_fn requantize;
+  const q8_dwconv_ukernel *dwconv; /* depthwise: one output row per call */
 } q8_kernel;
 
 /* All registered kernels (for this build's architecture). */
@@ -96,6 +98,15 @@ const q8_kernel *q8_select_kernel_for(q8_op op, q8_isa isa);
 const q8_kernel *q8_select_gemm_kernel(size_t m, bool weight_zero_points);
 /* Same with `isa` forced (NULL if not usable). */
 const q8_kernel *q8_select_gemm_kernel_for(q8_isa isa, size_t m, bool weight_zero_points);
+/* The depthwise kernel for a kernel_h x kernel_w kernel with these strides and
+ * dilations under the current ISA choice: the chosen ISA's dedicated kernel
+ * for that shape, else its generic one. NULL on a bad Q8_ISA. */
+const q8_kernel *q8_select_dwconv_kernel(size_t kernel_h, size_t kernel_w, size_t stride_h,
+                                         size_t stride_w, size_t dilation_h, size_t dilation_w);
+/* Same with `isa` forced (NULL if not usable). */
+const q8_kernel *q8_select_dwconv_kernel_for(q8_isa isa, size_t kernel_h, size_t kernel_w,
+                                             size_t stride_h, size_t stride_w, size_t dilation_h,
+                                             size_t dilation_w);
 /* Current forced ISA; false when automatic. Reports a bad Q8_ISA as Q8_ERR_ISA. */
 q8_status q8_forced(bool *forced, q8_isa *isa);
 

@@ -259,6 +259,70 @@ size_t q8_hwy_supported_targets(const char **names, size_t max);
  * for tests and benchmarks. */
 int q8_hwy_force_target(const char *name);
 
+/* ---- depthwise convolution (kernels/dwconv.c, kernels/x86/dwconv_*.c) -----
+ * A depthwise micro-kernel computes one output row of a depthwise convolution
+ * with multiplier 1 (channel c reads channel c; a multiplier m > 1 is run on
+ * input rows expanded by q8_dwconv_expand_row, channels = in_channels * m):
+ *
+ *   acc[x][c] = col_term[c] + sum_{ky,kx} X'[ky][x * stride + kx * dilation - pad_left][c] * W[c][ky][kx]
+ *   out[x][c] = rq ? requantize(acc[x][c], channel c) : acc[x][c]
+ *
+ * X'[ky] is row rows[ky] (in_w pixels of `channels` bytes); a column outside
+ * [0, in_w) reads zero_pixel instead. Rows in the vertical padding are given
+ * by the caller as a row of zero-point bytes. Padding therefore reads the
+ * input zero point, and col_term[c] = bias[c] - zero_point * sum W[c] (see
+ * q8_dwconv_col_terms) cancels it exactly: every step wraps modulo 2^32 and the
+ * caller has proven that the true accumulator fits int32.
+ *
+ * Each kernel has its own packed layout of W and col_term (pack); dedicated
+ * kernels (kernel_h, kernel_w, stride != 0) run only their shape with dilation
+ * 1, generic ones (0) any shape. */
+typedef struct q8_dwconv_row {
+  const void *const *rows;  /* kernel_h input row pointers */
+  const void *zero_pixel;   /* `channels` bytes of the input zero point */
+  q8_dtype in_dtype;        /* Q8_INT8 or Q8_UINT8 */
+  size_t channels, in_w, out_w;
+  size_t kernel_h, kernel_w, stride_w, dilation_w, pad_left;
+  const void *packed;       /* from the kernel's pack */
+  void *out;                /* out_w * channels elements, dense */
+  const q8_requant_params *rq; /* NULL: int32 output; per-channel arrays index by channel */
+} q8_dwconv_row;
+
+typedef struct q8_dwconv_ukernel {
+  const char *name;        /* q8_dwconv_x8s8_<KHxKWsS|generic_>c<CT>__<isa> */
+  unsigned kernel_h, kernel_w, stride; /* 0: any (generic) */
+  unsigned channel_tile;   /* channels per packed block */
+  /* 128 when the kernel reads int8 activations as x + 128 (u8 x s8 dot
+   * products), else 0: the column terms are then computed with the zero point
+   * zero_point + int8_a_offset for int8 input (0 for uint8), as for GEMM. */
+  int32_t int8_a_offset;
+  size_t (*packed_bytes)(size_t channels, size_t taps);
+  /* w: [channels][taps] int8 (OHWI with one input channel per group);
+   * col_term: channels entries. */
+  void (*pack)(size_t channels, size_t taps, const int8_t *w, const int32_t *col_term,
+               void *packed);
+  void (*run)(const q8_dwconv_row *row);
+} q8_dwconv_ukernel;
+
+/* col_term[c] = bias[c] - zero_point * sum_t w[c][t] (wrapping); bias may be NULL. */
+void q8_dwconv_col_terms(size_t channels, size_t taps, const int8_t *w, const int32_t *bias,
+                         int32_t zero_point, int32_t *col_term);
+/* out[x][c * multiplier + j] = in[x][c]: a row of `width` pixels. */
+void q8_dwconv_expand_row(const uint8_t *in, size_t width, size_t channels, size_t multiplier,
+                          uint8_t *out);
+/* Packed layout of the pmaddwd kernels (AVX2), channel tile ct (a multiple of 8): per block
+ * of ct channels (the last padded with zero channels),
+ *   int32_t col_term[ct];           in the order of the accumulators below
+ *   int16_t w[ceil(taps / 2)][ct][2]; taps in pairs (an odd last tap paired with 0)
+ * where, within each 8-channel group g of the block, the accumulator of the
+ * unpack-low half holds channels 8g..8g+3 and the unpack-high half 8g+4..8g+7
+ * (the in-lane order of punpck{l,h}wd). */
+size_t q8_dwconv_pack_pairs_bytes(unsigned ct, size_t channels, size_t taps);
+void q8_dwconv_pack_pairs(unsigned ct, size_t channels, size_t taps, const int8_t *w,
+                          const int32_t *col_term, void *packed);
+
+/* The kernel descriptors are listed in kernels/dwconv.def and kernels/x86/dwconv.def. */
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,157 @@
+/* Depthwise convolution: pack the weights for the selected row kernel once,
+ * then drive it over output rows, split across threads. Vertical padding and
+ * the multiplier are handled here (a row of zero-point bytes; rows expanded
+ * channel by channel), horizontal padding by the kernels. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dispatch/conv_depthwise.h"
+#include "dispatch/internal.h"
+#include "dispatch/registry.h"
+#include "dispatch/threadpool.h"
+
+struct q8_dwconv {
+  q8_conv_shape shape;
+  size_t out_h, out_w, multiplier;
+  q8_dtype in_dtype;
+  const q8_kernel *kernel;
+  void *packed;
+  uint8_t *zero_row; /* in_w * out_channels bytes of the input zero point */
+  const q8_requant_params *rq;
+};
+
+q8_status q8_dwconv_create(const q8_conv_shape *shape, q8_dtype in_dtype, int32_t in_zero_point,
+                           const int8_t *weights, const int32_t *bias,
+                           const q8_requant_params *rq, q8_dwconv **dwconv_out) {
+  if (dwconv_out == NULL) return q8_fail(Q8_ERR_NULL, "dwconv output pointer is NULL");
+  *dwconv_out = NULL;
+  if (shape == NULL) return q8_fail(Q8_ERR_NULL, "dwconv shape is NULL");
+  if (shape->groups != shape->in_channels) return Q8_ERR_UNSUPPORTED;
+  if (weights == NULL) return q8_fail(Q8_ERR_NULL, "dwconv weights are NULL");
+  if (in_dtype != Q8_INT8 && in_dtype != Q8_UINT8) {
+    return q8_fail(Q8_ERR_ARG, "dwconv in_dtype %d: activations must be Q8_INT8 or Q8_UINT8",
+                   (int)in_dtype);
+  }
+  const q8_kernel *kernel =
+      q8_select_dwconv_kernel(shape->kernel_h, shape->kernel_w, shape->stride_h, shape->stride_w,
+                              shape->dilation_h, shape->dilation_w);
+  if (kernel == NULL) return Q8_ERR_ISA; /* detail set by the selection */
+
+  q8_dwconv *d = calloc(1, sizeof *d);
+  if (d == NULL) return q8_fail(Q8_ERR_NOMEM, "dwconv: out of memory");
+  d->shape = *shape;
+  d->out_h = q8_conv_out_extent(shape->in_h, shape->kernel_h, shape->stride_h,
+                                shape->dilation_h, shape->pad_top, shape->pad_bottom);
+  d->out_w = q8_conv_out_extent(shape->in_w, shape->kernel_w, shape->stride_w,
+                                shape->dilation_w, shape->pad_left, shape->pad_right);
+  d->multiplier = shape->out_channels / shape->in_channels;
+  d->in_dtype = in_dtype;
+  d->kernel = kernel;
+  d->rq = rq;
+  const size_t channels = shape->out_channels, taps = shape->kernel_h * shape->kernel_w;
+  const q8_dwconv_ukernel *uk = kernel->dwconv;
+  const size_t packed_bytes = uk->packed_bytes(channels, taps);
+  d->packed = aligned_alloc(64, (packed_bytes + 63) / 64 * 64);
+  d->zero_row = malloc(shape->in_w * channels);
+  int32_t *col_term = malloc(channels * sizeof(int32_t));
+  if (d->packed == NULL || d->zero_row == NULL || col_term == NULL) {
+    free(col_term);
+    q8_dwconv_destroy(d);
+    return q8_fail(Q8_ERR_NOMEM, "dwconv: no memory for %zu bytes of packed weights",
+                   packed_bytes);
+  }
+  /* The zero point as the byte the kernels read back as it (int8 or uint8). */
+  memset(d->zero_row, (int)(uint8_t)in_zero_point, shape->in_w * channels);
+  const int32_t offset = in_dtype == Q8_INT8 ? uk->int8_a_offset : 0;
+  q8_dwconv_col_terms(channels, taps, weights, bias, in_zero_point + offset, col_term);
+  uk->pack(channels, taps, weights, col_term, d->packed);
+  free(col_term);
+  *dwconv_out = d;
+  return Q8_OK;
+}
+
+typedef struct run_ctx {
+  const q8_dwconv *d;
+  const uint8_t *input;
+  unsigned char *output;
+  size_t tasks, units; /* units: batch * out_h output rows */
+  atomic_int status;
+} run_ctx;
+
+static void run_rows(const run_ctx *r, size_t first, size_t last, const void **rows,
+                     uint8_t *expanded) {
+  const q8_dwconv *d = r->d;
+  const q8_conv_shape *s = &d->shape;
+  const size_t channels = s->out_channels, in_row = s->in_w * s->in_channels;
+  const size_t out_elem = d->rq ? 1 : sizeof(int32_t);
+  q8_dwconv_row row = {
+      .rows = rows, .zero_pixel = d->zero_row, .in_dtype = d->in_dtype, .channels = channels,
+      .in_w = s->in_w, .out_w = d->out_w, .kernel_h = s->kernel_h, .kernel_w = s->kernel_w,
+      .stride_w = s->stride_w, .dilation_w = s->dilation_w, .pad_left = s->pad_left,
+      .packed = d->packed, .rq = d->rq};
+  for (size_t unit = first; unit < last; ++unit) {
+    const size_t n = unit / d->out_h, y = unit % d->out_h;
+    for (size_t ky = 0; ky < s->kernel_h; ++ky) {
+      /* Unsigned: a row above the input wraps to a huge value, >= in_h. */
+      const size_t iy = y * s->stride_h + ky * s->dilation_h - s->pad_top;
+      if (iy >= s->in_h) {
+        rows[ky] = d->zero_row;
+      } else if (d->multiplier == 1) {
+        rows[ky] = r->input + (n * s->in_h + iy) * in_row;
+      } else {
+        uint8_t *dst = expanded + ky * s->in_w * channels;
+        q8_dwconv_expand_row(r->input + (n * s->in_h + iy) * in_row, s->in_w, s->in_channels,
+                             d->multiplier, dst);
+        rows[ky] = dst;
+      }
+    }
+    row.out = r->output + unit * d->out_w * channels * out_elem;
+    d->kernel->dwconv->run(&row);
+  }
+}
+
+static void run_task(void *p, size_t i) {
+  run_ctx *r = p;
+  const size_t first = i * r->units / r->tasks, last = (i + 1) * r->units / r->tasks;
+  if (first == last) return;
+  const q8_conv_shape *s = &r->d->shape;
+  const void **rows = malloc(s->kernel_h * sizeof *rows);
+  uint8_t *expanded = NULL;
+  if (r->d->multiplier > 1) expanded = malloc(s->kernel_h * s->in_w * s->out_channels);
+  if (rows == NULL || (r->d->multiplier > 1 && expanded == NULL)) {
+    atomic_store(&r->status, (int)Q8_ERR_NOMEM);
+  } else {
+    run_rows(r, first, last, rows, expanded);
+  }
+  free(rows);
+  free(expanded);
+}
+
+q8_status q8_dwconv_run(const q8_dwconv *d, const void *input, void *output, size_t threads) {
+  if (d == NULL) return q8_fail(Q8_ERR_NULL, "dwconv is NULL");
+  if (input == NULL) return q8_fail(Q8_ERR_NULL, "dwconv input is NULL");
+  if (output == NULL) return q8_fail(Q8_ERR_NULL, "dwconv output is NULL");
+  if (threads == 0) return q8_fail(Q8_ERR_ARG, "dwconv threads = 0: must be >= 1");
+  run_ctx r = {.d = d, .input = input, .output = output, .units = d->shape.batch * d->out_h};
+  atomic_init(&r.status, Q8_OK);
+  /* A few tasks per thread, claimed dynamically (as the GEMM plan does). */
+  const size_t wanted = threads > 1 ? 4 * threads : 1;
+  r.tasks = wanted < r.units ? wanted : r.units;
+  q8_parallel_for(threads, r.tasks, run_task, &r);
+  const q8_status status = (q8_status)atomic_load(&r.status);
+  if (status != Q8_OK) {
+    return q8_fail(status, "dwconv: no memory for the row scratch of %zu rows",
+                   d->shape.kernel_h);
+  }
+  return Q8_OK;
+}
+
+void q8_dwconv_destroy(q8_dwconv *d) {
+  if (d == NULL) return;
+  free(d->packed);
+  free(d->zero_row);
+  free(d);
+}
+
+const char *q8_dwconv_kernel(const q8_dwconv *d) { return d ? d->kernel->name : ""; }

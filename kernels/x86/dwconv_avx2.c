@@ -1,0 +1,147 @@
+/* AVX2 depthwise kernels: 16 channels per block (two ymm accumulators of 8
+ * int32), taps in pairs: the int16 inputs of taps t and t + 1 are interleaved
+ * with punpck{l,h}wd and multiplied by the packed weight pairs with pmaddwd,
+ * which is exact (each product fits int16: |x| <= 255, |w| <= 128; the pair
+ * sum int32), unlike pmaddubsw. Padding reads zero-point bytes, cancelled by
+ * the packed column terms (see the depthwise section of q8/kernels.h).
+ * Channel blocks are the outer loop of a row, so a block's weights and
+ * requantization parameters are loaded once per row and the kernel_h input
+ * rows (a few KB) stay in L1 across blocks. Channel tails go through a small
+ * stack copy: AVX2 has no byte-masked loads and the input may end at a page
+ * boundary. Compiled through function attributes. */
+#include <immintrin.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "kernels/x86/requant_avx2.h"
+#include "kernels/x86/dwconv_entry.h"
+#include "q8/kernels.h"
+
+#define DW_INLINE static inline __attribute__((always_inline)) Q8_AVX2_TARGET
+#define DW_FN static __attribute__((noinline)) Q8_AVX2_TARGET
+#define DW_VEC __m256i
+#define DW_CT 16
+#define DW_INT8_A_OFFSET 0
+#define DW_UNPACKLO _mm256_unpacklo_epi16
+#define DW_UNPACKHI _mm256_unpackhi_epi16
+#define DW_DOT(acc, x, w) _mm256_add_epi32((acc), _mm256_madd_epi16((x), (w)))
+
+typedef struct dw_rq {
+  q8_rq8_avx2 half[2];
+} DW_RQ;
+
+DW_INLINE __m256i dw_load_x(const uint8_t *p, size_t cn, bool full, bool u8) {
+  __m128i v;
+  if (full) {
+    v = _mm_loadu_si128((const __m128i_u *)p);
+  } else {
+    uint8_t tmp[16] = {0};
+    memcpy(tmp, p, cn);
+    v = _mm_loadu_si128((const __m128i_u *)tmp);
+  }
+  return u8 ? _mm256_cvtepu8_epi16(v) : _mm256_cvtepi8_epi16(v);
+}
+
+DW_INLINE void dw_rq_init(DW_RQ *s, const q8_requant_params *rq, size_t c0, size_t cn) {
+  q8_rq8_avx2_prepare(rq, c0, cn < 8 ? cn : 8, &s->half[0]);
+  if (cn > 8) q8_rq8_avx2_prepare(rq, c0 + 8, cn - 8, &s->half[1]);
+}
+
+/* lo holds channels 0-3 and 8-11, hi 4-7 and 12-15: swap the middle halves. */
+DW_INLINE void dw_store(unsigned char *out, size_t cn, __m256i lo, __m256i hi,
+                        const q8_requant_params *rq, const DW_RQ *s) {
+  const __m256i first = _mm256_permute2x128_si256(lo, hi, 0x20);
+  const __m256i second = _mm256_permute2x128_si256(lo, hi, 0x31);
+  if (rq == NULL) {
+    q8_rq_avx2_store8_i32(out, first, cn < 8 ? cn : 8);
+    if (cn > 8) q8_rq_avx2_store8_i32(out + 32, second, cn - 8);
+    return;
+  }
+  const __m256i q0 = q8_rq8_avx2_apply(first, &s->half[0]);
+  if (cn > 8) {
+    q8_rq_avx2_store16(out, q0, q8_rq8_avx2_apply(second, &s->half[1]), rq->out_dtype, cn);
+  } else {
+    q8_rq_avx2_store8(out, q0, rq->out_dtype, cn);
+  }
+}
+
+#define DW_MAX_PAIRS 13 /* 5x5: dedicated kernels keep their weights in registers */
+
+DW_INLINE void dw_pixel(const q8_dwconv_row *r, size_t kh, size_t kw, size_t dilation,
+                        ptrdiff_t ix0, size_t c0, size_t cn, bool full, bool u8, bool interior,
+                        const DW_VEC *w, DW_VEC *lo, DW_VEC *hi) {
+  const size_t taps = kh * kw;
+  size_t ky = 0, kx = 0;
+  for (size_t t = 0; t < taps; t += 2) {
+    const DW_VEC xa = dw_load_x(dw_tap(r, ky, kx, ix0, dilation, c0, interior), cn, full, u8);
+    if (++kx == kw) kx = 0, ++ky;
+    DW_VEC xb = xa; /* an odd last tap meets zero weights */
+    if (t + 1 < taps) {
+      xb = dw_load_x(dw_tap(r, ky, kx, ix0, dilation, c0, interior), cn, full, u8);
+      if (++kx == kw) kx = 0, ++ky;
+    }
+    *lo = DW_DOT(*lo, DW_UNPACKLO(xa, xb), w[t]);
+    *hi = DW_DOT(*hi, DW_UNPACKHI(xa, xb), w[t + 1]);
+  }
+}
+
+/* One channel block over the whole output row. */
+DW_INLINE void dw_block(const q8_dwconv_row *r, size_t kh, size_t kw, size_t stride,
+                        size_t dilation, bool u8, bool dedicated, bool full, size_t c0,
+                        size_t cn, const DW_VEC *block) {
+  const size_t pairs = (kh * kw + 1) / 2, out_elem = r->rq ? 1 : sizeof(int32_t);
+  const DW_VEC bias_lo = block[0], bias_hi = block[1];
+  const DW_VEC *w = block + 2;
+  DW_VEC wv[2 * DW_MAX_PAIRS];
+  if (dedicated) {
+    for (size_t i = 0; i < 2 * pairs; ++i) wv[i] = w[i];
+    w = wv;
+  }
+  DW_RQ rs;
+  memset(&rs, 0, sizeof rs); /* halves past the tail stay unused */
+  if (r->rq) dw_rq_init(&rs, r->rq, c0, cn);
+  const size_t span = (kw - 1) * dilation;
+  for (size_t x = 0; x < r->out_w; ++x) {
+    const ptrdiff_t ix0 = (ptrdiff_t)(x * stride) - (ptrdiff_t)r->pad_left;
+    DW_VEC lo = bias_lo, hi = bias_hi;
+    if (ix0 >= 0 && (size_t)ix0 + span < r->in_w) {
+      dw_pixel(r, kh, kw, dilation, ix0, c0, cn, full, u8, true, w, &lo, &hi);
+    } else {
+      dw_pixel(r, kh, kw, dilation, ix0, c0, cn, full, u8, false, w, &lo, &hi);
+    }
+    dw_store((unsigned char *)r->out + (x * r->channels + c0) * out_elem, cn, lo, hi, r->rq, &rs);
+  }
+}
+
+DW_INLINE void dw_row(const q8_dwconv_row *r, size_t kh, size_t kw, size_t stride,
+                      size_t dilation, bool u8, bool dedicated) {
+  const size_t block_vecs = 2 + 2 * ((kh * kw + 1) / 2);
+  const DW_VEC *packed = r->packed;
+  for (size_t c0 = 0; c0 < r->channels; c0 += DW_CT) {
+    const size_t cn = r->channels - c0 < DW_CT ? r->channels - c0 : DW_CT;
+    const DW_VEC *block = packed + c0 / DW_CT * block_vecs;
+    if (cn == DW_CT) {
+      dw_block(r, kh, kw, stride, dilation, u8, dedicated, true, c0, cn, block);
+    } else {
+      dw_block(r, kh, kw, stride, dilation, u8, dedicated, false, c0, cn, block);
+    }
+  }
+}
+
+static size_t dw_packed_bytes(size_t channels, size_t taps) {
+  return q8_dwconv_pack_pairs_bytes(DW_CT, channels, taps);
+}
+
+static void dw_pack(size_t channels, size_t taps, const int8_t *w, const int32_t *col_term,
+                    void *packed) {
+  q8_dwconv_pack_pairs(DW_CT, channels, taps, w, col_term, packed);
+}
+
+
+DW_DEFINE(q8_dwconv_x8s8_3x3s1c16__avx2, 3, 3, 1)
+DW_DEFINE(q8_dwconv_x8s8_3x3s2c16__avx2, 3, 3, 2)
+DW_DEFINE(q8_dwconv_x8s8_5x5s1c16__avx2, 5, 5, 1)
+DW_DEFINE(q8_dwconv_x8s8_5x5s2c16__avx2, 5, 5, 2)
+DW_DEFINE_GENERIC(q8_dwconv_x8s8_generic_c16__avx2)

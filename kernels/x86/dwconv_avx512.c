@@ -1,0 +1,331 @@
+/* AVX-512 VNNI depthwise kernels: 64 channels per block, taps in groups of 4
+ * through vpdpbusd (u8 activations x s8 weights, 4 products summed into each
+ * int32 lane, exactly: |x * w| <= 255 * 128 and no saturation).
+ *
+ * Why this shape: on Zen 4 the depthwise loop is bound by shuffles, not by
+ * multiplies. Interleaving 4 taps of 64 channels takes 8 in-lane unpacks
+ * (bytes, then words) for 256 products; widening to int16 for pmaddwd took
+ * 4 shuffles for 64. The unpacks leave the 4 accumulators in the order
+ * acc[a] lane (L, i) = channel 16L + 4a + i, which the final packs
+ * (packssdw, then packsswb/packuswb) turn back into channel order for free;
+ * the per-channel requantization parameters are loaded in that order.
+ *
+ * int8 activations are read as x + 128 (a sign-bit flip: int8_a_offset = 128,
+ * folded into the column terms; padding reads the zero point and is flipped
+ * the same way). Masked loads and stores cover channel tails without touching
+ * bytes past them. Compiled through function attributes only, like
+ * kernels/x86/gemm_avx512vnni.c. */
+#include <immintrin.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "kernels/x86/requant_avx512.h"
+#include "kernels/x86/dwconv_entry.h"
+#include "q8/kernels.h"
+
+#define DW_TARGET "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"
+#define DW_INLINE static inline __attribute__((always_inline, target(DW_TARGET)))
+#define DW_FN static __attribute__((noinline, target(DW_TARGET)))
+#define DW_CT 64
+#define DW_INT8_A_OFFSET 128
+#define DW_MAX_GROUPS 7 /* 5x5: dedicated kernels keep their weights in registers */
+
+/* Channel of accumulator slot s: acc s / 16, lane (L, i) = s % 16. */
+static size_t slot_channel(size_t slot) {
+  const size_t a = slot / 16, lane = slot % 16;
+  return 16 * (lane / 4) + 4 * a + lane % 4;
+}
+
+static size_t block_bytes(size_t taps) {
+  return DW_CT * sizeof(int32_t) + (taps + 3) / 4 * DW_CT * 4;
+}
+
+static size_t dw_packed_bytes(size_t channels, size_t taps) {
+  return (channels + DW_CT - 1) / DW_CT * block_bytes(taps);
+}
+
+/* Per block of 64 channels: int32 col_term[64] in slot order, then per group
+ * of 4 taps, int8 w[64 slots][4 taps] (missing channels and taps are 0). */
+static void dw_pack(size_t channels, size_t taps, const int8_t *w, const int32_t *col_term,
+                       void *packed) {
+  const size_t groups = (taps + 3) / 4;
+  for (size_t c0 = 0; c0 < channels; c0 += DW_CT) {
+    unsigned char *block = (unsigned char *)packed + c0 / DW_CT * block_bytes(taps);
+    int8_t *wp = (int8_t *)(block + DW_CT * sizeof(int32_t));
+    for (size_t slot = 0; slot < DW_CT; ++slot) {
+      const size_t c = c0 + slot_channel(slot);
+      const int32_t term = c < channels ? col_term[c] : 0;
+      memcpy(block + slot * sizeof(int32_t), &term, sizeof term);
+      for (size_t t = 0; t < groups * 4; ++t) {
+        wp[(t / 4 * DW_CT + slot) * 4 + t % 4] = c < channels && t < taps ? w[c * taps + t] : 0;
+      }
+    }
+  }
+}
+
+DW_INLINE __m512i dw_load(const uint8_t *p, __mmask64 mask, bool full, bool s8) {
+  const __m512i v = full ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi8(mask, p);
+  return s8 ? _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80)) : v;
+}
+
+DW_INLINE void dw_pixel(const q8_dwconv_row *r, size_t kh, size_t kw, size_t dilation,
+                        ptrdiff_t ix0, size_t c0, __mmask64 mask, bool full, bool s8,
+                        bool interior, const __m512i *w, __m512i acc[4]) {
+  const size_t taps = kh * kw;
+  size_t ky = 0, kx = 0;
+  for (size_t t = 0; t < taps; t += 4) {
+    __m512i x[4];
+    for (size_t e = 0; e < 4; ++e) {
+      x[e] = _mm512_setzero_si512(); /* missing taps meet zero weights */
+      if (t + e < taps) {
+        x[e] = dw_load(dw_tap(r, ky, kx, ix0, dilation, c0, interior), mask, full, s8);
+        if (++kx == kw) kx = 0, ++ky;
+      }
+    }
+    const __m512i a_lo = _mm512_unpacklo_epi8(x[0], x[1]), a_hi = _mm512_unpackhi_epi8(x[0], x[1]);
+    const __m512i b_lo = _mm512_unpacklo_epi8(x[2], x[3]), b_hi = _mm512_unpackhi_epi8(x[2], x[3]);
+    const __m512i *g = w + t;
+    acc[0] = _mm512_dpbusd_epi32(acc[0], _mm512_unpacklo_epi16(a_lo, b_lo), g[0]);
+    acc[1] = _mm512_dpbusd_epi32(acc[1], _mm512_unpackhi_epi16(a_lo, b_lo), g[1]);
+    acc[2] = _mm512_dpbusd_epi32(acc[2], _mm512_unpacklo_epi16(a_hi, b_hi), g[2]);
+    acc[3] = _mm512_dpbusd_epi32(acc[3], _mm512_unpackhi_epi16(a_hi, b_hi), g[3]);
+  }
+}
+
+/* A block of at most 32 channels (a tail, or a 32-channel layer) at half the
+ * width: slots (L, i) with L < 2 are channels below 32 and sit in the low
+ * 256 bits of every packed vector, so the same packing serves. */
+DW_INLINE void dw_pixel_half(const q8_dwconv_row *r, size_t kh, size_t kw, size_t dilation,
+                             ptrdiff_t ix0, size_t c0, __mmask32 mask, bool s8, bool interior,
+                             const __m512i *w, __m512i acc[4]) {
+  const size_t taps = kh * kw;
+  size_t ky = 0, kx = 0;
+  __m256i h[4];
+  for (size_t a = 0; a < 4; ++a) h[a] = _mm512_castsi512_si256(acc[a]);
+  for (size_t t = 0; t < taps; t += 4) {
+    __m256i x[4];
+    for (size_t e = 0; e < 4; ++e) {
+      x[e] = _mm256_setzero_si256();
+      if (t + e < taps) {
+        const __m256i v = _mm256_maskz_loadu_epi8(mask, dw_tap(r, ky, kx, ix0, dilation, c0, interior));
+        x[e] = s8 ? _mm256_xor_si256(v, _mm256_set1_epi8((char)0x80)) : v;
+        if (++kx == kw) kx = 0, ++ky;
+      }
+    }
+    const __m256i a_lo = _mm256_unpacklo_epi8(x[0], x[1]), a_hi = _mm256_unpackhi_epi8(x[0], x[1]);
+    const __m256i b_lo = _mm256_unpacklo_epi8(x[2], x[3]), b_hi = _mm256_unpackhi_epi8(x[2], x[3]);
+    const __m512i *g = w + t;
+    h[0] = _mm256_dpbusd_epi32(h[0], _mm256_unpacklo_epi16(a_lo, b_lo), _mm512_castsi512_si256(g[0]));
+    h[1] = _mm256_dpbusd_epi32(h[1], _mm256_unpackhi_epi16(a_lo, b_lo), _mm512_castsi512_si256(g[1]));
+    h[2] = _mm256_dpbusd_epi32(h[2], _mm256_unpacklo_epi16(a_hi, b_hi), _mm512_castsi512_si256(g[2]));
+    h[3] = _mm256_dpbusd_epi32(h[3], _mm256_unpackhi_epi16(a_hi, b_hi), _mm512_castsi512_si256(g[3]));
+  }
+  for (size_t a = 0; a < 4; ++a) acc[a] = _mm512_zextsi256_si512(h[a]);
+}
+
+/* Requantization of one block, parameters in slot order. */
+typedef struct dw_rq {
+  q8_rq512 acc[4];
+  /* fp32, its own shorter path: the clamp bounds and zero point are shared
+   * by the 4 accumulators (registers, not 4 copies), the zero point is added
+   * to 32 int16 lanes after the first pack. */
+  __m512 scale[4], flo, fhi;
+  __m512i zp16;
+} dw_rq;
+
+/* Slot order <-> channel order of 64 int32 lanes: a 4 x 4 transpose of
+ * 128-bit blocks (its own inverse). */
+DW_INLINE void dw_transpose(const __m512i in[4], __m512i out[4]) {
+  const __m512i t0 = _mm512_shuffle_i64x2(in[0], in[1], 0x44);
+  const __m512i t1 = _mm512_shuffle_i64x2(in[2], in[3], 0x44);
+  const __m512i t2 = _mm512_shuffle_i64x2(in[0], in[1], 0xEE);
+  const __m512i t3 = _mm512_shuffle_i64x2(in[2], in[3], 0xEE);
+  out[0] = _mm512_shuffle_i64x2(t0, t1, 0x88);
+  out[1] = _mm512_shuffle_i64x2(t0, t1, 0xDD);
+  out[2] = _mm512_shuffle_i64x2(t2, t3, 0x88);
+  out[3] = _mm512_shuffle_i64x2(t2, t3, 0xDD);
+}
+
+DW_INLINE __mmask16 dw_lanes(size_t cn, size_t q) {
+  const size_t n = cn > 16 * q ? cn - 16 * q : 0;
+  return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+}
+
+/* A per-channel int32 array (or float bits) of the block in slot order;
+ * channels past cn read 0 (harmless parameters, never stored). */
+DW_INLINE void dw_slot_vectors(const void *v, size_t c0, size_t cn, __m512i slots[4]) {
+  __m512i natural[4];
+  for (size_t q = 0; q < 4; ++q) {
+    natural[q] = _mm512_maskz_loadu_epi32(dw_lanes(cn, q), (const int32_t *)v + c0 + 16 * q);
+  }
+  dw_transpose(natural, slots);
+}
+
+DW_INLINE void dw_slot_params(const int32_t *v, size_t c0, size_t cn, int32_t out[DW_CT]) {
+  __m512i slots[4];
+  dw_slot_vectors(v, c0, cn, slots);
+  for (size_t a = 0; a < 4; ++a) _mm512_storeu_si512(out + 16 * a, slots[a]);
+}
+
+DW_INLINE void dw_rq_init(dw_rq *s, const q8_requant_params *rq, size_t c0, size_t cn) {
+  int32_t multiplier[DW_CT], shift[DW_CT];
+  q8_requant_params slots = *rq;
+  s->scale[0] = s->scale[1] = s->scale[2] = s->scale[3] = s->flo = s->fhi = _mm512_setzero_ps();
+  s->zp16 = _mm512_setzero_si512();
+  if (rq->mode == Q8_REQUANT_FP32) {
+    if (rq->channels > 1) {
+      __m512i bits[4];
+      dw_slot_vectors(rq->scale, c0, cn, bits);
+      for (size_t a = 0; a < 4; ++a) s->scale[a] = _mm512_castsi512_ps(bits[a]);
+    } else {
+      for (size_t a = 0; a < 4; ++a) s->scale[a] = _mm512_set1_ps(rq->scale[0]);
+    }
+    s->flo = _mm512_set1_ps((float)(rq->qmin - rq->zero_point));
+    s->fhi = _mm512_set1_ps((float)(rq->qmax - rq->zero_point));
+    s->zp16 = _mm512_set1_epi16((short)rq->zero_point);
+    return;
+  }
+  if (rq->channels > 1) {
+    dw_slot_params(rq->multiplier, c0, cn, multiplier);
+    dw_slot_params(rq->shift, c0, cn, shift);
+    slots.channels = DW_CT;
+    slots.multiplier = multiplier;
+    slots.shift = shift;
+  }
+  for (size_t a = 0; a < 4; ++a) q8_rq512_init(&s->acc[a], &slots, 16 * a, 0xFFFF);
+}
+
+/* As q8_rq512_fp32 without the zero point: float(acc) * scale, clamped to
+ * [qmin - zp, qmax - zp] (integers, so clamping before rounding is exact),
+ * rounded half to even. */
+DW_INLINE __m512i dw_fp32(__m512i acc, __m512 scale, __m512 lo, __m512 hi) {
+  const __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), scale);
+  return _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(v, lo), hi));
+}
+
+/* What a block stores: int32 accumulators or one of the requantization modes.
+ * A constant in the full-block loops, so each gets its own code. */
+enum { DW_OUT_I32 = 0, DW_OUT_GEMMLOWP, DW_OUT_SINGLE, DW_OUT_FP32 };
+
+DW_INLINE __m512i dw_requant(const q8_rq512 *p, int kind, __m512i acc) {
+  return kind == DW_OUT_GEMMLOWP ? q8_rq512_gemmlowp(p, acc) : q8_rq512_single(p, acc);
+}
+
+DW_INLINE void dw_store(unsigned char *out, size_t cn, __mmask64 mask, bool full, int kind,
+                        const __m512i acc[4], q8_dtype out_dtype, const dw_rq *s) {
+  if (kind == DW_OUT_I32) {
+    __m512i v[4];
+    dw_transpose(acc, v); /* back to channel order */
+    for (size_t q = 0; q < 4 && 16 * q < cn; ++q) {
+      _mm512_mask_storeu_epi32(out + 64 * q, dw_lanes(cn, q), v[q]);
+    }
+    return;
+  }
+  /* Values are within the output type: the saturating packs are exact, and
+   * they interleave the slots back into channel order. */
+  __m512i w01, w23;
+  if (kind == DW_OUT_FP32) {
+    w01 = _mm512_packs_epi32(dw_fp32(acc[0], s->scale[0], s->flo, s->fhi),
+                             dw_fp32(acc[1], s->scale[1], s->flo, s->fhi));
+    w23 = _mm512_packs_epi32(dw_fp32(acc[2], s->scale[2], s->flo, s->fhi),
+                             dw_fp32(acc[3], s->scale[3], s->flo, s->fhi));
+    w01 = _mm512_add_epi16(w01, s->zp16);
+    w23 = _mm512_add_epi16(w23, s->zp16);
+  } else {
+    w01 = _mm512_packs_epi32(dw_requant(&s->acc[0], kind, acc[0]),
+                             dw_requant(&s->acc[1], kind, acc[1]));
+    w23 = _mm512_packs_epi32(dw_requant(&s->acc[2], kind, acc[2]),
+                             dw_requant(&s->acc[3], kind, acc[3]));
+  }
+  const __m512i b = out_dtype == Q8_UINT8 ? _mm512_packus_epi16(w01, w23)
+                                          : _mm512_packs_epi16(w01, w23);
+  if (full) {
+    _mm512_storeu_si512(out, b);
+  } else {
+    _mm512_mask_storeu_epi8(out, mask, b);
+  }
+}
+
+/* One channel block over the whole output row. */
+DW_INLINE void dw_block(const q8_dwconv_row *r, size_t kh, size_t kw, size_t stride,
+                        size_t dilation, bool s8, bool dedicated, bool full, bool half, int kind,
+                        size_t c0, size_t cn, const unsigned char *block) {
+  const size_t groups = (kh * kw + 3) / 4, out_elem = r->rq ? 1 : sizeof(int32_t);
+  const __mmask64 mask = full ? ~(__mmask64)0 : (((__mmask64)1 << cn) - 1);
+  const __m512i *terms = (const __m512i *)(const void *)block;
+  const __m512i *w = terms + 4;
+  __m512i wv[4 * DW_MAX_GROUPS];
+  if (dedicated) {
+    for (size_t i = 0; i < 4 * groups; ++i) wv[i] = w[i];
+    w = wv;
+  }
+  dw_rq rs;
+  if (kind != DW_OUT_I32) dw_rq_init(&rs, r->rq, c0, cn);
+  const size_t span = (kw - 1) * dilation;
+  for (size_t x = 0; x < r->out_w; ++x) {
+    const ptrdiff_t ix0 = (ptrdiff_t)(x * stride) - (ptrdiff_t)r->pad_left;
+    __m512i acc[4] = {terms[0], terms[1], terms[2], terms[3]};
+    const bool interior = ix0 >= 0 && (size_t)ix0 + span < r->in_w;
+    if (half && interior) {
+      dw_pixel_half(r, kh, kw, dilation, ix0, c0, (__mmask32)mask, s8, true, w, acc);
+    } else if (half) {
+      dw_pixel_half(r, kh, kw, dilation, ix0, c0, (__mmask32)mask, s8, false, w, acc);
+    } else if (interior) {
+      dw_pixel(r, kh, kw, dilation, ix0, c0, mask, full, s8, true, w, acc);
+    } else {
+      dw_pixel(r, kh, kw, dilation, ix0, c0, mask, full, s8, false, w, acc);
+    }
+    dw_store((unsigned char *)r->out + (x * r->channels + c0) * out_elem, cn, mask, full, kind,
+             acc, r->rq ? r->rq->out_dtype : Q8_INT32, &rs);
+  }
+}
+
+/* dw_block with the output kind as a constant: one loop per kind. */
+DW_INLINE void dw_block_kind(const q8_dwconv_row *r, size_t kh, size_t kw, size_t stride,
+                             size_t dilation, bool s8, bool dedicated, bool full, bool half,
+                             int kind, size_t c0, size_t cn, const unsigned char *block) {
+  switch (kind) {
+    case DW_OUT_I32:
+      dw_block(r, kh, kw, stride, dilation, s8, dedicated, full, half, DW_OUT_I32, c0, cn, block);
+      break;
+    case DW_OUT_GEMMLOWP:
+      dw_block(r, kh, kw, stride, dilation, s8, dedicated, full, half, DW_OUT_GEMMLOWP, c0, cn,
+               block);
+      break;
+    case DW_OUT_SINGLE:
+      dw_block(r, kh, kw, stride, dilation, s8, dedicated, full, half, DW_OUT_SINGLE, c0, cn,
+               block);
+      break;
+    default:
+      dw_block(r, kh, kw, stride, dilation, s8, dedicated, full, half, DW_OUT_FP32, c0, cn, block);
+      break;
+  }
+}
+
+DW_INLINE void dw_row(const q8_dwconv_row *r, size_t kh, size_t kw, size_t stride,
+                      size_t dilation, bool u8, bool dedicated) {
+  const bool s8 = !u8;
+  const size_t bytes = block_bytes(kh * kw);
+  for (size_t c0 = 0; c0 < r->channels; c0 += DW_CT) {
+    const size_t cn = r->channels - c0 < DW_CT ? r->channels - c0 : DW_CT;
+    const unsigned char *block = (const unsigned char *)r->packed + c0 / DW_CT * bytes;
+    const int kind = r->rq == NULL ? DW_OUT_I32
+                     : r->rq->mode == Q8_REQUANT_GEMMLOWP ? DW_OUT_GEMMLOWP
+                     : r->rq->mode == Q8_REQUANT_SINGLE   ? DW_OUT_SINGLE
+                                                          : DW_OUT_FP32;
+    if (cn == DW_CT) {
+      dw_block_kind(r, kh, kw, stride, dilation, s8, dedicated, true, false, kind, c0, cn, block);
+    } else if (cn <= DW_CT / 2) {
+      dw_block_kind(r, kh, kw, stride, dilation, s8, dedicated, false, true, kind, c0, cn, block);
+    } else {
+      dw_block(r, kh, kw, stride, dilation, s8, dedicated, false, false, kind, c0, cn, block);
+    }
+  }
+}
+
+DW_DEFINE(q8_dwconv_x8s8_3x3s1c64__avx512vnni, 3, 3, 1)
+DW_DEFINE(q8_dwconv_x8s8_3x3s2c64__avx512vnni, 3, 3, 2)
+DW_DEFINE(q8_dwconv_x8s8_5x5s1c64__avx512vnni, 5, 5, 1)
+DW_DEFINE(q8_dwconv_x8s8_5x5s2c64__avx512vnni, 5, 5, 2)
+DW_DEFINE_GENERIC(q8_dwconv_x8s8_generic_c64__avx512vnni)
