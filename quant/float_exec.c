@@ -215,6 +215,55 @@ static void odometer_next(odometer *o) {
   }
 }
 
+/* Elements as double and back: Cast between the types the float path holds. */
+static double load_elem(q8_elem_type type, const void *data, size_t i) {
+  switch (type) {
+  case Q8_ELEM_FLOAT: return ((const float *)data)[i];
+  case Q8_ELEM_INT64: return (double)((const int64_t *)data)[i];
+  case Q8_ELEM_INT32: return ((const int32_t *)data)[i];
+  case Q8_ELEM_INT8: return ((const int8_t *)data)[i];
+  default: return ((const uint8_t *)data)[i];
+  }
+}
+
+static void store_elem(q8_elem_type type, void *data, size_t i, double v) {
+  switch (type) {
+  case Q8_ELEM_FLOAT: ((float *)data)[i] = (float)v; break;
+  case Q8_ELEM_INT64: ((int64_t *)data)[i] = (int64_t)v; break;
+  case Q8_ELEM_INT32: ((int32_t *)data)[i] = (int32_t)v; break;
+  /* 8-bit targets saturate (NaN gives 0): out-of-range conversion is undefined in C. */
+  case Q8_ELEM_INT8: ((int8_t *)data)[i] = (int8_t)(isnan(v) ? 0 : v < -128 ? -128 : v > 127 ? 127 : v); break;
+  case Q8_ELEM_UINT8: ((uint8_t *)data)[i] = (uint8_t)(isnan(v) ? 0 : v < 0 ? 0 : v > 255 ? 255 : v); break;
+  default: ((uint8_t *)data)[i] = v != 0.0; break;
+  }
+}
+
+/* Integer elements of the types Add, Sub, Mul, Div, Clip take (held as
+ * int8, uint8, int32, int64): loaded exactly, stored modulo 2^bits, so that
+ * arithmetic wraps as numpy's does on these types. */
+#define INT_TYPES \
+  (Q8_EXEC_TYPE(Q8_ELEM_INT8) | Q8_EXEC_TYPE(Q8_ELEM_UINT8) | Q8_EXEC_TYPE(Q8_ELEM_INT32) | Q8_EXEC_TYPE(Q8_ELEM_INT64))
+
+static int64_t load_int(q8_elem_type type, const void *data, size_t i) {
+  switch (type) {
+  case Q8_ELEM_INT8: return ((const int8_t *)data)[i];
+  case Q8_ELEM_UINT8: return ((const uint8_t *)data)[i];
+  case Q8_ELEM_INT32: return ((const int32_t *)data)[i];
+  default: return ((const int64_t *)data)[i];
+  }
+}
+
+/* The low bits of v: the unsigned store is the modulo, its bytes the
+ * two's complement value of the signed types. */
+static void store_int_wrapped(q8_elem_type type, void *data, size_t i, uint64_t v) {
+  switch (type) {
+  case Q8_ELEM_INT8:
+  case Q8_ELEM_UINT8: ((uint8_t *)data)[i] = (uint8_t)v; break;
+  case Q8_ELEM_INT32: ((uint32_t *)data)[i] = (uint32_t)v; break;
+  default: ((uint64_t *)data)[i] = v; break;
+  }
+}
+
 /* ---- numpy broadcasting ------------------------------------------------------- */
 
 /* Output shape of broadcasting a and b, and each operand's strides aligned
@@ -261,30 +310,45 @@ static inline float apply_binop(binop op, float x, float y) {
   }
 }
 
-/* int64 arithmetic on shape values (exported models compute Reshape targets
- * and axes with Shape, Gather, Sub, ...); division truncates as C's. */
-static q8_status binary_int64(ctx *c, binop op, const value *a, const value *b) {
+/* Integer Add, Sub, Mul, Div on equal types: int64 shape values (exported
+ * models compute Reshape targets and axes with Shape, Gather, Sub, ...) and
+ * int8/uint8/int32 data as ONNX's tests define them (numpy): Add, Sub and
+ * Mul wrap modulo 2^bits, Div truncates toward zero as C's. */
+static q8_status binary_int(ctx *c, binop op, const value *a, const value *b) {
   int rank = 0;
   int64_t dims[Q8_MAX_RANK], sa[Q8_MAX_RANK], sb[Q8_MAX_RANK];
   q8_status st;
   if ((st = broadcast(c, a, b, &rank, dims, sa, sb))) return st;
   value *y;
-  if ((st = out_alloc(c, 0, Q8_ELEM_INT64, rank, dims, &y)) || !y) return st;
-  const int64_t *pa = a->data, *pb = b->data;
-  int64_t *py = y->data;
+  if ((st = out_alloc(c, 0, a->type, rank, dims, &y)) || !y) return st;
   odometer o = odometer_new(rank, dims, sa, sb);
   for (size_t i = 0; i < y->count; ++i, odometer_next(&o)) {
-    const int64_t x = pa[o.at[0]], v = pb[o.at[1]];
-    if (op == OP_DIV && v == 0) return node_fail(c, Q8_ERR_ARG, "integer division by zero");
-    py[i] = op == OP_ADD ? x + v : op == OP_SUB ? x - v : op == OP_MUL ? x * v : x / v;
+    const int64_t x = load_int(a->type, a->data, (size_t)o.at[0]), v = load_int(b->type, b->data, (size_t)o.at[1]);
+    /* Unsigned arithmetic: wrapping is defined, and its low bits are the
+     * narrower type's wrapped result. */
+    const uint64_t ux = (uint64_t)x, uv = (uint64_t)v;
+    uint64_t r;
+    switch (op) {
+    case OP_ADD: r = ux + uv; break;
+    case OP_SUB: r = ux - uv; break;
+    case OP_MUL: r = ux * uv; break;
+    default:
+      if (v == 0) return node_fail(c, Q8_ERR_ARG, "integer division by zero");
+      r = v == -1 ? 0 - ux : (uint64_t)(x / v); /* INT64_MIN / -1 overflows in C; negation wraps */
+      break;
+    }
+    store_int_wrapped(y->type, y->data, i, r);
   }
   return Q8_OK;
 }
 
 static q8_status op_binary(ctx *c, binop op) {
-  const value *a = in_opt(c, 0), *b = in_opt(c, 1);
+  const value *a = in_opt(c, 0), *b;
   q8_status st;
-  if (a && b && a->type == Q8_ELEM_INT64 && b->type == Q8_ELEM_INT64) return binary_int64(c, op, a, b);
+  if (a && a->type != Q8_ELEM_FLOAT && (INT_TYPES & Q8_EXEC_TYPE(a->type))) {
+    if ((st = in_typed(c, 1, Q8_EXEC_TYPE(a->type), &b))) return st;
+    return binary_int(c, op, a, b);
+  }
   if ((st = in_float(c, 0, &a)) || (st = in_float(c, 1, &b))) return st;
   int rank = 0;
   int64_t dims[Q8_MAX_RANK], sa[Q8_MAX_RANK], sb[Q8_MAX_RANK];
@@ -366,7 +430,10 @@ static q8_status op_unary(ctx *c, unop op, float p0, float p1) {
     case UN_RECIPROCAL: r = 1.0f / v; break;
     case UN_NEG: r = -v; break;
     case UN_LEAKY: r = v < 0.0f ? v * p0 : v; break;
-    default: r = v < p0 ? p0 : v > p1 ? p1 : v; break; /* Clip; NaN passes through */
+    default: /* Clip, min before max as ONNX says (all max when min > max); NaN passes through */
+      r = v < p0 ? p0 : v;
+      r = r > p1 ? p1 : r;
+      break;
     }
     py[i] = r;
   }
@@ -398,10 +465,43 @@ static q8_status op_leakyrelu(ctx *c) {
   return st ? st : op_unary(c, UN_LEAKY, alpha, 0);
 }
 
+/* Clip of integer data (opset 12+): bounds of the input's own type, the
+ * type's limits when omitted (what ONNX's numeric_limits defaults give). */
+static q8_status clip_int(ctx *c, const value *x) {
+  int64_t bound[2];
+  switch (x->type) {
+  case Q8_ELEM_INT8: bound[0] = INT8_MIN, bound[1] = INT8_MAX; break;
+  case Q8_ELEM_UINT8: bound[0] = 0, bound[1] = UINT8_MAX; break;
+  case Q8_ELEM_INT32: bound[0] = INT32_MIN, bound[1] = INT32_MAX; break;
+  default: bound[0] = INT64_MIN, bound[1] = INT64_MAX; break;
+  }
+  q8_status st;
+  for (size_t k = 1; k <= 2; ++k) {
+    const value *b = in_opt(c, k);
+    if (!b) continue;
+    if ((st = in_typed(c, k, Q8_EXEC_TYPE(x->type), &b))) return st;
+    if (b->count != 1) return node_fail(c, Q8_ERR_ARG, "min and max must be scalars");
+    bound[k - 1] = load_int(b->type, b->data, 0);
+  }
+  value *y;
+  if ((st = out_alloc(c, 0, x->type, x->rank, x->dims, &y)) || !y) return st;
+  for (size_t i = 0; i < x->count; ++i) {
+    const int64_t v = load_int(x->type, x->data, i);
+    /* min before max: with min > max every element becomes max, as numpy's clip. */
+    const int64_t r = v < bound[0] ? bound[0] : v;
+    store_int_wrapped(y->type, y->data, i, (uint64_t)(r > bound[1] ? bound[1] : r));
+  }
+  return Q8_OK;
+}
+
 /* Clip: bounds are optional scalar inputs from opset 11, attributes before. */
 static q8_status op_clip(ctx *c) {
   float lo = -INFINITY, hi = INFINITY;
   q8_status st;
+  const value *x = in_opt(c, 0);
+  if (x && c->s->graph->opset >= 12 && x->type != Q8_ELEM_FLOAT && (INT_TYPES & Q8_EXEC_TYPE(x->type))) {
+    return clip_int(c, x);
+  }
   if (c->s->graph->opset < 11) {
     if ((st = attr_float(c, "min", -INFINITY, &lo)) || (st = attr_float(c, "max", INFINITY, &hi))) return st;
   } else {
@@ -678,10 +778,14 @@ static q8_status op_conv(ctx *c) {
   return Q8_OK;
 }
 
+/* MaxPool also takes int8 and uint8 (opset 12): their values and the
+ * maximum of some are exact in float, so the float loop serves them. */
 static q8_status op_pool(ctx *c, bool is_max) {
   const value *x;
   q8_status st;
-  if ((st = in_float(c, 0, &x))) return st;
+  const unsigned types = Q8_EXEC_TYPE(Q8_ELEM_FLOAT) |
+                         (is_max ? Q8_EXEC_TYPE(Q8_ELEM_INT8) | Q8_EXEC_TYPE(Q8_ELEM_UINT8) : 0u);
+  if ((st = in_typed(c, 0, types, &x))) return st;
   int64_t kernel[SP], ceil_mode, include_pad, storage_order;
   const int r = x->rank - 2;
   if (r < 1 || r > SP) return node_fail(c, Q8_ERR_UNSUPPORTED, "only 1 to 3 spatial axes are supported");
@@ -697,12 +801,24 @@ static q8_status op_pool(ctx *c, bool is_max) {
   int64_t dims[Q8_MAX_RANK];
   window_dims(&w, x->dims[0], x->dims[1], dims);
   value *y, *indices = NULL;
-  if ((st = out_alloc(c, 0, Q8_ELEM_FLOAT, x->rank, dims, &y)) || !y) return st;
+  if ((st = out_alloc(c, 0, x->type, x->rank, dims, &y)) || !y) return st;
   if (is_max && (st = out_alloc(c, 1, Q8_ELEM_INT64, x->rank, dims, &indices))) return st;
   const int64_t planes = x->dims[0] * x->dims[1];
   const int64_t in_plane = w.in[0] * w.in[1] * w.in[2], out_plane = w.out[0] * w.out[1] * w.out[2];
   const float *px = x->data;
-  float *py = y->data;
+  float *py = y->data, *x_float = NULL, *y_float = NULL;
+  if (x->type != Q8_ELEM_FLOAT) {
+    x_float = malloc((x->count ? x->count : 1) * sizeof *x_float);
+    y_float = malloc((y->count ? y->count : 1) * sizeof *y_float);
+    if (!x_float || !y_float) {
+      free(x_float);
+      free(y_float);
+      return node_fail(c, Q8_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < x->count; ++i) x_float[i] = (float)load_elem(x->type, x->data, i);
+    px = x_float;
+    py = y_float;
+  }
   for (int64_t p = 0; p < planes; ++p) {
     const float *in = px + p * in_plane;
     float *out = py + p * out_plane;
@@ -748,6 +864,11 @@ static q8_status op_pool(ctx *c, bool is_max) {
       if (indices) ((int64_t *)indices->data)[p * out_plane + (o0 * w.out[1] + o1) * w.out[2] + o2] = p * in_plane + argmax;
     }
   }
+  if (y_float) {
+    for (size_t i = 0; i < y->count; ++i) store_elem(y->type, y->data, i, y_float[i]);
+  }
+  free(x_float);
+  free(y_float);
   return Q8_OK;
 }
 
@@ -1242,29 +1363,6 @@ static q8_status op_constant(ctx *c) {
     return node_fail(c, Q8_ERR_UNSUPPORTED, "only value, value_float(s) and value_int(s) are supported");
   }
   return Q8_OK;
-}
-
-/* Elements as double and back: Cast between the types the float path holds. */
-static double load_elem(q8_elem_type type, const void *data, size_t i) {
-  switch (type) {
-  case Q8_ELEM_FLOAT: return ((const float *)data)[i];
-  case Q8_ELEM_INT64: return (double)((const int64_t *)data)[i];
-  case Q8_ELEM_INT32: return ((const int32_t *)data)[i];
-  case Q8_ELEM_INT8: return ((const int8_t *)data)[i];
-  default: return ((const uint8_t *)data)[i];
-  }
-}
-
-static void store_elem(q8_elem_type type, void *data, size_t i, double v) {
-  switch (type) {
-  case Q8_ELEM_FLOAT: ((float *)data)[i] = (float)v; break;
-  case Q8_ELEM_INT64: ((int64_t *)data)[i] = (int64_t)v; break;
-  case Q8_ELEM_INT32: ((int32_t *)data)[i] = (int32_t)v; break;
-  /* 8-bit targets saturate (NaN gives 0): out-of-range conversion is undefined in C. */
-  case Q8_ELEM_INT8: ((int8_t *)data)[i] = (int8_t)(isnan(v) ? 0 : v < -128 ? -128 : v > 127 ? 127 : v); break;
-  case Q8_ELEM_UINT8: ((uint8_t *)data)[i] = (uint8_t)(isnan(v) ? 0 : v < 0 ? 0 : v > 255 ? 255 : v); break;
-  default: ((uint8_t *)data)[i] = v != 0.0; break;
-  }
 }
 
 static bool held_type(q8_elem_type t) {

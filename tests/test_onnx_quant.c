@@ -20,11 +20,6 @@
 
 static const char *const isas[] = {"ref", "hwy", "avx2", "avxvnni", "avx512vnni"};
 
-static const char *const prefixes[] = {
-    "test_quantizelinear", "test_dequantizelinear", "test_dynamicquantizelinear", "test_qlinearconv",
-    "test_qlinearmatmul",  "test_convinteger",      "test_matmulinteger",
-};
-
 /* Bitwise equal values (floats too: DequantizeLinear is exact). */
 static bool same_bytes(const q8_float_tensor *got, const q8_tensor *want, char *why, size_t size) {
   const size_t es = q8_elem_size(want->type);
@@ -40,7 +35,7 @@ static bool same_bytes(const q8_float_tensor *got, const q8_tensor *want, char *
 Test(onnx_quant, every_quantized_node_test_bit_exact_on_every_isa) {
   size_t found = 0;
   const char *error = "";
-  char **names = q8t_node_tests(prefixes, sizeof prefixes / sizeof prefixes[0], &found, &error);
+  char **names = q8t_node_tests(q8t_quant_op_prefixes, q8t_n_quant_op_prefixes, &found, &error);
   cr_assert_not_null(names, "%s", error);
   /* libonnx-testdata 1.12 as Debian packages it has 16 of them. */
   cr_expect_geq(found, 16, "only %zu quantized-operator node tests found", found);

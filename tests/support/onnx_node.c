@@ -17,6 +17,19 @@ static const char *node_dir(void) {
   return dir;
 }
 
+const char *const q8t_quant_op_prefixes[] = {
+    "test_quantizelinear", "test_dequantizelinear", "test_dynamicquantizelinear", "test_qlinearconv",
+    "test_qlinearmatmul",  "test_convinteger",      "test_matmulinteger",
+};
+const size_t q8t_n_quant_op_prefixes = sizeof q8t_quant_op_prefixes / sizeof q8t_quant_op_prefixes[0];
+
+bool q8t_has_prefix(const char *name, const char *const *prefixes, size_t n_prefixes) {
+  for (size_t i = 0; i < n_prefixes; ++i) {
+    if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0) return true;
+  }
+  return false;
+}
+
 char **q8t_node_tests(const char *const *prefixes, size_t n_prefixes, size_t *count, const char **error) {
   *count = 0;
   DIR *d = opendir(node_dir());
@@ -29,9 +42,7 @@ char **q8t_node_tests(const char *const *prefixes, size_t n_prefixes, size_t *co
   size_t cap = 64;
   char **names = malloc(cap * sizeof *names);
   for (struct dirent *e; names && (e = readdir(d)) != NULL;) {
-    bool wanted = false;
-    for (size_t i = 0; i < n_prefixes && !wanted; ++i) wanted = strncmp(e->d_name, prefixes[i], strlen(prefixes[i])) == 0;
-    if (!wanted) continue;
+    if (!q8t_has_prefix(e->d_name, prefixes, n_prefixes)) continue;
     if (*count == cap) names = realloc(names, (cap *= 2) * sizeof *names);
     if (names) names[(*count)++] = strdup(e->d_name);
   }

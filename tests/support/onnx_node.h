@@ -15,6 +15,13 @@
 char **q8t_node_tests(const char *const *prefixes, size_t n_prefixes, size_t *count, const char **error);
 void q8t_names_free(char **names, size_t count);
 
+/* Folder prefixes of the quantized-operator node tests (test_onnx_quant runs
+ * them; the float node-test runner leaves them to it). */
+extern const char *const q8t_quant_op_prefixes[];
+extern const size_t q8t_n_quant_op_prefixes;
+/* Whether name starts with one of prefixes. */
+bool q8t_has_prefix(const char *name, const char *const *prefixes, size_t n_prefixes);
+
 /* Compares one output with its expected .pb; on mismatch writes why. */
 typedef bool (*q8t_output_match)(const q8_float_tensor *got, const q8_tensor *want, char *why, size_t size);
 /* The type and shape part of every match: equal, else why. */
