@@ -7,9 +7,10 @@
  *          through q8_gemm_blocked;
  *   igemm: every other dense or grouped conv: indirect GEMM
  *          (q8_conv_indirect) over an indirection table built here once;
- *   ref:   q8_conv_ref, for Q8_ISA=ref (no micro-kernel) and, until their
- *          own kernels are wired in, depthwise convs (one input channel per
- *          group).
+ *   depthwise: one input channel per group (groups = in_channels, any
+ *          multiplier): the depthwise engine (dispatch/conv_depthwise.h)
+ *          with its own kernels;
+ *   ref:   q8_conv_ref, for Q8_ISA=ref (no micro-kernel).
  * Threads split the output pixels in whole row tiles (or the output
  * channels in whole column tiles when there are few pixels), as the GEMM plan
  * does, so every output element has one owner: bit-identical for any thread
@@ -19,11 +20,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dispatch/conv_depthwise.h"
 #include "dispatch/internal.h"
 #include "dispatch/registry.h"
 #include "dispatch/threadpool.h"
 
-typedef enum conv_path { CONV_REF = 0, CONV_GEMM, CONV_IGEMM } conv_path;
+typedef enum conv_path { CONV_REF = 0, CONV_GEMM, CONV_IGEMM, CONV_DEPTHWISE } conv_path;
 
 struct q8_conv_plan {
   q8_conv_shape shape;
@@ -42,6 +44,7 @@ struct q8_conv_plan {
   size_t nc;                   /* column block (L2-sized) */
   q8_conv_pixel *pixels;       /* igemm: indirection table */
   q8_conv_segment *segments;
+  q8_dwconv *dw;               /* depthwise */
   char name[96];
 };
 
@@ -205,9 +208,7 @@ static size_t tap_bytes(const q8_conv_shape *s) {
   return s->kernel_h * s->kernel_w * (s->in_channels / s->groups);
 }
 
-/* Depthwise (one input channel per group) has kernels of its own
- * (dispatch/conv_depthwise, not wired in yet): the reference runs it until
- * then. Wiring it is a branch here plus one in q8_conv_run. */
+/* Depthwise (one input channel per group) has kernels of its own. */
 static bool is_depthwise(const q8_conv_shape *s) {
   return s->groups > 1 && s->groups == s->in_channels;
 }
@@ -263,10 +264,18 @@ static q8_status choose_path(q8_conv_plan *plan) {
   const q8_conv_shape *s = &plan->shape;
   const q8_kernel *kernel = q8_select_gemm_kernel(s->batch * plan->out_h * plan->out_w, false);
   if (kernel == NULL) return Q8_ERR_ISA; /* detail set by the selection */
-  if (kernel->ukernel == NULL || is_depthwise(s)) {
+  if (kernel->ukernel == NULL) {
     plan->path = CONV_REF;
     snprintf(plan->name, sizeof plan->name, "q8_conv_ref");
     return Q8_OK;
+  }
+  if (is_depthwise(s)) {
+    plan->path = CONV_DEPTHWISE;
+    const q8_status st = q8_dwconv_create(s, plan->in_dtype, plan->in_zero_point, plan->weights,
+                                          plan->bias, plan->requantize ? &plan->rq.params : NULL,
+                                          &plan->dw);
+    if (st == Q8_OK) snprintf(plan->name, sizeof plan->name, "%s", q8_dwconv_kernel(plan->dw));
+    return st;
   }
   plan->uk = kernel->ukernel;
   plan->path = is_pointwise(s) ? CONV_GEMM : CONV_IGEMM;
@@ -416,6 +425,7 @@ q8_status q8_conv_run(const q8_conv_plan *plan, const void *input, void *output)
   if (input == NULL) return q8_fail(Q8_ERR_NULL, "conv input is NULL");
   if (output == NULL) return q8_fail(Q8_ERR_NULL, "conv output is NULL");
   if (plan->path == CONV_REF) return run_reference(plan, input, output);
+  if (plan->path == CONV_DEPTHWISE) return q8_dwconv_run(plan->dw, input, output, plan->threads);
   const size_t pixels = plan->shape.batch * plan->out_h * plan->out_w;
   const size_t group_out = plan->shape.out_channels / plan->shape.groups;
   const size_t m_tiles = (pixels + plan->uk->mr - 1) / plan->uk->mr;
@@ -438,6 +448,7 @@ void q8_conv_plan_destroy(q8_conv_plan *plan) {
   free(plan->bias);
   free(plan->packed);
   free(plan->pixels);
+  q8_dwconv_destroy(plan->dw);
   free(plan->segments);
   q8_plan_requant_free(&plan->rq);
   free(plan);

@@ -34,7 +34,7 @@ static const q8t_conv_case grid[] = {
     {"asymmetric pads", {1, 7, 8, 3, 7, 3, 4, 1, 2, 1, 1, 0, 2, 3, 1, 1}},
     {"groups 2", {1, 6, 6, 6, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2}},
     {"groups 4 odd channels", {1, 5, 6, 28, 68, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4}},
-    {"depthwise (reference path)", {1, 5, 5, 7, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 7}},
+    {"depthwise", {1, 5, 5, 7, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 7}},
     {"batch 2", {2, 5, 5, 3, 7, 3, 3, 1, 1, 1, 1, 1, 0, 1, 0, 1}},
     {"batch 2 1x1", {2, 3, 5, 17, 9, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1}},
     {"1 channel in and out", {1, 5, 5, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
@@ -53,7 +53,7 @@ static bool is_pointwise(const q8_conv_shape *s) {
 
 /* The path the plan must take on a micro-kernel ISA. */
 static const char *expected_path(const q8_conv_shape *s) {
-  if (s->groups > 1 && s->groups == s->in_channels) return "q8_conv_ref";
+  if (s->groups > 1 && s->groups == s->in_channels) return "q8_dwconv_";
   return is_pointwise(s) ? "gemm:" : "igemm:";
 }
 
