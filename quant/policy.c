@@ -10,13 +10,7 @@
 
 #include "dispatch/internal.h"
 #include "quant/float_exec.h"
-
-/* The operators the int8 path runs: the only place this list is kept. */
-static const char *const int8_ops[] = {
-    "Conv",    "Gemm",        "MatMul",           "Add",     "Concat",   "Relu",     "Clip",
-    "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Reshape",  "Transpose", "Identity",
-    "Dropout", "Sigmoid",     "Tanh",             "LeakyRelu",
-};
+#include "quant/quantize.h"
 
 /* ONNX operators neither path runs that a user may still name, so that
  * keeping them float is not mistaken for a typo. Deliberately short. */
@@ -39,9 +33,8 @@ static bool in_list(const char *const *list, size_t n, const char *s) {
   return false;
 }
 
-bool q8_policy_int8_capable(const char *op_type) {
-  return op_type && in_list(int8_ops, COUNT(int8_ops), op_type);
-}
+/* The quantizer's own table is the one list of int8 operators. */
+bool q8_policy_int8_capable(const char *op_type) { return q8_quantize_op_supported(op_type); }
 
 bool q8_policy_onnx_op_known(const char *op_type) {
   return op_type && (q8_float_op_supported(op_type) || q8_policy_int8_capable(op_type) ||
@@ -77,14 +70,13 @@ static bool op_type_invalid(const char *item, const char *flag, char *why, size_
     }
   }
   if (q8_policy_onnx_op_known(item)) return false;
+  /* Operators people mistype most (case is the usual slip). */
+  static const char *const common[] = {"Conv", "Gemm", "MatMul", "Add", "Concat", "Relu", "Clip", "MaxPool",
+                                       "Sigmoid", "Tanh", "LeakyRelu", "Softmax", "LayerNormalization",
+                                       "BatchNormalization", "Mul", "Sub", "Div"};
   const char *hint = NULL;
-  for (size_t i = 0; i < COUNT(int8_ops) && !hint; ++i) {
-    if (strcasecmp(int8_ops[i], item) == 0) hint = int8_ops[i];
-  }
-  static const char *const kept_float[] = {"Softmax", "LayerNormalization", "BatchNormalization", "Mul", "Sub",
-                                           "Div"};
-  for (size_t i = 0; i < COUNT(kept_float) && !hint; ++i) {
-    if (strcasecmp(kept_float[i], item) == 0) hint = kept_float[i];
+  for (size_t i = 0; i < COUNT(common) && !hint; ++i) {
+    if (strcasecmp(common[i], item) == 0) hint = common[i];
   }
   snprintf(why, size, "%s: '%s' is not an ONNX operator%s%s%s", flag, item, hint ? " (did you mean '" : "",
            hint ? hint : "", hint ? "'?)" : "");

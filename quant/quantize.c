@@ -52,19 +52,25 @@ typedef enum qkind {
   QK_MOVE        /* data movement: same parameters in and out */
 } qkind;
 
-static qkind kind_of(const q8_node *n) {
-  static const struct { const char *op; qkind kind; } table[] = {
+static const struct { const char *op; qkind kind; } kinds[] = {
       {"Conv", QK_CONV},       {"Gemm", QK_GEMM},         {"MatMul", QK_MATMUL},
       {"Relu", QK_CLAMP},      {"Clip", QK_CLAMP},        {"Sigmoid", QK_LOOKUP},
       {"Tanh", QK_LOOKUP},     {"LeakyRelu", QK_LOOKUP},  {"Add", QK_ADD},
       {"Concat", QK_CONCAT},   {"MaxPool", QK_MAXPOOL},   {"Flatten", QK_MOVE},
       {"Reshape", QK_MOVE},    {"Transpose", QK_MOVE},    {"Squeeze", QK_MOVE},
       {"Unsqueeze", QK_MOVE},  {"Identity", QK_MOVE},     {"Dropout", QK_MOVE}};
-  if (n->domain[0] != '\0') return QK_NONE;
-  for (size_t i = 0; i < sizeof table / sizeof table[0]; ++i) {
-    if (strcmp(n->op_type, table[i].op) == 0) return table[i].kind;
+
+static qkind kind_of_op(const char *op_type) {
+  for (size_t i = 0; op_type && i < sizeof kinds / sizeof kinds[0]; ++i) {
+    if (strcmp(op_type, kinds[i].op) == 0) return kinds[i].kind;
   }
   return QK_NONE;
+}
+
+bool q8_quantize_op_supported(const char *op_type) { return kind_of_op(op_type) != QK_NONE; }
+
+static qkind kind_of(const q8_node *n) {
+  return n->domain[0] == '\0' ? kind_of_op(n->op_type) : QK_NONE;
 }
 
 static bool is_constant(const q8_graph *g, int32_t t) {

@@ -66,6 +66,10 @@ typedef struct q8_quantize_options {
 
 void q8_quantize_options_default(q8_quantize_options *options);
 
+/* Whether the int8 path has a form of this default-domain operator (the
+ * policy's list of int8 operators). */
+bool q8_quantize_op_supported(const char *op_type);
+
 /* What became of one node of the float graph. */
 typedef enum q8_layer_precision {
   Q8_LAYER_FLOAT = 0, /* copied as is */
