@@ -179,22 +179,28 @@ DW_INLINE __mmask16 dw_lanes(size_t cn, size_t q) {
 }
 
 /* A per-channel int32 array (or float bits) of the block in slot order;
- * channels past cn read 0 (harmless parameters, never stored). */
-DW_INLINE void dw_slot_vectors(const void *v, size_t c0, size_t cn, __m512i slots[4]) {
+ * channels past cn read 0 (harmless parameters, never stored). pair: a block
+ * of at most 32 channels for two pixels at once (dw_block_columns256), the
+ * parameters of channels c0 .. c0 + 31 in both 256-bit halves. */
+DW_INLINE void dw_slot_vectors(const void *v, size_t c0, size_t cn, bool pair,
+                               __m512i slots[4]) {
   __m512i natural[4];
   for (size_t q = 0; q < 4; ++q) {
-    natural[q] = _mm512_maskz_loadu_epi32(dw_lanes(cn, q), (const int32_t *)v + c0 + 16 * q);
+    const size_t qc = pair ? q % 2 : q;
+    natural[q] = _mm512_maskz_loadu_epi32(dw_lanes(cn, qc), (const int32_t *)v + c0 + 16 * qc);
   }
   dw_transpose(natural, slots);
 }
 
-DW_INLINE void dw_slot_params(const int32_t *v, size_t c0, size_t cn, int32_t out[DW_CT]) {
+DW_INLINE void dw_slot_params(const int32_t *v, size_t c0, size_t cn, bool pair,
+                              int32_t out[DW_CT]) {
   __m512i slots[4];
-  dw_slot_vectors(v, c0, cn, slots);
+  dw_slot_vectors(v, c0, cn, pair, slots);
   for (size_t a = 0; a < 4; ++a) _mm512_storeu_si512(out + 16 * a, slots[a]);
 }
 
-DW_INLINE void dw_rq_init(dw_rq *s, const q8_requant_params *rq, size_t c0, size_t cn) {
+DW_INLINE void dw_rq_init(dw_rq *s, const q8_requant_params *rq, size_t c0, size_t cn,
+                          bool pair) {
   int32_t multiplier[DW_CT], shift[DW_CT];
   q8_requant_params slots = *rq;
   s->scale[0] = s->scale[1] = s->scale[2] = s->scale[3] = s->fhi = _mm512_setzero_ps();
@@ -202,7 +208,7 @@ DW_INLINE void dw_rq_init(dw_rq *s, const q8_requant_params *rq, size_t c0, size
   if (rq->mode == Q8_REQUANT_FP32) {
     if (rq->channels > 1) {
       __m512i bits[4];
-      dw_slot_vectors(rq->scale, c0, cn, bits);
+      dw_slot_vectors(rq->scale, c0, cn, pair, bits);
       for (size_t a = 0; a < 4; ++a) s->scale[a] = _mm512_castsi512_ps(bits[a]);
     } else {
       for (size_t a = 0; a < 4; ++a) s->scale[a] = _mm512_set1_ps(rq->scale[0]);
@@ -213,8 +219,8 @@ DW_INLINE void dw_rq_init(dw_rq *s, const q8_requant_params *rq, size_t c0, size
     return;
   }
   if (rq->channels > 1) {
-    dw_slot_params(rq->multiplier, c0, cn, multiplier);
-    dw_slot_params(rq->shift, c0, cn, shift);
+    dw_slot_params(rq->multiplier, c0, cn, pair, multiplier);
+    dw_slot_params(rq->shift, c0, cn, pair, shift);
     slots.channels = DW_CT;
     slots.multiplier = multiplier;
     slots.shift = shift;
@@ -240,13 +246,19 @@ DW_INLINE __m512i dw_requant(const q8_rq512 *p, int kind, __m512i acc) {
   return kind == DW_OUT_GEMMLOWP ? q8_rq512_gemmlowp(p, acc) : q8_rq512_single(p, acc);
 }
 
+/* pair_step: 0, or two pixels of at most 32 channels (see dw_slot_vectors),
+ * the second's output pair_step bytes after the first's. */
 DW_INLINE void dw_store(unsigned char *out, size_t cn, __mmask64 mask, bool full, int kind,
-                        const __m512i acc[4], q8_dtype out_dtype, const dw_rq *s) {
+                        const __m512i acc[4], q8_dtype out_dtype, const dw_rq *s,
+                        size_t pair_step) {
   if (kind == DW_OUT_I32) {
     __m512i v[4];
     dw_transpose(acc, v); /* back to channel order */
-    for (size_t q = 0; q < 4 && 16 * q < cn; ++q) {
-      _mm512_mask_storeu_epi32(out + 64 * q, dw_lanes(cn, q), v[q]);
+    for (size_t q = 0; q < 4; ++q) {
+      const size_t qc = pair_step ? q % 2 : q;
+      if (16 * qc >= cn) continue;
+      unsigned char *dst = out + (pair_step && q >= 2 ? pair_step : 0) + 64 * qc;
+      _mm512_mask_storeu_epi32(dst, dw_lanes(cn, qc), v[q]);
     }
     return;
   }
@@ -274,7 +286,10 @@ DW_INLINE void dw_store(unsigned char *out, size_t cn, __mmask64 mask, bool full
     b = _mm512_packs_epi16(w01, w23);
     if (kind == DW_OUT_FP32) b = _mm512_max_epi8(b, s->qmin8);
   }
-  if (full) {
+  if (pair_step) {
+    _mm256_mask_storeu_epi8(out, (__mmask32)mask, _mm512_castsi512_si256(b));
+    _mm256_mask_storeu_epi8(out + pair_step, (__mmask32)mask, _mm512_extracti64x4_epi64(b, 1));
+  } else if (full) {
     _mm512_storeu_si512(out, b);
   } else {
     _mm512_mask_storeu_epi8(out, mask, b);
@@ -290,8 +305,12 @@ DW_INLINE __m512i dw_narrow512(__m512i v) { return v; }
 DW_INLINE __m512i dw_widen512(__m512i v) { return v; }
 DW_INLINE __m256i dw_narrow256(__m512i v) { return _mm512_castsi512_si256(v); }
 DW_INLINE __m512i dw_widen256(__m256i v) { return _mm512_zextsi256_si512(v); }
+DW_INLINE __m512i dw_join512(__m512i lo, __m512i hi) { return (void)hi, lo; } /* unused */
+DW_INLINE __m512i dw_join256(__m256i lo, __m256i hi) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
 
-#define DW_COLUMNS(W, SI, MASK)                                                              \
+#define DW_COLUMNS(W, SI, MASK, PAIR)                                                              \
   DW_INLINE void dw_column##W(const q8_dwconv_row *r, ptrdiff_t ix, size_t c0, MASK mask,    \
                               bool s8, __m##W##i col[4]) {                                   \
     __m##W##i x[3];                                                                          \
@@ -310,8 +329,23 @@ DW_INLINE __m512i dw_widen256(__m256i v) { return _mm512_zextsi256_si512(v); }
     col[3] = _mm##W##_unpackhi_epi16(a_hi, b_hi);                                            \
   }                                                                                          \
                                                                                              \
+  DW_INLINE void dw_pixel_columns##W(const __m##W##i terms[4], const __m##W##i w[12],         \
+                                     __m##W##i left[4], __m##W##i mid[4],                    \
+                                     const __m##W##i right[4], __m##W##i acc[4]) {           \
+    for (size_t a = 0; a < 4; ++a) {                                                         \
+      const __m##W##i v = _mm##W##_dpbusd_epi32(terms[a], left[a], w[a]);                    \
+      acc[a] = _mm##W##_dpbusd_epi32(_mm##W##_dpbusd_epi32(v, mid[a], w[4 + a]), right[a],   \
+                                     w[8 + a]);                                              \
+      left[a] = mid[a];                                                                      \
+      mid[a] = right[a];                                                                     \
+    }                                                                                        \
+  }                                                                                          \
+                                                                                             \
+  /* PAIR: pixels two at a time, one in each 256-bit half of the             \
+   * requantization (W = 256 only). */                                                       \
   DW_INLINE void dw_block_columns##W(const q8_dwconv_row *r, bool s8, bool full, int kind,   \
                                      size_t c0, size_t cn, const unsigned char *block) {     \
+    const bool pair = PAIR;                                                                  \
     const __mmask64 mask64 = full ? ~(__mmask64)0 : (((__mmask64)1 << cn) - 1);              \
     const MASK mask = (MASK)mask64;                                                          \
     const __m512i *packed = (const __m512i *)(const void *)block;                            \
@@ -319,29 +353,32 @@ DW_INLINE __m512i dw_widen256(__m256i v) { return _mm512_zextsi256_si512(v); }
     for (size_t i = 0; i < 4; ++i) terms[i] = dw_narrow##W(packed[i]);                       \
     for (size_t i = 0; i < 12; ++i) w[i] = dw_narrow##W(packed[4 + i]);                      \
     dw_rq rs;                                                                                \
-    if (kind != DW_OUT_I32) dw_rq_init(&rs, r->rq, c0, cn);                                  \
-    const size_t out_elem = r->rq ? 1 : sizeof(int32_t);                                     \
+    if (kind != DW_OUT_I32) dw_rq_init(&rs, r->rq, c0, cn, pair);                            \
+    const size_t out_elem = r->rq ? 1 : sizeof(int32_t), step = r->channels * out_elem;      \
+    const q8_dtype out_dtype = r->rq ? r->rq->out_dtype : Q8_INT32;                          \
     const ptrdiff_t pad = (ptrdiff_t)r->pad_left;                                            \
-    __m##W##i left[4], mid[4], right[4];                                                     \
+    __m##W##i left[4], mid[4], right[4], first[4], second[4];                                \
     dw_column##W(r, -pad, c0, mask, s8, left);                                               \
     dw_column##W(r, 1 - pad, c0, mask, s8, mid);                                             \
-    for (size_t x = 0; x < r->out_w; ++x) {                                                  \
-      dw_column##W(r, (ptrdiff_t)x + 2 - pad, c0, mask, s8, right);                         \
+    for (size_t x = 0; x < r->out_w; x += pair ? 2 : 1) {                                    \
+      unsigned char *out = (unsigned char *)r->out + x * step + c0 * out_elem;               \
+      dw_column##W(r, (ptrdiff_t)x + 2 - pad, c0, mask, s8, right);                          \
+      dw_pixel_columns##W(terms, w, left, mid, right, first);                                \
       __m512i acc[4];                                                                        \
-      for (size_t a = 0; a < 4; ++a) {                                                       \
-        __m##W##i v = _mm##W##_dpbusd_epi32(terms[a], left[a], w[a]);                        \
-        v = _mm##W##_dpbusd_epi32(v, mid[a], w[4 + a]);                                      \
-        acc[a] = dw_widen##W(_mm##W##_dpbusd_epi32(v, right[a], w[8 + a]));                  \
-        left[a] = mid[a];                                                                    \
-        mid[a] = right[a];                                                                   \
+      if (pair && x + 1 < r->out_w) {                                                        \
+        dw_column##W(r, (ptrdiff_t)x + 3 - pad, c0, mask, s8, right);                        \
+        dw_pixel_columns##W(terms, w, left, mid, right, second);                             \
+        for (size_t a = 0; a < 4; ++a) acc[a] = dw_join##W(first[a], second[a]);             \
+        dw_store(out, cn, mask64, full, kind, acc, out_dtype, &rs, step);                    \
+      } else {                                                                               \
+        for (size_t a = 0; a < 4; ++a) acc[a] = dw_widen##W(first[a]);                       \
+        dw_store(out, cn, mask64, full, kind, acc, out_dtype, &rs, 0);                       \
       }                                                                                      \
-      dw_store((unsigned char *)r->out + (x * r->channels + c0) * out_elem, cn, mask64, full, \
-               kind, acc, r->rq ? r->rq->out_dtype : Q8_INT32, &rs);                         \
     }                                                                                        \
   }
 
-DW_COLUMNS(512, si512, __mmask64)
-DW_COLUMNS(256, si256, __mmask32)
+DW_COLUMNS(512, si512, __mmask64, false)
+DW_COLUMNS(256, si256, __mmask32, true)
 
 /* One channel block over the whole output row. */
 DW_INLINE void dw_block(const q8_dwconv_row *r, size_t kh, size_t kw, size_t stride,
@@ -365,7 +402,7 @@ DW_INLINE void dw_block(const q8_dwconv_row *r, size_t kh, size_t kw, size_t str
     w = wv;
   }
   dw_rq rs;
-  if (kind != DW_OUT_I32) dw_rq_init(&rs, r->rq, c0, cn);
+  if (kind != DW_OUT_I32) dw_rq_init(&rs, r->rq, c0, cn, false);
   const size_t span = (kw - 1) * dilation;
   for (size_t x = 0; x < r->out_w; ++x) {
     const ptrdiff_t ix0 = (ptrdiff_t)(x * stride) - (ptrdiff_t)r->pad_left;
@@ -381,7 +418,7 @@ DW_INLINE void dw_block(const q8_dwconv_row *r, size_t kh, size_t kw, size_t str
       dw_pixel(r, kh, kw, dilation, ix0, c0, mask, full, s8, false, w, acc);
     }
     dw_store((unsigned char *)r->out + (x * r->channels + c0) * out_elem, cn, mask, full, kind,
-             acc, r->rq ? r->rq->out_dtype : Q8_INT32, &rs);
+             acc, r->rq ? r->rq->out_dtype : Q8_INT32, &rs, 0);
   }
 }
 
