@@ -46,9 +46,10 @@ static size_t dw_packed_bytes(size_t channels, size_t taps) {
 }
 
 /* Per block of 64 channels: int32 col_term[64] in slot order, then per group
- * of 4 taps, int8 w[64 slots][4 taps] (missing channels and taps are 0). */
-static void dw_pack(size_t channels, size_t taps, const int8_t *w, const int32_t *col_term,
-                       void *packed) {
+ * of 4 taps, int8 w[64 slots][4 taps] (missing channels and taps are 0).
+ * tap_of(g, e): the tap in element e of group g, or taps for none. */
+static void dw_pack_groups(size_t channels, size_t taps, const int8_t *w, const int32_t *col_term,
+                           size_t (*tap_of)(size_t g, size_t e, size_t taps), void *packed) {
   const size_t groups = (taps + 3) / 4;
   for (size_t c0 = 0; c0 < channels; c0 += DW_CT) {
     unsigned char *block = (unsigned char *)packed + c0 / DW_CT * block_bytes(taps);
@@ -57,11 +58,35 @@ static void dw_pack(size_t channels, size_t taps, const int8_t *w, const int32_t
       const size_t c = c0 + slot_channel(slot);
       const int32_t term = c < channels ? col_term[c] : 0;
       memcpy(block + slot * sizeof(int32_t), &term, sizeof term);
-      for (size_t t = 0; t < groups * 4; ++t) {
-        wp[(t / 4 * DW_CT + slot) * 4 + t % 4] = c < channels && t < taps ? w[c * taps + t] : 0;
+      for (size_t g = 0; g < groups; ++g) {
+        for (size_t e = 0; e < 4; ++e) {
+          const size_t t = tap_of(g, e, taps);
+          wp[(g * DW_CT + slot) * 4 + e] = c < channels && t < taps ? w[c * taps + t] : 0;
+        }
       }
     }
   }
+}
+
+static size_t tap_in_order(size_t g, size_t e, size_t taps) {
+  (void)taps;
+  return 4 * g + e;
+}
+
+/* 3x3 stride 1 (dw_row_columns): group kx holds the column (ky = 0, 1, 2) of
+ * taps at kx, element 3 empty. */
+static size_t tap_in_column(size_t g, size_t e, size_t taps) {
+  return e < 3 ? 3 * e + g : taps;
+}
+
+static void dw_pack(size_t channels, size_t taps, const int8_t *w, const int32_t *col_term,
+                    void *packed) {
+  dw_pack_groups(channels, taps, w, col_term, tap_in_order, packed);
+}
+
+static void dw_pack_columns(size_t channels, size_t taps, const int8_t *w,
+                            const int32_t *col_term, void *packed) {
+  dw_pack_groups(channels, taps, w, col_term, tap_in_column, packed);
 }
 
 DW_INLINE __m512i dw_load(const uint8_t *p, __mmask64 mask, bool full, bool s8) {
@@ -127,11 +152,12 @@ DW_INLINE void dw_pixel_half(const q8_dwconv_row *r, size_t kh, size_t kw, size_
 /* Requantization of one block, parameters in slot order. */
 typedef struct dw_rq {
   q8_rq512 acc[4];
-  /* fp32, its own shorter path: the clamp bounds and zero point are shared
+  /* fp32, its own shorter path: the upper bound and zero point are shared
    * by the 4 accumulators (registers, not 4 copies), the zero point is added
-   * to 32 int16 lanes after the first pack. */
-  __m512 scale[4], flo, fhi;
-  __m512i zp16;
+   * to 32 int16 lanes after the first pack, the lower bound applied to 64
+   * bytes after the last (see dw_store). */
+  __m512 scale[4], fhi;
+  __m512i zp16, qmin8;
 } dw_rq;
 
 /* Slot order <-> channel order of 64 int32 lanes: a 4 x 4 transpose of
@@ -153,42 +179,48 @@ DW_INLINE __mmask16 dw_lanes(size_t cn, size_t q) {
 }
 
 /* A per-channel int32 array (or float bits) of the block in slot order;
- * channels past cn read 0 (harmless parameters, never stored). */
-DW_INLINE void dw_slot_vectors(const void *v, size_t c0, size_t cn, __m512i slots[4]) {
+ * channels past cn read 0 (harmless parameters, never stored). pair: a block
+ * of at most 32 channels for two pixels at once (dw_block_columns256), the
+ * parameters of channels c0 .. c0 + 31 in both 256-bit halves. */
+DW_INLINE void dw_slot_vectors(const void *v, size_t c0, size_t cn, bool pair,
+                               __m512i slots[4]) {
   __m512i natural[4];
   for (size_t q = 0; q < 4; ++q) {
-    natural[q] = _mm512_maskz_loadu_epi32(dw_lanes(cn, q), (const int32_t *)v + c0 + 16 * q);
+    const size_t qc = pair ? q % 2 : q;
+    natural[q] = _mm512_maskz_loadu_epi32(dw_lanes(cn, qc), (const int32_t *)v + c0 + 16 * qc);
   }
   dw_transpose(natural, slots);
 }
 
-DW_INLINE void dw_slot_params(const int32_t *v, size_t c0, size_t cn, int32_t out[DW_CT]) {
+DW_INLINE void dw_slot_params(const int32_t *v, size_t c0, size_t cn, bool pair,
+                              int32_t out[DW_CT]) {
   __m512i slots[4];
-  dw_slot_vectors(v, c0, cn, slots);
+  dw_slot_vectors(v, c0, cn, pair, slots);
   for (size_t a = 0; a < 4; ++a) _mm512_storeu_si512(out + 16 * a, slots[a]);
 }
 
-DW_INLINE void dw_rq_init(dw_rq *s, const q8_requant_params *rq, size_t c0, size_t cn) {
+DW_INLINE void dw_rq_init(dw_rq *s, const q8_requant_params *rq, size_t c0, size_t cn,
+                          bool pair) {
   int32_t multiplier[DW_CT], shift[DW_CT];
   q8_requant_params slots = *rq;
-  s->scale[0] = s->scale[1] = s->scale[2] = s->scale[3] = s->flo = s->fhi = _mm512_setzero_ps();
-  s->zp16 = _mm512_setzero_si512();
+  s->scale[0] = s->scale[1] = s->scale[2] = s->scale[3] = s->fhi = _mm512_setzero_ps();
+  s->zp16 = s->qmin8 = _mm512_setzero_si512();
   if (rq->mode == Q8_REQUANT_FP32) {
     if (rq->channels > 1) {
       __m512i bits[4];
-      dw_slot_vectors(rq->scale, c0, cn, bits);
+      dw_slot_vectors(rq->scale, c0, cn, pair, bits);
       for (size_t a = 0; a < 4; ++a) s->scale[a] = _mm512_castsi512_ps(bits[a]);
     } else {
       for (size_t a = 0; a < 4; ++a) s->scale[a] = _mm512_set1_ps(rq->scale[0]);
     }
-    s->flo = _mm512_set1_ps((float)(rq->qmin - rq->zero_point));
+    s->qmin8 = _mm512_set1_epi8((char)rq->qmin);
     s->fhi = _mm512_set1_ps((float)(rq->qmax - rq->zero_point));
     s->zp16 = _mm512_set1_epi16((short)rq->zero_point);
     return;
   }
   if (rq->channels > 1) {
-    dw_slot_params(rq->multiplier, c0, cn, multiplier);
-    dw_slot_params(rq->shift, c0, cn, shift);
+    dw_slot_params(rq->multiplier, c0, cn, pair, multiplier);
+    dw_slot_params(rq->shift, c0, cn, pair, shift);
     slots.channels = DW_CT;
     slots.multiplier = multiplier;
     slots.shift = shift;
@@ -196,12 +228,14 @@ DW_INLINE void dw_rq_init(dw_rq *s, const q8_requant_params *rq, size_t c0, size
   for (size_t a = 0; a < 4; ++a) q8_rq512_init(&s->acc[a], &slots, 16 * a, 0xFFFF);
 }
 
-/* As q8_rq512_fp32 without the zero point: float(acc) * scale, clamped to
- * [qmin - zp, qmax - zp] (integers, so clamping before rounding is exact),
- * rounded half to even. */
-DW_INLINE __m512i dw_fp32(__m512i acc, __m512 scale, __m512 lo, __m512 hi) {
+/* As q8_rq512_fp32 without the zero point and the lower bound: float(acc) *
+ * scale, at most qmax - zp (an integer, so clamping before rounding is exact;
+ * and no positive overflow of the conversion), rounded half to even. Below
+ * the int32 range the conversion gives INT32_MIN, which stays below qmin
+ * through the saturating steps of dw_store. */
+DW_INLINE __m512i dw_fp32(__m512i acc, __m512 scale, __m512 hi) {
   const __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), scale);
-  return _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(v, lo), hi));
+  return _mm512_cvtps_epi32(_mm512_min_ps(v, hi));
 }
 
 /* What a block stores: int32 accumulators or one of the requantization modes.
@@ -212,13 +246,19 @@ DW_INLINE __m512i dw_requant(const q8_rq512 *p, int kind, __m512i acc) {
   return kind == DW_OUT_GEMMLOWP ? q8_rq512_gemmlowp(p, acc) : q8_rq512_single(p, acc);
 }
 
+/* pair_step: 0, or two pixels of at most 32 channels (see dw_slot_vectors),
+ * the second's output pair_step bytes after the first's. */
 DW_INLINE void dw_store(unsigned char *out, size_t cn, __mmask64 mask, bool full, int kind,
-                        const __m512i acc[4], q8_dtype out_dtype, const dw_rq *s) {
+                        const __m512i acc[4], q8_dtype out_dtype, const dw_rq *s,
+                        size_t pair_step) {
   if (kind == DW_OUT_I32) {
     __m512i v[4];
     dw_transpose(acc, v); /* back to channel order */
-    for (size_t q = 0; q < 4 && 16 * q < cn; ++q) {
-      _mm512_mask_storeu_epi32(out + 64 * q, dw_lanes(cn, q), v[q]);
+    for (size_t q = 0; q < 4; ++q) {
+      const size_t qc = pair_step ? q % 2 : q;
+      if (16 * qc >= cn) continue;
+      unsigned char *dst = out + (pair_step && q >= 2 ? pair_step : 0) + 64 * qc;
+      _mm512_mask_storeu_epi32(dst, dw_lanes(cn, qc), v[q]);
     }
     return;
   }
@@ -226,31 +266,132 @@ DW_INLINE void dw_store(unsigned char *out, size_t cn, __mmask64 mask, bool full
    * they interleave the slots back into channel order. */
   __m512i w01, w23;
   if (kind == DW_OUT_FP32) {
-    w01 = _mm512_packs_epi32(dw_fp32(acc[0], s->scale[0], s->flo, s->fhi),
-                             dw_fp32(acc[1], s->scale[1], s->flo, s->fhi));
-    w23 = _mm512_packs_epi32(dw_fp32(acc[2], s->scale[2], s->flo, s->fhi),
-                             dw_fp32(acc[3], s->scale[3], s->flo, s->fhi));
-    w01 = _mm512_add_epi16(w01, s->zp16);
-    w23 = _mm512_add_epi16(w23, s->zp16);
+    w01 = _mm512_packs_epi32(dw_fp32(acc[0], s->scale[0], s->fhi),
+                             dw_fp32(acc[1], s->scale[1], s->fhi));
+    w23 = _mm512_packs_epi32(dw_fp32(acc[2], s->scale[2], s->fhi),
+                             dw_fp32(acc[3], s->scale[3], s->fhi));
+    w01 = _mm512_adds_epi16(w01, s->zp16);
+    w23 = _mm512_adds_epi16(w23, s->zp16);
   } else {
     w01 = _mm512_packs_epi32(dw_requant(&s->acc[0], kind, acc[0]),
                              dw_requant(&s->acc[1], kind, acc[1]));
     w23 = _mm512_packs_epi32(dw_requant(&s->acc[2], kind, acc[2]),
                              dw_requant(&s->acc[3], kind, acc[3]));
   }
-  const __m512i b = out_dtype == Q8_UINT8 ? _mm512_packus_epi16(w01, w23)
-                                          : _mm512_packs_epi16(w01, w23);
-  if (full) {
+  __m512i b;
+  if (out_dtype == Q8_UINT8) {
+    b = _mm512_packus_epi16(w01, w23);
+    if (kind == DW_OUT_FP32) b = _mm512_max_epu8(b, s->qmin8);
+  } else {
+    b = _mm512_packs_epi16(w01, w23);
+    if (kind == DW_OUT_FP32) b = _mm512_max_epi8(b, s->qmin8);
+  }
+  if (pair_step) {
+    _mm256_mask_storeu_epi8(out, (__mmask32)mask, _mm512_castsi512_si256(b));
+    _mm256_mask_storeu_epi8(out + pair_step, (__mmask32)mask, _mm512_extracti64x4_epi64(b, 1));
+  } else if (full) {
     _mm512_storeu_si512(out, b);
   } else {
     _mm512_mask_storeu_epi8(out, mask, b);
   }
 }
 
+/* 3x3 stride 1 by columns: the 3 input pixels of a column (rows 0..2 at one
+ * input x) are interleaved once into the 4 dpbusd operands, which then serve
+ * the 3 output pixels reading that column (with the weights of kx = 2, 1, 0):
+ * per output pixel 3 loads and 8 unpacks instead of 9 and 12. W: vector bits,
+ * 512, or 256 for blocks of at most 32 channels (as dw_pixel_half). */
+DW_INLINE __m512i dw_narrow512(__m512i v) { return v; }
+DW_INLINE __m512i dw_widen512(__m512i v) { return v; }
+DW_INLINE __m256i dw_narrow256(__m512i v) { return _mm512_castsi512_si256(v); }
+DW_INLINE __m512i dw_widen256(__m256i v) { return _mm512_zextsi256_si512(v); }
+DW_INLINE __m512i dw_join512(__m512i lo, __m512i hi) { return (void)hi, lo; } /* unused */
+DW_INLINE __m512i dw_join256(__m256i lo, __m256i hi) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+#define DW_COLUMNS(W, SI, MASK, PAIR)                                                              \
+  DW_INLINE void dw_column##W(const q8_dwconv_row *r, ptrdiff_t ix, size_t c0, MASK mask,    \
+                              bool s8, __m##W##i col[4]) {                                   \
+    __m##W##i x[3];                                                                          \
+    for (size_t ky = 0; ky < 3; ++ky) {                                                      \
+      const __m##W##i v = _mm##W##_maskz_loadu_epi8(mask, dw_tap(r, ky, 0, ix, 1, c0, false)); \
+      x[ky] = s8 ? _mm##W##_xor_##SI(v, _mm##W##_set1_epi8((char)0x80)) : v;                \
+    }                                                                                        \
+    /* Element 3 of each group has weight 0: row 2 fills it. */                              \
+    const __m##W##i a_lo = _mm##W##_unpacklo_epi8(x[0], x[1]);                               \
+    const __m##W##i a_hi = _mm##W##_unpackhi_epi8(x[0], x[1]);                               \
+    const __m##W##i b_lo = _mm##W##_unpacklo_epi8(x[2], x[2]);                               \
+    const __m##W##i b_hi = _mm##W##_unpackhi_epi8(x[2], x[2]);                               \
+    col[0] = _mm##W##_unpacklo_epi16(a_lo, b_lo);                                            \
+    col[1] = _mm##W##_unpackhi_epi16(a_lo, b_lo);                                            \
+    col[2] = _mm##W##_unpacklo_epi16(a_hi, b_hi);                                            \
+    col[3] = _mm##W##_unpackhi_epi16(a_hi, b_hi);                                            \
+  }                                                                                          \
+                                                                                             \
+  DW_INLINE void dw_pixel_columns##W(const __m##W##i terms[4], const __m##W##i w[12],         \
+                                     __m##W##i left[4], __m##W##i mid[4],                    \
+                                     const __m##W##i right[4], __m##W##i acc[4]) {           \
+    for (size_t a = 0; a < 4; ++a) {                                                         \
+      const __m##W##i v = _mm##W##_dpbusd_epi32(terms[a], left[a], w[a]);                    \
+      acc[a] = _mm##W##_dpbusd_epi32(_mm##W##_dpbusd_epi32(v, mid[a], w[4 + a]), right[a],   \
+                                     w[8 + a]);                                              \
+      left[a] = mid[a];                                                                      \
+      mid[a] = right[a];                                                                     \
+    }                                                                                        \
+  }                                                                                          \
+                                                                                             \
+  /* PAIR: pixels two at a time, one in each 256-bit half of the             \
+   * requantization (W = 256 only). */                                                       \
+  DW_INLINE void dw_block_columns##W(const q8_dwconv_row *r, bool s8, bool full, int kind,   \
+                                     size_t c0, size_t cn, const unsigned char *block) {     \
+    const bool pair = PAIR;                                                                  \
+    const __mmask64 mask64 = full ? ~(__mmask64)0 : (((__mmask64)1 << cn) - 1);              \
+    const MASK mask = (MASK)mask64;                                                          \
+    const __m512i *packed = (const __m512i *)(const void *)block;                            \
+    __m##W##i terms[4], w[12];                                                               \
+    for (size_t i = 0; i < 4; ++i) terms[i] = dw_narrow##W(packed[i]);                       \
+    for (size_t i = 0; i < 12; ++i) w[i] = dw_narrow##W(packed[4 + i]);                      \
+    dw_rq rs;                                                                                \
+    if (kind != DW_OUT_I32) dw_rq_init(&rs, r->rq, c0, cn, pair);                            \
+    const size_t out_elem = r->rq ? 1 : sizeof(int32_t), step = r->channels * out_elem;      \
+    const q8_dtype out_dtype = r->rq ? r->rq->out_dtype : Q8_INT32;                          \
+    const ptrdiff_t pad = (ptrdiff_t)r->pad_left;                                            \
+    __m##W##i left[4], mid[4], right[4], first[4], second[4];                                \
+    dw_column##W(r, -pad, c0, mask, s8, left);                                               \
+    dw_column##W(r, 1 - pad, c0, mask, s8, mid);                                             \
+    for (size_t x = 0; x < r->out_w; x += pair ? 2 : 1) {                                    \
+      unsigned char *out = (unsigned char *)r->out + x * step + c0 * out_elem;               \
+      dw_column##W(r, (ptrdiff_t)x + 2 - pad, c0, mask, s8, right);                          \
+      dw_pixel_columns##W(terms, w, left, mid, right, first);                                \
+      __m512i acc[4];                                                                        \
+      if (pair && x + 1 < r->out_w) {                                                        \
+        dw_column##W(r, (ptrdiff_t)x + 3 - pad, c0, mask, s8, right);                        \
+        dw_pixel_columns##W(terms, w, left, mid, right, second);                             \
+        for (size_t a = 0; a < 4; ++a) acc[a] = dw_join##W(first[a], second[a]);             \
+        dw_store(out, cn, mask64, full, kind, acc, out_dtype, &rs, step);                    \
+      } else {                                                                               \
+        for (size_t a = 0; a < 4; ++a) acc[a] = dw_widen##W(first[a]);                       \
+        dw_store(out, cn, mask64, full, kind, acc, out_dtype, &rs, 0);                       \
+      }                                                                                      \
+    }                                                                                        \
+  }
+
+DW_COLUMNS(512, si512, __mmask64, false)
+DW_COLUMNS(256, si256, __mmask32, true)
+
 /* One channel block over the whole output row. */
 DW_INLINE void dw_block(const q8_dwconv_row *r, size_t kh, size_t kw, size_t stride,
-                        size_t dilation, bool s8, bool dedicated, bool full, bool half, int kind,
-                        size_t c0, size_t cn, const unsigned char *block) {
+                        size_t dilation, bool s8, bool dedicated, bool columns, bool full,
+                        bool half, int kind, size_t c0, size_t cn, const unsigned char *block) {
+  if (columns && half) {
+    dw_block_columns256(r, s8, full, kind, c0, cn, block);
+    return;
+  }
+  if (columns) {
+    dw_block_columns512(r, s8, full, kind, c0, cn, block);
+    return;
+  }
   const size_t groups = (kh * kw + 3) / 4, out_elem = r->rq ? 1 : sizeof(int32_t);
   const __mmask64 mask = full ? ~(__mmask64)0 : (((__mmask64)1 << cn) - 1);
   const __m512i *terms = (const __m512i *)(const void *)block;
@@ -261,7 +402,7 @@ DW_INLINE void dw_block(const q8_dwconv_row *r, size_t kh, size_t kw, size_t str
     w = wv;
   }
   dw_rq rs;
-  if (kind != DW_OUT_I32) dw_rq_init(&rs, r->rq, c0, cn);
+  if (kind != DW_OUT_I32) dw_rq_init(&rs, r->rq, c0, cn, false);
   const size_t span = (kw - 1) * dilation;
   for (size_t x = 0; x < r->out_w; ++x) {
     const ptrdiff_t ix0 = (ptrdiff_t)(x * stride) - (ptrdiff_t)r->pad_left;
@@ -277,34 +418,28 @@ DW_INLINE void dw_block(const q8_dwconv_row *r, size_t kh, size_t kw, size_t str
       dw_pixel(r, kh, kw, dilation, ix0, c0, mask, full, s8, false, w, acc);
     }
     dw_store((unsigned char *)r->out + (x * r->channels + c0) * out_elem, cn, mask, full, kind,
-             acc, r->rq ? r->rq->out_dtype : Q8_INT32, &rs);
+             acc, r->rq ? r->rq->out_dtype : Q8_INT32, &rs, 0);
   }
 }
 
 /* dw_block with the output kind as a constant: one loop per kind. */
 DW_INLINE void dw_block_kind(const q8_dwconv_row *r, size_t kh, size_t kw, size_t stride,
-                             size_t dilation, bool s8, bool dedicated, bool full, bool half,
-                             int kind, size_t c0, size_t cn, const unsigned char *block) {
+                             size_t dilation, bool s8, bool dedicated, bool columns, bool full,
+                             bool half, int kind, size_t c0, size_t cn,
+                             const unsigned char *block) {
+#define DW_BLOCK_AS(k) \
+  dw_block(r, kh, kw, stride, dilation, s8, dedicated, columns, full, half, k, c0, cn, block)
   switch (kind) {
-    case DW_OUT_I32:
-      dw_block(r, kh, kw, stride, dilation, s8, dedicated, full, half, DW_OUT_I32, c0, cn, block);
-      break;
-    case DW_OUT_GEMMLOWP:
-      dw_block(r, kh, kw, stride, dilation, s8, dedicated, full, half, DW_OUT_GEMMLOWP, c0, cn,
-               block);
-      break;
-    case DW_OUT_SINGLE:
-      dw_block(r, kh, kw, stride, dilation, s8, dedicated, full, half, DW_OUT_SINGLE, c0, cn,
-               block);
-      break;
-    default:
-      dw_block(r, kh, kw, stride, dilation, s8, dedicated, full, half, DW_OUT_FP32, c0, cn, block);
-      break;
+    case DW_OUT_I32: DW_BLOCK_AS(DW_OUT_I32); break;
+    case DW_OUT_GEMMLOWP: DW_BLOCK_AS(DW_OUT_GEMMLOWP); break;
+    case DW_OUT_SINGLE: DW_BLOCK_AS(DW_OUT_SINGLE); break;
+    default: DW_BLOCK_AS(DW_OUT_FP32); break;
   }
+#undef DW_BLOCK_AS
 }
 
-DW_INLINE void dw_row(const q8_dwconv_row *r, size_t kh, size_t kw, size_t stride,
-                      size_t dilation, bool u8, bool dedicated) {
+DW_INLINE void dw_row_by(const q8_dwconv_row *r, size_t kh, size_t kw, size_t stride,
+                         size_t dilation, bool u8, bool dedicated, bool columns) {
   const bool s8 = !u8;
   const size_t bytes = block_bytes(kh * kw);
   for (size_t c0 = 0; c0 < r->channels; c0 += DW_CT) {
@@ -315,16 +450,29 @@ DW_INLINE void dw_row(const q8_dwconv_row *r, size_t kh, size_t kw, size_t strid
                      : r->rq->mode == Q8_REQUANT_SINGLE   ? DW_OUT_SINGLE
                                                           : DW_OUT_FP32;
     if (cn == DW_CT) {
-      dw_block_kind(r, kh, kw, stride, dilation, s8, dedicated, true, false, kind, c0, cn, block);
+      dw_block_kind(r, kh, kw, stride, dilation, s8, dedicated, columns, true, false, kind, c0,
+                    cn, block);
     } else if (cn <= DW_CT / 2) {
-      dw_block_kind(r, kh, kw, stride, dilation, s8, dedicated, false, true, kind, c0, cn, block);
+      dw_block_kind(r, kh, kw, stride, dilation, s8, dedicated, columns, false, true, kind, c0,
+                    cn, block);
     } else {
-      dw_block(r, kh, kw, stride, dilation, s8, dedicated, false, false, kind, c0, cn, block);
+      dw_block(r, kh, kw, stride, dilation, s8, dedicated, columns, false, false, kind, c0, cn,
+               block);
     }
   }
 }
 
-DW_DEFINE(q8_dwconv_x8s8_3x3s1c64__avx512vnni, 3, 3, 1)
+DW_INLINE void dw_row(const q8_dwconv_row *r, size_t kh, size_t kw, size_t stride,
+                      size_t dilation, bool u8, bool dedicated) {
+  dw_row_by(r, kh, kw, stride, dilation, u8, dedicated, false);
+}
+
+DW_INLINE void dw_row_columns(const q8_dwconv_row *r, size_t kh, size_t kw, size_t stride,
+                              size_t dilation, bool u8, bool dedicated) {
+  dw_row_by(r, kh, kw, stride, dilation, u8, dedicated, true);
+}
+
+DW_DEFINE_WITH(q8_dwconv_x8s8_3x3s1c64__avx512vnni, dw_row_columns, dw_pack_columns, 3, 3, 1)
 DW_DEFINE(q8_dwconv_x8s8_3x3s2c64__avx512vnni, 3, 3, 2)
 DW_DEFINE(q8_dwconv_x8s8_5x5s1c64__avx512vnni, 5, 5, 1)
 DW_DEFINE(q8_dwconv_x8s8_5x5s2c64__avx512vnni, 5, 5, 2)

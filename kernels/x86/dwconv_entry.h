@@ -26,14 +26,15 @@ static inline __attribute__((always_inline)) const uint8_t *dw_tap(
   return (const uint8_t *)r->zero_pixel + c0;
 }
 
-/* ROW_*: the loop's shape (constants, or the row's own for the generic
- * kernel); KH_, KW_, S_: the descriptor's (0 for any). */
-#define DW_ENTRY(symbol, ROW_KH, ROW_KW, ROW_S, ROW_DIL, DEDICATED, KH_, KW_, S_)           \
+/* ROW, PACK: the row loop and its packing (dw_row and dw_pack unless a shape
+ * has its own); ROW_*: the loop's shape (constants, or the row's own for the
+ * generic kernel); KH_, KW_, S_: the descriptor's (0 for any). */
+#define DW_ENTRY(symbol, ROW, PACK, ROW_KH, ROW_KW, ROW_S, ROW_DIL, DEDICATED, KH_, KW_, S_) \
   DW_FN void symbol##_s8(const q8_dwconv_row *r) {                                          \
-    dw_row(r, ROW_KH, ROW_KW, ROW_S, ROW_DIL, false, DEDICATED);                            \
+    ROW(r, ROW_KH, ROW_KW, ROW_S, ROW_DIL, false, DEDICATED);                               \
   }                                                                                         \
   DW_FN void symbol##_u8(const q8_dwconv_row *r) {                                          \
-    dw_row(r, ROW_KH, ROW_KW, ROW_S, ROW_DIL, true, DEDICATED);                             \
+    ROW(r, ROW_KH, ROW_KW, ROW_S, ROW_DIL, true, DEDICATED);                                \
   }                                                                                         \
   static void symbol##_run(const q8_dwconv_row *r) {                                        \
     (r->in_dtype == Q8_UINT8 ? symbol##_u8 : symbol##_s8)(r);                               \
@@ -41,12 +42,15 @@ static inline __attribute__((always_inline)) const uint8_t *dw_tap(
   const q8_dwconv_ukernel symbol = {.name = #symbol, .kernel_h = KH_, .kernel_w = KW_,      \
                                     .stride = S_, .channel_tile = DW_CT,                    \
                                     .int8_a_offset = DW_INT8_A_OFFSET,                      \
-                                    .packed_bytes = dw_packed_bytes, .pack = dw_pack,       \
+                                    .packed_bytes = dw_packed_bytes, .pack = PACK,          \
                                     .run = symbol##_run};
 
 /* Dedicated: dilation 1, the shape fixed at compile time. */
-#define DW_DEFINE(symbol, KH_, KW_, S_) DW_ENTRY(symbol, KH_, KW_, S_, 1, true, KH_, KW_, S_)
+#define DW_DEFINE_WITH(symbol, ROW, PACK, KH_, KW_, S_)                                     \
+  DW_ENTRY(symbol, ROW, PACK, KH_, KW_, S_, 1, true, KH_, KW_, S_)
+#define DW_DEFINE(symbol, KH_, KW_, S_) DW_DEFINE_WITH(symbol, dw_row, dw_pack, KH_, KW_, S_)
 #define DW_DEFINE_GENERIC(symbol)                                                           \
-  DW_ENTRY(symbol, r->kernel_h, r->kernel_w, r->stride_w, r->dilation_w, false, 0, 0, 0)
+  DW_ENTRY(symbol, dw_row, dw_pack, r->kernel_h, r->kernel_w, r->stride_w, r->dilation_w,   \
+           false, 0, 0, 0)
 
 #endif
