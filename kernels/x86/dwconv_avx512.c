@@ -352,7 +352,8 @@ DW_INLINE __m512i dw_join256(__m256i lo, __m256i hi) {
     __m##W##i terms[4], w[12];                                                               \
     for (size_t i = 0; i < 4; ++i) terms[i] = dw_narrow##W(packed[i]);                       \
     for (size_t i = 0; i < 12; ++i) w[i] = dw_narrow##W(packed[4 + i]);                      \
-    dw_rq rs;                                                                                \
+    dw_rq rs; /* zeroed: int32 output never reads it, which GCC cannot always see */        \
+    memset(&rs, 0, sizeof rs);                                                               \
     if (kind != DW_OUT_I32) dw_rq_init(&rs, r->rq, c0, cn, pair);                            \
     const size_t out_elem = r->rq ? 1 : sizeof(int32_t), step = r->channels * out_elem;      \
     const q8_dtype out_dtype = r->rq ? r->rq->out_dtype : Q8_INT32;                          \
@@ -402,6 +403,7 @@ DW_INLINE void dw_block(const q8_dwconv_row *r, size_t kh, size_t kw, size_t str
     w = wv;
   }
   dw_rq rs;
+  memset(&rs, 0, sizeof rs);
   if (kind != DW_OUT_I32) dw_rq_init(&rs, r->rq, c0, cn, false);
   const size_t span = (kw - 1) * dilation;
   for (size_t x = 0; x < r->out_w; ++x) {
