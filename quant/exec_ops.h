@@ -135,4 +135,16 @@ typedef struct q8_exec_window {
 q8_status q8_exec_window_init(const q8_exec_ctx *c, const q8_exec_value *x, const int64_t *kernel,
                               bool ceil_mode, q8_exec_window *w);
 
+/* ---- convolution nodes on the NHWC conv plan (quant/qops.c) -------------------
+ * The q8_conv_shape of a 1-D or 2-D ONNX convolution node: x [N, C, spatial...],
+ * w [OC, C / group, kernel...], bias [OC] or NULL, with the node's group,
+ * kernel_shape, strides, dilations, pads and auto_pad; win receives the
+ * window (its out[] is the output's spatial extent). Q8_ERR_ARG naming both
+ * shapes when they do not fit. */
+q8_status q8_exec_conv_shape(const q8_exec_ctx *c, const q8_exec_value *x, const q8_exec_value *w,
+                             const q8_exec_value *bias, q8_conv_shape *shape, q8_exec_window *win);
+/* NCHW <-> NHWC of n images of ch channels of hw pixels, es-byte elements. */
+void q8_exec_to_nhwc(const void *src, void *dst, size_t es, size_t n, size_t ch, size_t hw);
+void q8_exec_to_nchw(const void *src, void *dst, size_t es, size_t n, size_t ch, size_t hw);
+
 #endif

@@ -463,15 +463,14 @@ static q8_status matmul_run(q8_exec_ctx *c, qargs *m) {
 
 /* ---- QLinearConv, ConvInteger ----------------------------------------------------------- */
 
-/* NCHW <-> NHWC of `planes` images of `ch` channels of `hw` pixels. */
-static void to_nhwc(const void *src, void *dst, size_t es, size_t n, size_t ch, size_t hw) {
+void q8_exec_to_nhwc(const void *src, void *dst, size_t es, size_t n, size_t ch, size_t hw) {
   for (size_t b = 0; b < n; ++b)
     for (size_t c = 0; c < ch; ++c)
       for (size_t i = 0; i < hw; ++i)
         memcpy((char *)dst + ((b * hw + i) * ch + c) * es, (const char *)src + ((b * ch + c) * hw + i) * es, es);
 }
 
-static void to_nchw(const void *src, void *dst, size_t es, size_t n, size_t ch, size_t hw) {
+void q8_exec_to_nchw(const void *src, void *dst, size_t es, size_t n, size_t ch, size_t hw) {
   for (size_t b = 0; b < n; ++b)
     for (size_t c = 0; c < ch; ++c)
       for (size_t i = 0; i < hw; ++i)
@@ -548,18 +547,18 @@ static q8_status conv_plans(const q8_exec_ctx *c, const qargs *a, const q8_conv_
 }
 
 /* The geometry of the node as a 2-D q8_conv_shape (1-D convs have height 1). */
-static q8_status conv_shape(const q8_exec_ctx *c, const qargs *a, q8_conv_shape *shape, q8_exec_window *win) {
-  const q8_exec_value *x = a->a, *w = a->b;
+q8_status q8_exec_conv_shape(const q8_exec_ctx *c, const q8_exec_value *x, const q8_exec_value *w,
+                             const q8_exec_value *bias, q8_conv_shape *shape, q8_exec_window *win) {
   int64_t group;
   q8_status st;
   if ((st = q8_node_attr_int(c->node, "group", 1, &group))) return st;
   char sx[160], sw[160];
   if (x->rank < 3 || x->rank > 4 || w->rank != x->rank || group < 1 || x->dims[1] != w->dims[1] * group ||
       w->dims[0] % group != 0 || w->dims[0] == 0 ||
-      (a->bias && (a->bias->rank != 1 || a->bias->dims[0] != w->dims[0]))) {
+      (bias && (bias->rank != 1 || bias->dims[0] != w->dims[0]))) {
     return q8_exec_fail(c, Q8_ERR_ARG, "input %s, weights %s, group %lld%s do not fit (1-D or 2-D convolution)",
                         q8_exec_shape_str(x->rank, x->dims, sx, sizeof sx),
-                        q8_exec_shape_str(w->rank, w->dims, sw, sizeof sw), (long long)group, a->bias ? " and bias" : "");
+                        q8_exec_shape_str(w->rank, w->dims, sw, sizeof sw), (long long)group, bias ? " and bias" : "");
   }
   int64_t kernel[2];
   if ((st = q8_node_attr_ints_n(c->node, "kernel_shape", (size_t)(x->rank - 2), -1, kernel))) return st;
@@ -603,7 +602,7 @@ static q8_status conv_run(q8_exec_ctx *c, qargs *a) {
   q8_conv_shape shape;
   q8_exec_window win;
   q8_status st;
-  if ((st = conv_shape(c, a, &shape, &win))) return st;
+  if ((st = q8_exec_conv_shape(c, a->a, a->b, a->bias, &shape, &win))) return st;
   if (a->qb.channels != 1 && a->qb.channels != shape.out_channels) {
     return q8_exec_fail(c, Q8_ERR_ARG, "the weights' scale / zero point has %zu entries for %zu output channels",
                         a->qb.channels, shape.out_channels);
@@ -636,7 +635,7 @@ static q8_status conv_run(q8_exec_ctx *c, qargs *a) {
     st = q8_exec_fail(c, Q8_ERR_NOMEM, "out of memory");
     goto done;
   }
-  to_nhwc(a->a->data, x_nhwc, 1, n, shape.in_channels, in_hw);
+  q8_exec_to_nhwc(a->a->data, x_nhwc, 1, n, shape.in_channels, in_hw);
   if ((st = q8_conv_run(p->conv, x_nhwc, acc))) {
     st = plan_fail(c, st);
     goto done;
@@ -656,7 +655,7 @@ static q8_status conv_run(q8_exec_ctx *c, qargs *a) {
       result = y8;
     }
   }
-  to_nchw(result, y->data, q8_elem_size(a->out_type), n, oc_n, out_hw);
+  q8_exec_to_nchw(result, y->data, q8_elem_size(a->out_type), n, oc_n, out_hw);
 done:
   free(x_nhwc);
   free(acc);

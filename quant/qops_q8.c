@@ -106,7 +106,8 @@ static q8_status run_dequantize(q8_exec_ctx *c) {
 
 typedef struct conv_state {
   q8_conv_plan *plan;
-  int64_t in_dims[4];
+  int rank;
+  int64_t in_dims[Q8_MAX_RANK];
   q8_dtype in_dtype;
   void *nhwc_in, *nhwc_out; /* scratch for the layout changes */
 } conv_state;
@@ -163,57 +164,29 @@ static q8_status input_bias(const q8_exec_ctx *c, size_t k, size_t channels, con
 }
 
 static q8_status conv_plan(q8_exec_ctx *c, const q8_exec_value *x, const q8_exec_value *w,
-                           const q8_exec_window *win, conv_state *s) {
-  int64_t group;
-  q8_status st = q8_node_attr_int(c->node, "group", 1, &group);
-  if (st != Q8_OK) return st;
-  const size_t oc = (size_t)w->dims[0];
+                           const q8_conv_shape *shape, size_t out_pixels, conv_state *s) {
   requant_attrs r;
-  if ((st = get_requant(c, "x_", dtype_of(x->type), oc, &r)) != Q8_OK) return st;
   const int32_t *bias;
-  if ((st = input_bias(c, 2, oc, &bias)) != Q8_OK) return st;
-  if (group < 1 || x->dims[1] % group != 0 || (int64_t)oc % group != 0 ||
-      w->dims[1] * group != x->dims[1]) {
-    char sx[96], sw[96];
-    return q8_exec_fail(c, Q8_ERR_ARG, "input %s and weights %s do not fit group = %lld",
-                        q8_exec_shape_str(x->rank, x->dims, sx, sizeof sx),
-                        q8_exec_shape_str(w->rank, w->dims, sw, sizeof sw), (long long)group);
+  q8_status st;
+  if ((st = get_requant(c, "x_", dtype_of(x->type), shape->out_channels, &r)) ||
+      (st = input_bias(c, 2, shape->out_channels, &bias))) {
+    return st;
   }
   const q8_conv_desc d = {
-      .shape = {.batch = (size_t)x->dims[0], .in_h = (size_t)x->dims[2], .in_w = (size_t)x->dims[3],
-                .in_channels = (size_t)x->dims[1], .out_channels = oc,
-                .kernel_h = (size_t)win->k[1], .kernel_w = (size_t)win->k[2],
-                .stride_h = (size_t)win->s[1], .stride_w = (size_t)win->s[2],
-                .dilation_h = (size_t)win->d[1], .dilation_w = (size_t)win->d[2],
-                .pad_top = (size_t)win->pb[1], .pad_bottom = (size_t)win->pe[1],
-                .pad_left = (size_t)win->pb[2], .pad_right = (size_t)win->pe[2],
-                .groups = (size_t)group},
-      .in_dtype = dtype_of(x->type), .in_zero_point = r.x.zero_point, .in_scale = r.x.scale,
-      .weights = w->data, .w_layout = Q8_WEIGHTS_OIHW, .w_channels = r.w_count,
-      .w_scales = r.w_scales, .bias = bias, .out_dtype = r.y_dtype,
+      .shape = *shape, .in_dtype = dtype_of(x->type), .in_zero_point = r.x.zero_point,
+      .in_scale = r.x.scale, .weights = w->data, .w_layout = Q8_WEIGHTS_OIHW,
+      .w_channels = r.w_count, .w_scales = r.w_scales, .bias = bias, .out_dtype = r.y_dtype,
       .requant = (q8_requant_mode)r.mode, .out_scale = r.y.scale, .out_zero_point = r.y.zero_point};
   if ((st = q8_conv_plan_create(&d, &s->plan)) != Q8_OK) {
     return q8_exec_fail(c, st, "%s", q8_error_detail());
   }
-  const size_t in_bytes = (size_t)(x->dims[0] * x->dims[1] * x->dims[2] * x->dims[3]);
-  const size_t out_bytes = (size_t)x->dims[0] * oc * (size_t)(win->out[1] * win->out[2]);
-  s->nhwc_in = malloc(in_bytes);
-  s->nhwc_out = malloc(out_bytes);
+  s->nhwc_in = malloc(x->count ? x->count : 1);
+  s->nhwc_out = malloc(shape->batch * out_pixels * shape->out_channels + 1);
   if (s->nhwc_in == NULL || s->nhwc_out == NULL) return q8_exec_fail(c, Q8_ERR_NOMEM, "out of memory");
-  memcpy(s->in_dims, x->dims, sizeof s->in_dims);
+  s->rank = x->rank;
+  memcpy(s->in_dims, x->dims, (size_t)x->rank * sizeof(int64_t));
   s->in_dtype = dtype_of(x->type);
   return Q8_OK;
-}
-
-/* [N][C][HW] <-> [N][HW][C], bytes. */
-static void transpose_bytes(const uint8_t *src, uint8_t *dst, size_t n, size_t rows, size_t cols) {
-  for (size_t b = 0; b < n; ++b) {
-    const uint8_t *s = src + b * rows * cols;
-    uint8_t *d = dst + b * rows * cols;
-    for (size_t r = 0; r < rows; ++r) {
-      for (size_t q = 0; q < cols; ++q) d[q * rows + r] = s[r * cols + q];
-    }
-  }
 }
 
 static q8_status run_qconv(q8_exec_ctx *c) {
@@ -223,16 +196,14 @@ static q8_status run_qconv(q8_exec_ctx *c) {
       (st = q8_exec_input_typed(c, 1, Q8_EXEC_TYPE(Q8_ELEM_INT8), &w))) {
     return st;
   }
-  if (x->rank != 4 || w->rank != 4) {
-    char sx[96], sw[96];
-    return q8_exec_fail(c, Q8_ERR_UNSUPPORTED, "input %s and weights %s: only 2-D convolution is int8",
-                        q8_exec_shape_str(x->rank, x->dims, sx, sizeof sx),
-                        q8_exec_shape_str(w->rank, w->dims, sw, sizeof sw));
-  }
+  q8_conv_shape shape;
   q8_exec_window win;
-  if ((st = q8_exec_window_init(c, x, w->dims + 2, false, &win)) != Q8_OK) return st;
+  if ((st = q8_exec_conv_shape(c, x, w, q8_exec_input(c, 2), &shape, &win)) != Q8_OK) return st;
+  const size_t in_pixels = shape.in_h * shape.in_w;
+  const size_t out_pixels = (size_t)(win.out[1] * win.out[2]);
   conv_state *s = *c->state;
-  if (s != NULL && (memcmp(s->in_dims, x->dims, sizeof s->in_dims) != 0 ||
+  if (s != NULL && (s->rank != x->rank ||
+                    memcmp(s->in_dims, x->dims, (size_t)x->rank * sizeof(int64_t)) != 0 ||
                     s->in_dtype != dtype_of(x->type) || !q8_exec_input_constant(c, 1))) {
     conv_state_free(s);
     *c->state = s = NULL;
@@ -240,7 +211,7 @@ static q8_status run_qconv(q8_exec_ctx *c) {
   if (s == NULL) {
     if ((s = calloc(1, sizeof *s)) == NULL) return q8_exec_fail(c, Q8_ERR_NOMEM, "out of memory");
     *c->state = s;
-    if ((st = conv_plan(c, x, w, &win, s)) != Q8_OK) {
+    if ((st = conv_plan(c, x, w, &shape, out_pixels, s)) != Q8_OK) {
       conv_state_free(s);
       *c->state = NULL;
       return st;
@@ -248,15 +219,15 @@ static q8_status run_qconv(q8_exec_ctx *c) {
   }
   q8_dtype y_dtype = Q8_INT8;
   if ((st = get_dtype(c, "y_dtype", &y_dtype)) != Q8_OK) return st;
-  const int64_t dims[4] = {x->dims[0], w->dims[0], win.out[1], win.out[2]};
+  int64_t dims[Q8_MAX_RANK] = {x->dims[0], w->dims[0]};
+  for (int i = 2; i < x->rank; ++i) dims[i] = win.out[Q8_EXEC_SPATIAL - x->rank + i];
   q8_exec_value *y;
-  if ((st = q8_exec_output(c, 0, elem_of(y_dtype), 4, dims, &y)) || y == NULL) return st;
-  const size_t n = (size_t)x->dims[0];
-  transpose_bytes(x->data, s->nhwc_in, n, (size_t)x->dims[1], (size_t)(x->dims[2] * x->dims[3]));
+  if ((st = q8_exec_output(c, 0, elem_of(y_dtype), x->rank, dims, &y)) || y == NULL) return st;
+  q8_exec_to_nhwc(x->data, s->nhwc_in, 1, shape.batch, shape.in_channels, in_pixels);
   if ((st = q8_conv_run(s->plan, s->nhwc_in, s->nhwc_out)) != Q8_OK) {
     return q8_exec_fail(c, st, "%s", q8_error_detail());
   }
-  transpose_bytes(s->nhwc_out, y->data, n, (size_t)(dims[2] * dims[3]), (size_t)dims[1]);
+  q8_exec_to_nchw(s->nhwc_out, y->data, 1, shape.batch, shape.out_channels, out_pixels);
   return Q8_OK;
 }
 

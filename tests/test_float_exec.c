@@ -111,11 +111,8 @@ Test(float_exec, onnx_node_tests) {
 /* ---- our Fashion-MNIST model -------------------------------------------------------- */
 
 static q8_graph *load_model(void) {
-  const char *src = getenv("Q8_SOURCE_DIR");
-  char path[2048];
-  snprintf(path, sizeof path, "%s/models/fashion_mnist_cnn.onnx", src && src[0] ? src : ".");
-  q8_graph *graph = NULL;
-  cr_assert_eq(q8_graph_load_file(path, &graph), Q8_OK, "%s", q8_error_detail());
+  q8_graph *graph = q8t_load_fashion_model();
+  cr_assert_not_null(graph, "%s", q8_error_detail());
   return graph;
 }
 

@@ -391,9 +391,8 @@ Test(fold_batchnorm, shared_weights_are_copied_not_changed) {
 /* ---- our Fashion-MNIST model ---------------------------------------------------------------- */
 
 static q8_graph *load_model(void) {
-  q8_graph *graph = NULL;
-  cr_assert_eq(q8_graph_load_file(q8t_source_path("models/fashion_mnist_cnn.onnx"), &graph), Q8_OK, "%s",
-               q8_error_detail());
+  q8_graph *graph = q8t_load_fashion_model();
+  cr_assert_not_null(graph, "%s", q8_error_detail());
   return graph;
 }
 

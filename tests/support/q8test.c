@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "quant/graph.h"
+
 uint64_t q8t_seed(void) {
   static uint64_t seed;
   static bool ready;
@@ -157,6 +159,11 @@ const char *q8t_source_path(const char *relative) {
   char *path = paths[next++ % 4];
   snprintf(path, sizeof paths[0], "%s/%s", src && src[0] ? src : ".", relative);
   return path;
+}
+
+struct q8_graph *q8t_load_fashion_model(void) {
+  q8_graph *graph = NULL;
+  return q8_graph_load_file(q8t_source_path("models/fashion_mnist_cnn.onnx"), &graph) == Q8_OK ? graph : NULL;
 }
 
 bool q8t_is_dir(const char *path) {

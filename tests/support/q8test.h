@@ -55,6 +55,9 @@ const char *q8t_onnx_testdata_dir(void);
  * $Q8_SOURCE_DIR, which ctest sets, else the current directory (4 rotating
  * buffers). */
 const char *q8t_source_path(const char *relative);
+/* q8's Fashion-MNIST model (models/fashion_mnist_cnn.onnx) loaded, or NULL
+ * with q8_error_detail() saying why. */
+struct q8_graph *q8t_load_fashion_model(void);
 bool q8t_is_dir(const char *path);
 bool q8t_is_file(const char *path);
 /* qsort comparator for an array of char * (names). */
