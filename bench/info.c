@@ -18,6 +18,7 @@ static void print_text(const q8_cpu_info *cpu) {
   printf("q8 %s\n\n", q8_version());
   printf("CPU      %s / %s / %s", cpu->arch, cpu->vendor, cpu->model);
   if (cpu->family >= 0) printf(" (family %d, model %d, stepping %d)", cpu->family, cpu->model_id, cpu->stepping);
+  if (cpu->emulated[0]) printf("\n         emulated: %s; timings are not a speed claim", cpu->emulated);
   printf("\n\nFeatures (cpu = reported by the CPU, os = state enabled by the OS):\n");
   for (int f = 0; f < Q8_CPU_FEATURE_COUNT; ++f) {
     if (!cpu->cpu_has[f]) {
@@ -72,6 +73,7 @@ static void print_json(const q8_cpu_info *cpu) {
   qb_json_int(&j, "family", cpu->family);
   qb_json_int(&j, "model_id", cpu->model_id);
   qb_json_int(&j, "stepping", cpu->stepping);
+  qb_json_string(&j, "emulated", cpu->emulated);
   qb_json_begin_array(&j, "features"); /* usable = CPU has it and the OS enables it */
   for (int f = 0; f < Q8_CPU_FEATURE_COUNT; ++f) {
     if (q8_cpu_usable(cpu, (q8_cpu_feature)f)) qb_json_string(&j, NULL, q8_cpu_feature_name((q8_cpu_feature)f));
@@ -154,6 +156,7 @@ void qb_json_context_fields(qb_json *j) {
   qb_json_string(j, "q8_version", q8_version());
   qb_json_string(j, "cpu_vendor", cpu->vendor);
   qb_json_string(j, "cpu_model", cpu->model);
+  qb_json_bool(j, "emulated", cpu->emulated[0] != '\0'); /* true: timings are no speed claim */
   qb_json_int(j, "num_cpus", cpu->pus);
   qb_json_int(j, "physical_cores", cpu->cores);
 #if defined(__VERSION__)

@@ -229,6 +229,79 @@ double qb_clock_ghz(double min_time) {
   compute_call_ctx ctx = {.loop = {.iterations = 1000}, .fn = add_chain, .ops = 1000 * 100};
   return qb_best_rate(compute_call, &ctx, min_time) * 1e-9; /* adds (cycles) per second */
 }
+#elif defined(__aarch64__)
+/* Arm probes: v0..23 accumulate v30 . v31, 48 instructions per iteration;
+ * Cortex-A76/A710 and Neoverse N1/V1/N2 issue at most two of these per cycle
+ * at latency 2-4, so 24 accumulators cover every known core.
+ *   neon      smull v24-29.8h + sadalp: the exact int8 product without dot
+ *             instructions (two int8 products can reach 32768 and overflow an
+ *             int16 lane, so nothing cheaper is exact); 8 MACs per pair
+ *   neondot   sdot .4s: 16 MACs
+ *   neoni8mm  smmla .4s (2x8 . 8x2): 32 MACs */
+#define ARM_ACCS(op)                                                                     \
+  op(0) op(1) op(2) op(3) op(4) op(5) op(6) op(7) op(8) op(9) op(10) op(11) op(12) op(13) \
+  op(14) op(15) op(16) op(17) op(18) op(19) op(20) op(21) op(22) op(23)
+#define ARM_ZERO(n) "movi v" #n ".4s, #0\n\t"
+#define ARM_CLOBBER                                                                      \
+  "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13",    \
+      "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25",    \
+      "v26", "v27", "v28", "v29", "v30", "v31"
+#define ARM_LOOP(body)                                                                   \
+  uint64_t n = ((compute_ctx *)arg)->iterations;                                        \
+  __asm__ volatile(ARM_ACCS(ARM_ZERO) ARM_ZERO(30) ARM_ZERO(31)                          \
+                   ".p2align 5\n\t"                                                      \
+                   "1:\n\t" body body                                                    \
+                   "subs %[n], %[n], #1\n\t"                                              \
+                   "b.ne 1b\n\t"                                                          \
+                   : [n] "+r"(n)                                                         \
+                   :                                                                     \
+                   : "cc", ARM_CLOBBER)
+
+#define SDOT(n) "sdot v" #n ".4s, v30.16b, v31.16b\n\t"
+__attribute__((target("arch=armv8.2-a+dotprod"))) static void peak_neondot(void *arg) {
+  ARM_LOOP(ARM_ACCS(SDOT));
+}
+#define SMMLA(n) "smmla v" #n ".4s, v30.16b, v31.16b\n\t"
+__attribute__((target("arch=armv8.2-a+dotprod+i8mm"))) static void peak_neoni8mm(void *arg) {
+  ARM_LOOP(ARM_ACCS(SMMLA));
+}
+/* Products in v24..29 (renamed), each pair: smull then sadalp into v0..23. */
+#define SMULL_SADALP(t, a) "smull v" #t ".8h, v30.8b, v31.8b\n\tsadalp v" #a ".4s, v" #t ".8h\n\t"
+#define NEON_24                                                                          \
+  SMULL_SADALP(24, 0) SMULL_SADALP(25, 1) SMULL_SADALP(26, 2) SMULL_SADALP(27, 3)            \
+  SMULL_SADALP(28, 4) SMULL_SADALP(29, 5) SMULL_SADALP(24, 6) SMULL_SADALP(25, 7)            \
+  SMULL_SADALP(26, 8) SMULL_SADALP(27, 9) SMULL_SADALP(28, 10) SMULL_SADALP(29, 11)          \
+  SMULL_SADALP(24, 12) SMULL_SADALP(25, 13) SMULL_SADALP(26, 14) SMULL_SADALP(27, 15)        \
+  SMULL_SADALP(28, 16) SMULL_SADALP(29, 17) SMULL_SADALP(24, 18) SMULL_SADALP(25, 19)        \
+  SMULL_SADALP(26, 20) SMULL_SADALP(27, 21) SMULL_SADALP(28, 22) SMULL_SADALP(29, 23)
+static void peak_neon(void *arg) { ARM_LOOP(NEON_24); }
+
+static const compute_probe probes[] = {
+    {Q8_ISA_NEON, {peak_neon, NULL}, 48 * 8, 4096},
+    {Q8_ISA_NEONDOT, {peak_neondot, NULL}, 48 * 16, 4096},
+    {Q8_ISA_NEONI8MM, {peak_neoni8mm, NULL}, 48 * 32, 4096},
+};
+
+/* Core clock estimate: a chain of dependent register adds, one per cycle. */
+static void add_chain(void *arg) {
+  uint64_t n = ((compute_ctx *)arg)->iterations, x = 0, one = 1;
+#define ADD10 "add %[x], %[x], %[one]\n\t" "add %[x], %[x], %[one]\n\t" "add %[x], %[x], %[one]\n\t" \
+              "add %[x], %[x], %[one]\n\t" "add %[x], %[x], %[one]\n\t" "add %[x], %[x], %[one]\n\t" \
+              "add %[x], %[x], %[one]\n\t" "add %[x], %[x], %[one]\n\t" "add %[x], %[x], %[one]\n\t" \
+              "add %[x], %[x], %[one]\n\t"
+  __asm__ volatile("1:\n\t" ADD10 ADD10 ADD10 ADD10 ADD10 ADD10 ADD10 ADD10 ADD10 ADD10
+                   "subs %[n], %[n], #1\n\t"
+                   "b.ne 1b\n\t"
+                   : [n] "+r"(n), [x] "+r"(x)
+                   : [one] "r"(one)
+                   : "cc");
+#undef ADD10
+}
+
+double qb_clock_ghz(double min_time) {
+  compute_call_ctx ctx = {.loop = {.iterations = 1000}, .fn = add_chain, .ops = 1000 * 100};
+  return qb_best_rate(compute_call, &ctx, min_time) * 1e-9;
+}
 #else
 static const compute_probe probes[] = {{Q8_ISA_COUNT, {NULL, NULL}, 0, 0}};
 
@@ -271,7 +344,11 @@ double qb_peak_gops(q8_isa isa, double min_time) {
 
 /* ---- qbench peak ---------------------------------------------------------- */
 
+#if defined(__aarch64__)
+static const q8_isa peak_isas[] = {Q8_ISA_NEON, Q8_ISA_NEONDOT, Q8_ISA_NEONI8MM};
+#else
 static const q8_isa peak_isas[] = {Q8_ISA_AVX2, Q8_ISA_AVXVNNI, Q8_ISA_AVX512VNNI, Q8_ISA_AMX};
+#endif
 #define N_PEAK_ISAS (sizeof peak_isas / sizeof peak_isas[0])
 static const char *const level_names[] = {"L1", "L2", "L3", "DRAM"};
 
@@ -279,9 +356,11 @@ static void usage(FILE *out) {
   fputs("usage: qbench peak [--min-time S] [--quick] [--json FILE|-] [--csv FILE|-]\n\n"
         "Measures, single-threaded, what the hardware allows, so kernel figures can be read\n"
         "as a fraction of it:\n"
-        "  - int8 compute peak (GOPS, 1 MAC = 2 ops) of every x86 ISA q8 knows: avx2\n"
-        "    (vpmaddwd + vpaddd), avxvnni (vpdpbusd ymm), avx512vnni (vpdpbusd zmm), amx\n"
-        "    (tdpbssd); ISAs this CPU/OS cannot run are listed with the reason;\n"
+        "  - int8 compute peak (GOPS, 1 MAC = 2 ops) of every ISA q8 knows for this\n"
+        "    architecture: x86 avx2 (vpmaddwd + vpaddd), avxvnni (vpdpbusd ymm),\n"
+        "    avx512vnni (vpdpbusd zmm), amx (tdpbssd); aarch64 neon (smull + sadalp),\n"
+        "    neondot (sdot), neoni8mm (smmla); ISAs this CPU/OS cannot run are listed\n"
+        "    with the reason;\n"
         "  - read bandwidth (GB/s) of streams sized for L1 (1/2 L1d), L2 (1/2 L2),\n"
         "    L3 (1/2 L3) and DRAM (4x L3, at least 256 MiB), with the widest loads.\n"
         "Each probe is an upper bound (independent accumulators or loads only, unrolled,\n"
@@ -304,6 +383,9 @@ static const char *peak_instruction(q8_isa isa) {
     case Q8_ISA_AVXVNNI: return "vpdpbusd ymm";
     case Q8_ISA_AVX512VNNI: return "vpdpbusd zmm";
     case Q8_ISA_AMX: return "tdpbssd";
+    case Q8_ISA_NEON: return "smull+sadalp";
+    case Q8_ISA_NEONDOT: return "sdot";
+    case Q8_ISA_NEONI8MM: return "smmla";
     default: return "";
   }
 }
@@ -384,6 +466,7 @@ int qb_cmd_peak(int argc, char **argv) {
 
   const double ghz = qb_clock_ghz(min_time);
   fprintf(table, "CPU %s / %s\n", cpu->vendor, cpu->model);
+  if (cpu->emulated[0]) fprintf(table, "EMULATED: %s. These figures measure the emulator.\n", cpu->emulated);
   if (ghz > 0) fprintf(table, "Core clock (dependent-add chain): %.2f GHz\n", ghz);
 
   fprintf(table, "\nCompute peak, single thread, int8 (1 MAC = 2 ops), best of short calls:\n");

@@ -311,6 +311,10 @@ int qb_parse_outputs(int argc, char **argv, int *i, qb_outputs *o, const char *p
 /* ---- the table ---- */
 void qb_table_header(const qb_outputs *o) {
   qb_progress_clear();
+  if (q8_cpu()->emulated[0]) {
+    fprintf(o->table, "EMULATED: %s. The timings below measure the emulator, not any CPU.\n",
+            q8_cpu()->emulated);
+  }
   fprintf(o->table, "%-44s %-16s %-34s %3s %11s %14s %7s %8s  %s\n", "benchmark", "isa", "kernel", "thr",
           "time", "rate", "of peak", "vs ref", "notes");
 }

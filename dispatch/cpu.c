@@ -286,6 +286,9 @@ static void detect_x86(q8_cpu_info *out) {
 #ifndef HWCAP_SVE
 #define HWCAP_SVE (1ul << 22)
 #endif
+#ifndef HWCAP_CPUID
+#define HWCAP_CPUID (1ul << 11)
+#endif
 #ifndef HWCAP2_I8MM
 #define HWCAP2_I8MM (1ul << 13)
 #endif
@@ -322,12 +325,16 @@ static const char *arm_part_name(unsigned long part) {
   }
 }
 
-/* First "CPU implementer"/"CPU part" of /proc/cpuinfo; best effort only. */
+/* First "CPU implementer"/"CPU part" of /proc/cpuinfo; best effort only.
+ * qemu-user passes the host's /proc/cpuinfo through: an aarch64 process that
+ * reads an x86 "vendor_id" line there runs emulated. The core qemu models is
+ * then read from MIDR_EL1 (the kernel or qemu emulates the read, HWCAP_CPUID). */
 static void arm_identify(q8_cpu_info *out) {
   FILE *f = fopen("/proc/cpuinfo", "r");
   if (!f) return;
   char line[256];
   long imp = -1, part = -1;
+  bool host_is_x86 = false;
   while (fgets(line, sizeof line, f) && (imp < 0 || part < 0)) {
     const char *colon = strchr(line, ':');
     if (!colon) continue;
@@ -335,8 +342,21 @@ static void arm_identify(q8_cpu_info *out) {
       imp = strtol(colon + 1, NULL, 0);
     else if (part < 0 && strncmp(line, "CPU part", 8) == 0)
       part = strtol(colon + 1, NULL, 0);
+    else if (strncmp(line, "vendor_id", 9) == 0)
+      host_is_x86 = true;
   }
   fclose(f);
+  if (host_is_x86) {
+    SETSTR(out->emulated, "qemu-user (the host's /proc/cpuinfo is x86)");
+#if defined(__linux__)
+    if (getauxval(AT_HWCAP) & HWCAP_CPUID) {
+      uint64_t midr;
+      __asm__ volatile("mrs %0, midr_el1" : "=r"(midr));
+      imp = (long)((midr >> 24) & 0xff);
+      part = (long)((midr >> 4) & 0xfff);
+    }
+#endif
+  }
   if (imp >= 0) {
     const char *n = arm_implementer_name((unsigned long)imp);
     if (n) SETSTR(out->vendor, "%s", n);

@@ -46,6 +46,10 @@ typedef struct q8_cpu_info {
   int packages;
   size_t l1d_bytes, l2_bytes, l3_bytes;
   char topology_error[128];     /* non-empty if hwloc failed; sizes then 0 */
+
+  /* Non-empty when the process runs under a user-mode emulator (qemu-user):
+   * what gave it away. Timings are then not a statement about any CPU. */
+  char emulated[96];
 } q8_cpu_info;
 
 /* Detected once per process (thread-safe); never NULL. */

@@ -2,8 +2,13 @@
 # kernels/ must build on its own: copy kernels/ (all but hwy/) and the two
 # kernel headers elsewhere, compile with the plain C compiler and no
 # dependency, and link a program that runs the reference GEMM.
+# usage: check_vendoring.sh SOURCE_DIR [CC [ARCH [EMULATOR...]]]
 set -euo pipefail
 source_dir="$1"
+compiler="${2:-cc}"
+arch="${3:-$(uname -m)}"
+shift $(($# < 3 ? $# : 3))
+emulator=("$@")
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 if grep -rnE '#include *"(dispatch|quant|bench)/' "$source_dir/kernels"; then
@@ -15,7 +20,7 @@ cp "$source_dir/include/q8/types.h" "$source_dir/include/q8/kernels.h" "$work/in
 cp -r "$source_dir/kernels" "$work/kernels"
 rm -rf "$work/kernels/hwy"
 arch_dir=""
-case "$(uname -m)" in
+case "$arch" in
   x86_64) arch_dir="$work/kernels/x86" ;;
   aarch64) arch_dir="$work/kernels/arm" ;;
 esac
@@ -32,6 +37,6 @@ int main(void) {
 C
 sources=("$work"/kernels/*.c "$work"/kernels/ref/*.c)
 if [ -n "$arch_dir" ] && compgen -G "$arch_dir/*.c" >/dev/null; then sources+=("$arch_dir"/*.c); fi
-cc -std=c17 -O2 -Wall -Wextra -Werror -I"$work" -I"$work/include" "${sources[@]}" "$work/main.c" -o "$work/vendored" -lm
-"$work/vendored"
-echo "vendoring: ${#sources[@]} kernel files built with cc alone"
+"$compiler" -std=c17 -O2 -Wall -Wextra -Werror -I"$work" -I"$work/include" "${sources[@]}" "$work/main.c" -o "$work/vendored" -lm
+"${emulator[@]}" "$work/vendored"
+echo "vendoring: ${#sources[@]} kernel files built with $(basename "$compiler") alone"
