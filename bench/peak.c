@@ -225,10 +225,6 @@ static void add_chain(void *arg) {
 #undef ADD10
 }
 
-double qb_clock_ghz(double min_time) {
-  compute_call_ctx ctx = {.loop = {.iterations = 1000}, .fn = add_chain, .ops = 1000 * 100};
-  return qb_best_rate(compute_call, &ctx, min_time) * 1e-9; /* adds (cycles) per second */
-}
 #elif defined(__aarch64__)
 /* Arm probes: v0..23 accumulate v30 . v31, 48 instructions per iteration;
  * Cortex-A76/A710 and Neoverse N1/V1/N2 issue at most two of these per cycle
@@ -298,18 +294,19 @@ static void add_chain(void *arg) {
 #undef ADD10
 }
 
-double qb_clock_ghz(double min_time) {
-  compute_call_ctx ctx = {.loop = {.iterations = 1000}, .fn = add_chain, .ops = 1000 * 100};
-  return qb_best_rate(compute_call, &ctx, min_time) * 1e-9;
-}
 #else
 static const compute_probe probes[] = {{Q8_ISA_COUNT, {NULL, NULL}, 0, 0}};
+#endif
 
 double qb_clock_ghz(double min_time) {
+#if defined(__x86_64__) || defined(__aarch64__)
+  compute_call_ctx ctx = {.loop = {.iterations = 1000}, .fn = add_chain, .ops = 1000 * 100};
+  return qb_best_rate(compute_call, &ctx, min_time) * 1e-9; /* adds (cycles) per second */
+#else
   (void)min_time;
   return 0.0;
-}
 #endif
+}
 
 static const compute_probe *find_probe(q8_isa isa) {
   for (size_t i = 0; i < sizeof probes / sizeof probes[0]; ++i) {
