@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dispatch/cpu.h"
 #include "quant/float_exec.h"
 #include "quant/ptq.h"
 #include "support/q8test.h"
@@ -205,6 +206,13 @@ typedef struct scores {
   size_t images, float_correct, int8_correct, agree;
 } scores;
 
+/* Under qemu-user the float reference runs ~50x slower: the end-to-end tests
+ * score about half the images there (whole batches of 100), at the same
+ * thresholds in proportion. */
+static size_t images_to_score(size_t images) {
+  return q8_cpu()->emulated[0] ? images / 200 * 100 : images;
+}
+
 static scores score(const q8_ptq_model *m, const q8_dataset *test, size_t images) {
   enum { BATCH = 100 };
   q8_float_session *fs, *qs;
@@ -261,16 +269,18 @@ static void check_model(q8_quantize_options quant, q8_calib_method method) {
     cr_expect_neq(m.quant.layers[i].precision, Q8_LAYER_FLOAT, "%s: %s", m.graph->nodes[i].name,
                   m.quant.layers[i].reason);
   }
-  const scores s = score(&m, &test, 1000);
-  cr_log_info("%s %s %s: float %.1f%%, int8 %.1f%%, agreement %.1f%% (1000 t10k images)",
+  const scores s = score(&m, &test, images_to_score(1000));
+  const size_t n = s.images;
+  cr_log_info("%s %s %s: float %.1f%%, int8 %.1f%%, agreement %.1f%% (%zu t10k images)",
               quant.activations == Q8_UINT8 ? "uint8" : "int8", quant.per_channel ? "per-channel" : "per-tensor",
-              q8_calib_method_name(method), 0.1 * (double)s.float_correct, 0.1 * (double)s.int8_correct,
-              0.1 * (double)s.agree);
+              q8_calib_method_name(method), 100.0 * (double)s.float_correct / (double)n,
+              100.0 * (double)s.int8_correct / (double)n, 100.0 * (double)s.agree / (double)n, n);
   /* The issue's targets (0.5 points, 98%) are for all 10,000 images with 500
-   * calibration images (qbench accuracy); 1000 images allow a little more. */
-  cr_expect_geq(s.int8_correct + 10, s.float_correct, "int8 %zu vs float %zu of 1000", s.int8_correct,
-                s.float_correct);
-  cr_expect_geq(s.agree, 970, "agreement %zu of 1000", s.agree);
+   * calibration images (qbench accuracy); 1000 images allow a little more:
+   * 1 point and 97%. */
+  cr_expect_geq(s.int8_correct + n / 100, s.float_correct, "int8 %zu vs float %zu of %zu", s.int8_correct,
+                s.float_correct, n);
+  cr_expect_geq(s.agree, n * 97 / 100, "agreement %zu of %zu", s.agree, n);
   q8_ptq_model_free(&m);
   q8_dataset_free(&train);
   q8_dataset_free(&test);
@@ -401,9 +411,11 @@ Test(ptq, every_calibrator, .timeout = 300) {
     rest.images += 1000 * train.rows * train.cols;
     rest.labels += 1000;
     rest.count -= 1000;
-    const scores s = score(&model, &rest, 500);
-    cr_log_info("%s: agreement %zu of 500", q8_calib_method_name((q8_calib_method)m), s.agree);
-    cr_expect_geq(s.agree, 485, "%s: agreement %zu of 500", q8_calib_method_name((q8_calib_method)m), s.agree);
+    const scores s = score(&model, &rest, images_to_score(500));
+    const size_t n = s.images;
+    cr_log_info("%s: agreement %zu of %zu", q8_calib_method_name((q8_calib_method)m), s.agree, n);
+    cr_expect_geq(s.agree, n * 97 / 100, "%s: agreement %zu of %zu", q8_calib_method_name((q8_calib_method)m),
+                  s.agree, n);
     q8_ptq_model_free(&model);
   }
   q8_dataset_free(&train);
