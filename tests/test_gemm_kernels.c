@@ -41,7 +41,7 @@ static void odd_run(size_t mr, size_t nr, size_t k, const void *a, size_t a_stri
   }
 }
 static const q8_gemm_ukernel odd_kernel = {"q8_gemm_x8s8_3x5c3__testc", 3, 5, 3, 0,
-                                           q8_gemm_pack_nrkr, odd_run};
+                                           q8_gemm_pack_nrkr, odd_run, 0};
 
 typedef struct tcase {
   size_t m, n, k;
@@ -90,7 +90,7 @@ static void check_tile(const q8_gemm_ukernel *uk, q8t_rng *r, const tcase *t, si
   const q8_requant_params *rqp = t->out == Q8_INT32 ? NULL : &rq;
 
   int32_t *col_term = malloc(t->n * sizeof(int32_t));
-  const int32_t offset = t->a_dtype == Q8_INT8 ? uk->int8_a_offset : 0;
+  const int32_t offset = q8_gemm_a_offset(uk, t->a_dtype);
   q8_gemm_col_terms(t->n, t->k, w, bias, za, offset, col_term);
   void *packed = malloc(q8_gemm_packed_bytes(uk->nr, uk->kr, t->n, t->k));
   uk->pack(uk->nr, uk->kr, t->n, t->k, w, col_term, packed);
