@@ -19,6 +19,8 @@
  * weight registers, and reduces each to one int32 with two pairwise adds at
  * the end. Per group: 8 loads, 16 smull (V0), 16 sadalp (V1).
  *
+ * Output: int32, or requantized in all three modes by kernels/arm/requant_neon.h.
+ *
  * uint8 activations: smull is signed only, so A is read as A - 128 (a sign-bit
  * flip, exact in int8) and 128 * sum_k W[n][k] is added to col_term here, from
  * a pass over the packed weights (the driver's col_term has no offset for
@@ -28,6 +30,7 @@
 #include <arm_neon.h>
 #include <string.h>
 
+#include "kernels/arm/requant_neon.h"
 #include "q8/kernels.h"
 
 #define Q8_NEON_MR 4
@@ -101,19 +104,27 @@ Q8_NEON_INLINE int32x4_t reduce_row(int32x4_t c0, int32x4_t c1, int32x4_t c2, in
   return vaddq_s32(vpaddq_s32(vpaddq_s32(c0, c1), vpaddq_s32(c2, c3)), col_term);
 }
 
-/* Writes the first nr (1..4) columns of one row. */
-Q8_NEON_INLINE void store_row(unsigned char *c, int32x4_t v, size_t nr,
-                              const q8_requant_params *rq) {
-  int32_t acc[Q8_NEON_NR];
-  vst1q_s32(acc, v);
+/* Writes rows 0..mr-1 (nr columns each) of the tile, given as one int32x4 of
+ * column sums per row: int32, or requantized through requant_neon.h (the 4
+ * rows narrowed together, row r in bytes 4r..4r+3). */
+Q8_NEON_INLINE void store_tile(unsigned char *c, size_t c_stride, size_t mr, size_t nr,
+                               const int32x4_t rows[Q8_NEON_MR], const q8_requant_params *rq) {
   if (rq == NULL) {
-    memcpy(c, acc, nr * sizeof(int32_t));
+    for (size_t r = 0; r < mr; ++r, c += c_stride) {
+      int32_t acc[Q8_NEON_NR];
+      vst1q_s32(acc, rows[r]);
+      memcpy(c, acc, nr * sizeof(int32_t));
+    }
     return;
   }
-  for (size_t j = 0; j < nr; ++j) {
-    const int32_t q = q8_ref_requantize_one(acc[j], rq, rq->channels == 1 ? 0 : j);
-    c[j] = rq->out_dtype == Q8_UINT8 ? (unsigned char)(uint8_t)q : (unsigned char)(int8_t)q;
-  }
+  q8_rqn p;
+  q8_rqn_init(&p, rq, 0, nr);
+  uint8_t bytes[Q8_NEON_MR * Q8_NEON_NR];
+  vst1q_u8(bytes, q8_rqn_narrow16(q8_rqn_apply(&p, rq->mode, rows[0]),
+                                  q8_rqn_apply(&p, rq->mode, rows[1]),
+                                  q8_rqn_apply(&p, rq->mode, rows[2]),
+                                  q8_rqn_apply(&p, rq->mode, rows[3])));
+  for (size_t r = 0; r < mr; ++r, c += c_stride) memcpy(c, bytes + r * Q8_NEON_NR, nr);
 }
 
 /* The tile with compile-time activation type; rows past mr alias row 0 (their
@@ -162,15 +173,11 @@ Q8_NEON_INLINE void tile_neon(const int U8, size_t mr, size_t nr, size_t k, cons
     Q8_NEON_GROUP(va0, va1, va2, va3)
   }
 
-  unsigned char *out = (unsigned char *)c;
-  store_row(out, reduce_row(acc00, acc01, acc02, acc03, col_term), nr, rq);
-  if (mr > 1) store_row(out + c_stride, reduce_row(acc10, acc11, acc12, acc13, col_term), nr, rq);
-  if (mr > 2) {
-    store_row(out + 2 * c_stride, reduce_row(acc20, acc21, acc22, acc23, col_term), nr, rq);
-  }
-  if (mr > 3) {
-    store_row(out + 3 * c_stride, reduce_row(acc30, acc31, acc32, acc33, col_term), nr, rq);
-  }
+  const int32x4_t rows[Q8_NEON_MR] = {reduce_row(acc00, acc01, acc02, acc03, col_term),
+                                      reduce_row(acc10, acc11, acc12, acc13, col_term),
+                                      reduce_row(acc20, acc21, acc22, acc23, col_term),
+                                      reduce_row(acc30, acc31, acc32, acc33, col_term)};
+  store_tile((unsigned char *)c, c_stride, mr, nr, rows, rq);
 }
 
 static void q8_gemm_x8s8_4x4c8__neon_run(size_t mr, size_t nr, size_t k, const void *a,
