@@ -141,7 +141,7 @@ Test(isa, env_forces_neon_gemm) {
   }
   setenv("Q8_ISA", "neon", 1);
   cr_expect_str_eq(q8_forced_isa(), "neon");
-  cr_expect_str_eq(plan_kernel(), "q8_gemm_x8s8_4x4c8__neon");
+  cr_expect_str_eq(plan_kernel(), "q8_gemm_x8s8_4x4c16__neon");
   cr_expect_eq(q8_select_kernel(Q8_OP_GEMM)->isa, Q8_ISA_NEON);
   cr_expect_eq(q8_select_gemm_kernel(1, true)->isa, Q8_ISA_REF, "weight zero points: ref only");
   cr_expect_eq(q8_set_isa(NULL), Q8_OK);
@@ -149,7 +149,7 @@ Test(isa, env_forces_neon_gemm) {
   if (q8_isa_usable("neondot", NULL)) {
     cr_log_info("dotprod usable: automatic choice of the NEON kernel not checked");
   } else {
-    cr_expect_str_eq(plan_kernel(), "q8_gemm_x8s8_4x4c8__neon");
+    cr_expect_str_eq(plan_kernel(), "q8_gemm_x8s8_4x4c16__neon");
   }
 }
 
