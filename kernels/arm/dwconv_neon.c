@@ -7,7 +7,8 @@
  * (128 * sum of the channel's weights, added to the column term) gives the
  * difference back, so both types share the signed multiply. Padding reads
  * zero-point bytes, cancelled by the column terms (see the depthwise section
- * of q8/kernels.h). Channel blocks are the outer loop of a row, so a block's
+ * of q8/kernels.h). Requantization is fused (kernels/arm/requant_neon.h,
+ * parameters loaded once per block and row). Channel blocks are the outer loop of a row, so a block's
  * weights stay in registers (3x3) or L1 (5x5, generic) across the row; tails
  * go through a 16-byte stack copy since the input may end at a page boundary.
  *
@@ -19,6 +20,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "kernels/arm/requant_neon.h"
 #include "kernels/dwconv_entry.h"
 #include "q8/kernels.h"
 
@@ -94,19 +96,34 @@ DW_INLINE void dw_pixel(const q8_dwconv_row *r, size_t kh, size_t kw, size_t dil
   }
 }
 
-/* Lanes of the 16 accumulators -> the output of channels [c0, c0 + cn). */
-DW_INLINE void dw_store(unsigned char *out, size_t cn, const dw_acc *a,
-                        const q8_requant_params *rq, size_t c0) {
-  int32_t acc[16];
-  for (size_t i = 0; i < 4; ++i) vst1q_s32(acc + 4 * i, a->v[i]);
+/* Requantization parameters of the block's four groups of 4 channels. */
+typedef struct dw_rq {
+  q8_rqn group[4];
+} dw_rq;
+
+DW_INLINE void dw_rq_init(dw_rq *s, const q8_requant_params *rq, size_t c0, size_t cn) {
+  for (size_t i = 0; 4 * i < cn; ++i) {
+    q8_rqn_init(&s->group[i], rq, c0 + 4 * i, cn - 4 * i < 4 ? cn - 4 * i : 4);
+  }
+}
+
+/* The 16 accumulators -> the output of channels [c0, c0 + cn) (stored
+ * bytewise: the output need not be 4-byte aligned). */
+DW_INLINE void dw_store(unsigned char *out, size_t cn, bool full, const dw_acc *a,
+                        const q8_requant_params *rq, const dw_rq *s) {
   if (rq == NULL) {
-    memcpy(out, acc, cn * sizeof(int32_t));
+    if (full) {
+      for (size_t i = 0; i < 4; ++i) vst1q_u8(out + 16 * i, vreinterpretq_u8_s32(a->v[i]));
+    } else {
+      int32_t acc[16];
+      for (size_t i = 0; i < 4; ++i) vst1q_s32(acc + 4 * i, a->v[i]);
+      memcpy(out, acc, cn * sizeof(int32_t));
+    }
     return;
   }
-  for (size_t i = 0; i < cn; ++i) {
-    const int32_t q = q8_ref_requantize_one(acc[i], rq, rq->channels == 1 ? 0 : c0 + i);
-    out[i] = (unsigned char)q; /* int8 or uint8: the same low byte */
-  }
+  int32x4_t q[4];
+  for (size_t i = 0; i < 4; ++i) q[i] = q8_rqn_apply(&s->group[i], rq->mode, a->v[i]);
+  q8_rqn_store(out, cn, q8_rqn_narrow16(q[0], q[1], q[2], q[3]));
 }
 
 static size_t dw_block_bytes(size_t taps) { return DW_CT * 2 * sizeof(int32_t) + taps * DW_CT; }
@@ -131,6 +148,9 @@ DW_INLINE void dw_block(const q8_dwconv_row *r, size_t kh, size_t kw, size_t str
   } else {
     w = (const int8x16_t *)(const void *)packed_w;
   }
+  dw_rq rs;
+  memset(&rs, 0, sizeof rs); /* groups past the tail stay unused */
+  if (r->rq) dw_rq_init(&rs, r->rq, c0, cn);
   const size_t span = (kw - 1) * dilation;
   for (size_t x = 0; x < r->out_w; ++x) {
     const ptrdiff_t ix0 = (ptrdiff_t)(x * stride) - (ptrdiff_t)r->pad_left;
@@ -143,7 +163,8 @@ DW_INLINE void dw_block(const q8_dwconv_row *r, size_t kh, size_t kw, size_t str
     } else {
       dw_pixel(r, kh, kw, dilation, ix0, c0, cn, full, u8, false, w, &a);
     }
-    dw_store((unsigned char *)r->out + (x * r->channels + c0) * out_elem, cn, &a, r->rq, c0);
+    dw_store((unsigned char *)r->out + (x * r->channels + c0) * out_elem, cn, full, &a, r->rq,
+             &rs);
   }
 }
 
