@@ -86,6 +86,14 @@ static const q8_kernel registry[] = {
      .requantize = q8_ref_requantize},
     {.name = "q8_requantize_s32x8__hwy", .op = Q8_OP_REQUANTIZE, .isa = Q8_ISA_HWY, .layout = "",
      .requantize = q8_hwy_requantize},
+#if defined(__aarch64__)
+    {.name = "q8_quantize_f32x8__neon", .op = Q8_OP_QUANTIZE, .isa = Q8_ISA_NEON, .layout = "",
+     .quantize = q8_neon_quantize},
+    {.name = "q8_dequantize_x8f32__neon", .op = Q8_OP_DEQUANTIZE, .isa = Q8_ISA_NEON,
+     .layout = "", .dequantize = q8_neon_dequantize},
+    {.name = "q8_requantize_s32x8__neon", .op = Q8_OP_REQUANTIZE, .isa = Q8_ISA_NEON,
+     .layout = "", .requantize = q8_neon_requantize},
+#endif
 };
 
 #define REGISTRY_SIZE (sizeof registry / sizeof registry[0])
