@@ -6,7 +6,13 @@
 set -uo pipefail
 qbench="$1"
 shift
-emulator=("$@")
+# The emulator's own -cpu would override QEMU_CPU: drop it.
+emulator=()
+while [ $# -gt 0 ]; do
+  if [ "$1" = -cpu ]; then shift 2; continue; fi
+  emulator+=("$1")
+  shift
+done
 unset Q8_ISA # the automatic choice is checked first; each forced one below
 failures=0
 
