@@ -35,7 +35,7 @@ done <<< "$expected"
 grep -qx 'kernel *core *model *class *insts *MACs/iter *cycles/iter *rthru *MACs/cycle *peak *fraction *verdict' "$out" ||
   fail "header line missing or changed"
 for cls in neon dotprod i8mm; do
-  grep -Eq "^# peak [a-z0-9-]+ $cls: 16 independent .* -> [0-9.]+ int8 MACs/cycle$" "$out" || fail "no peak derivation for $cls"
+  grep -Eq "^# peak [a-z0-9-]+ $cls: [0-9]+ independent .* -> [0-9.]+ int8 MACs/cycle$" "$out" || fail "no peak derivation for $cls"
 done
 
 # Each row: numbers where numbers belong, MACs/cycle = MACs / cycles, fraction
