@@ -40,6 +40,8 @@ static q8_status ref_gemm_run(const q8_gemm_call *call, size_t m0, size_t m1, si
 #define Q8_DWCONV(isa_, symbol) extern const q8_dwconv_ukernel symbol;
 #if defined(__x86_64__)
 #include "kernels/x86/dwconv.def"
+#elif defined(__aarch64__)
+#include "kernels/arm/dwconv.def"
 #endif
 #include "kernels/dwconv.def"
 #undef Q8_DWCONV
@@ -59,9 +61,12 @@ static const q8_kernel registry[] = {
 
 #define Q8_DWCONV(isa_, symbol)                                                      \
   {.name = #symbol, .op = Q8_OP_DWCONV, .isa = isa_, .dwconv = &symbol,              \
-   .layout = "per channel tile: int32 col_term, int16 w[taps/2][tile][2] (ref: int8 w[c][taps])"},
+   .layout = "per channel tile: int32 col_term, int16 w[taps/2][tile][2] (neon: int32 "     \
+             "col_term[16], int32 u8_term[16], int8 w[taps][16]; ref: int8 w[c][taps])"},
 #if defined(__x86_64__)
 #include "kernels/x86/dwconv.def"
+#elif defined(__aarch64__)
+#include "kernels/arm/dwconv.def"
 #endif
 #include "kernels/dwconv.def"
 #undef Q8_DWCONV
@@ -81,6 +86,14 @@ static const q8_kernel registry[] = {
      .requantize = q8_ref_requantize},
     {.name = "q8_requantize_s32x8__hwy", .op = Q8_OP_REQUANTIZE, .isa = Q8_ISA_HWY, .layout = "",
      .requantize = q8_hwy_requantize},
+#if defined(__aarch64__)
+    {.name = "q8_quantize_f32x8__neon", .op = Q8_OP_QUANTIZE, .isa = Q8_ISA_NEON, .layout = "",
+     .quantize = q8_neon_quantize},
+    {.name = "q8_dequantize_x8f32__neon", .op = Q8_OP_DEQUANTIZE, .isa = Q8_ISA_NEON,
+     .layout = "", .dequantize = q8_neon_dequantize},
+    {.name = "q8_requantize_s32x8__neon", .op = Q8_OP_REQUANTIZE, .isa = Q8_ISA_NEON,
+     .layout = "", .requantize = q8_neon_requantize},
+#endif
 };
 
 #define REGISTRY_SIZE (sizeof registry / sizeof registry[0])

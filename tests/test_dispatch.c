@@ -132,6 +132,27 @@ Test(isa, forcing_avx2_caps_highway) {
   cr_expect_str_neq(q8_hwy_target(), "", "restored");
 }
 
+/* ---- Armv8.0 NEON GEMM (armneon) ---- */
+Test(isa, env_forces_neon_gemm) {
+  const char *reason = NULL;
+  if (!q8_isa_usable("neon", &reason)) {
+    cr_log_info("neon is not usable here (%s): Q8_ISA=neon not checked", reason);
+    cr_skip_test("neon is not usable on this CPU");
+  }
+  setenv("Q8_ISA", "neon", 1);
+  cr_expect_str_eq(q8_forced_isa(), "neon");
+  cr_expect_str_eq(plan_kernel(), "q8_gemm_x8s8_4x4c16__neon");
+  cr_expect_eq(q8_select_kernel(Q8_OP_GEMM)->isa, Q8_ISA_NEON);
+  cr_expect_eq(q8_select_gemm_kernel(1, true)->isa, Q8_ISA_REF, "weight zero points: ref only");
+  cr_expect_eq(q8_set_isa(NULL), Q8_OK);
+  /* Automatic choice on a core without dot products (QEMU_CPU=cortex-a53). */
+  if (q8_isa_usable("neondot", NULL)) {
+    cr_log_info("dotprod usable: automatic choice of the NEON kernel not checked");
+  } else {
+    cr_expect_str_eq(plan_kernel(), "q8_gemm_x8s8_4x4c16__neon");
+  }
+}
+
 /* ---- qbench info through the real binary ---- */
 static char *run_qbench(const char *args, int *exit_code) {
   char *out = q8t_run_qbench(args, true, exit_code);

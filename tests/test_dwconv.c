@@ -193,8 +193,10 @@ static void check_case(const grid_case *g, size_t case_index, const char *isa,
 static const char *expected_kernel(const char *isa, const q8_conv_shape *s) {
   const bool avx512 = strcmp(isa, "avx512vnni") == 0 || strcmp(isa, "amx") == 0;
   const bool avx2 = strcmp(isa, "avx2") == 0 || strcmp(isa, "avxvnni") == 0;
-  if (!avx512 && !avx2) return "q8_dwconv_x8s8_generic_c1__ref";
-  const char *suffix = avx512 ? "c64__avx512vnni" : "c16__avx2";
+  /* neondot and neoni8mm have no depthwise kernel of their own. */
+  const bool neon = strncmp(isa, "neon", 4) == 0;
+  if (!avx512 && !avx2 && !neon) return "q8_dwconv_x8s8_generic_c1__ref";
+  const char *suffix = avx512 ? "c64__avx512vnni" : avx2 ? "c16__avx2" : "c16__neon";
   const bool square = s->kernel_h == s->kernel_w && (s->kernel_h == 3 || s->kernel_h == 5);
   const bool dedicated = square && s->stride_h == s->stride_w && s->stride_h <= 2 &&
                          s->dilation_h == 1 && s->dilation_w == 1;
@@ -231,6 +233,9 @@ Test(dwconv, hwy_falls_back_to_ref) { check_isa("hwy"); }
 Test(dwconv, avx2) { check_isa("avx2"); }
 Test(dwconv, avxvnni_falls_back_to_avx2) { check_isa("avxvnni"); }
 Test(dwconv, avx512vnni) { check_isa("avx512vnni"); }
+Test(dwconv, neon) { check_isa("neon"); }
+Test(dwconv, neondot_falls_back_to_neon) { check_isa("neondot"); }
+Test(dwconv, neoni8mm_falls_back_to_neon) { check_isa("neoni8mm"); }
 
 Test(dwconv, automatic_choice_is_the_best_usable_isa) {
   const q8_conv_shape s = {1, 4, 4, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 8};
@@ -239,6 +244,7 @@ Test(dwconv, automatic_choice_is_the_best_usable_isa) {
   cr_assert_eq(q8_dwconv_create(&s, Q8_INT8, 0, w, NULL, NULL, &d), Q8_OK);
   const char *want = q8_isa_usable("avx512vnni", NULL) ? "avx512vnni"
                      : q8_isa_usable("avx2", NULL)     ? "avx2"
+                     : q8_isa_usable("neon", NULL)     ? "neon"
                                                        : "ref";
   cr_expect_str_eq(q8_dwconv_kernel(d), expected_kernel(want, &s));
   q8_dwconv_destroy(d);
@@ -292,6 +298,8 @@ Test(dwconv, registry_lists_a_kernel_per_shape_and_isa) {
   }
 #if defined(__x86_64__)
   cr_expect_eq(dwconv, 11, "5 AVX-512, 5 AVX2 and the scalar kernel");
+#elif defined(__aarch64__)
+  cr_expect_eq(dwconv, 6, "5 NEON and the scalar kernel");
 #else
   cr_expect_eq(dwconv, 1);
 #endif

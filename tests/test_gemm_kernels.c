@@ -247,6 +247,90 @@ Test(gemm_ukernels, largest_k_with_extremes) {
   }
 }
 
+/* ---- -128 x -128 products (armneon) ----------------------------------------
+ * The extreme fills above pair A = -128 with W = 127 and A = 127 with W = -128.
+ * Two -128 x -128 products (32768) overflow an int16 lane: a kernel summing
+ * int8 products in int16 before widening (smull + smlal) fails only here. A
+ * and W are drawn from {-128, -127, 0, 127} (uint8 A: {0, 1, 128, 255}), the
+ * first row and column all -128 (uint8: 255), zero points at the extremes.
+ * With `limits`, A is constant and |A - za| = 255, W columns alternate -128 and
+ * 127, and the bias puts every accumulator on INT32_MAX or INT32_MIN. */
+static int32_t extreme_value(q8t_rng *r, bool u8, bool first) {
+  static const int32_t s8[] = {-128, -127, 0, 127}, u8v[] = {255, 0, 1, 128};
+  const int32_t i = first ? 0 : q8t_range(r, 0, 3);
+  return u8 ? u8v[i] : s8[i];
+}
+
+static void check_extreme_products(const q8_gemm_ukernel *uk, q8t_rng *r, size_t m, size_t n,
+                                   size_t k, q8_dtype a_dtype, q8_dtype out, int mode, bool limits) {
+  const bool u8 = a_dtype == Q8_UINT8;
+  uint8_t *a = malloc(m * k);
+  int8_t *w = malloc(n * k);
+  int32_t *col_term = malloc(n * sizeof(int32_t)), mult[1], shift[1];
+  int32_t *bias = malloc(n * sizeof(int32_t));
+  for (size_t i = 0; i < m * k; ++i) a[i] = (uint8_t)extreme_value(r, u8, limits || i < k);
+  for (size_t i = 0; i < n * k; ++i) {
+    w[i] = (int8_t)(limits ? (i / k % 2 ? 127 : -128) : extreme_value(r, false, i < k));
+  }
+  const int32_t za = limits ? (u8 ? 0 : 127) : u8 ? (mode % 2 ? 0 : 255) : (mode % 2 ? -128 : 127);
+  for (size_t j = 0; j < n; ++j) {
+    const int64_t acc = limits ? (int64_t)k * (a[0] - (u8 ? 0 : 256 * (a[0] > 127)) - za) * w[j * k] : 0;
+    bias[j] = (int32_t)(limits ? (acc >= 0 ? INT32_MAX : INT32_MIN) - acc : 0);
+  }
+  q8_gemm_col_terms(n, k, w, bias, za, u8 ? 0 : uk->int8_a_offset, col_term);
+  void *packed = malloc(q8_gemm_packed_bytes(uk->nr, uk->kr, n, k));
+  uk->pack(uk->nr, uk->kr, n, k, w, col_term, packed);
+  const size_t esize = out == Q8_INT32 ? 4 : 1;
+  q8_requant_params rq;
+  float wscale = 1e-4f, scale[1];
+  cr_assert_eq(q8_requant_params_init(&rq, (q8_requant_mode)mode, 1, 0.01f, &wscale, 0.5f, Q8_INT8,
+                                      -3, -128, 127, mult, shift, scale), Q8_OK);
+  q8t_buf got = q8t_buf_new(m * n * esize, (size_t)q8t_range(r, 0, 3) * esize);
+  unsigned char *want = malloc(m * n * esize);
+  const q8_requant_params *rqp = out == Q8_INT32 ? NULL : &rq;
+  uk->run(m, n, k, a, k, a_dtype, packed, got.data, n * esize, rqp);
+  cr_assert_eq(q8_ref_gemm(m, n, k, a, k, a_dtype, za, w, k, NULL, bias, rqp, want, n), Q8_OK);
+  cr_assert(memcmp(got.data, want, m * n * esize) == 0, "%s: extreme products m=%zu n=%zu k=%zu a=%s out=%s mode=%d limits=%d",
+            uk->name, m, n, k, u8 ? "u8" : "s8", esize == 4 ? "s32" : "s8", mode, limits);
+  if (limits && out == Q8_INT32) {
+    int32_t first;
+    memcpy(&first, want, sizeof first);
+    cr_assert(first == INT32_MAX || first == INT32_MIN, "the accumulator is at an int32 limit");
+  }
+  cr_assert(q8t_buf_guards_ok(&got), "%s wrote outside C", uk->name);
+  q8t_buf_free(&got);
+  free(want);
+  free(packed);
+  free(bias);
+  free(col_term);
+  free(w);
+  free(a);
+}
+
+Test(gemm_ukernels, minus128_squared_products) {
+  q8t_rng r = q8t_rng_new(40);
+  const q8_gemm_ukernel *uks[32];
+  const size_t count = runnable_ukernels(uks, 32);
+  for (size_t i = 0; i < count; ++i) {
+    const size_t mr = uks[i]->mr, nr = uks[i]->nr, kr = uks[i]->kr;
+    const size_t ks[] = {1, kr + 1, 2 * kr, 67, 1031, 2053, Q8_GEMM_MAX_K};
+    for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ++ki) {
+      for (int dt = 0; dt < 2; ++dt) {
+        const q8_dtype a_dtype = dt ? Q8_UINT8 : Q8_INT8;
+        check_extreme_products(uks[i], &r, mr, nr, ks[ki], a_dtype, Q8_INT32, (int)ki % 2, false);
+        check_extreme_products(uks[i], &r, mr, nr, ks[ki], a_dtype, Q8_INT32, 0, true);
+        for (int mode = 0; mode < 3; ++mode) {
+          check_extreme_products(uks[i], &r, mr, nr, ks[ki], a_dtype, Q8_INT8, mode, true);
+          if (ks[ki] > 2053) continue; /* the random values: requantization does not depend on k */
+          check_extreme_products(uks[i], &r, ki % 2 ? mr : 1, ki % 2 || nr == 1 ? nr : nr - 1,
+                                 ks[ki], a_dtype, Q8_INT8, mode, false);
+        }
+      }
+    }
+  }
+}
+/* ---- end of -128 x -128 products (armneon) ---- */
+
 Test(gemm_ukernels, blocked_driver_over_many_tiles) {
   q8t_rng r = q8t_rng_new(37);
   const q8_gemm_ukernel *uks[32];

@@ -1,9 +1,15 @@
 /* Known answers for the three requantization modes and the multiplier math.
  * Expected values are worked out by hand from the definitions in DESIGN.md
- * (gemmlowp/TFLite, ruy single rounding, fp32 half-to-even). */
+ * (gemmlowp/TFLite, ruy single rounding, fp32 half-to-even); then every ISA's
+ * kernel bit-exact with the reference on extreme inputs. */
 #include <criterion/criterion.h>
+#include <criterion/logging.h>
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "dispatch/registry.h"
+#include "q8/kernels.h"
 #include "q8/q8.h"
 #include "tests/support/q8test.h"
 
@@ -219,5 +225,111 @@ Test(requant, ref_matches_independent_model) {
     float f = (float)acc * scale;
     f = f > 127.f ? 127.f : f < -128.f ? -128.f : f;
     cr_assert_eq(FP32(acc, scale), (int32_t)rintf(f), "acc %d scale %a", acc, (double)scale);
+  }
+}
+
+/* ---- every ISA's requantize kernel against the reference ------------------
+ * Forces each ISA in turn (neondot and neoni8mm fall back to the NEON kernel,
+ * neon caps Highway at its NEON target), runs the selected kernel on extreme
+ * accumulators and parameters over every layout the kernels treat apart
+ * (per tensor, inner 1, inner >= 16, and the small inner left to the
+ * reference), tails around the 16-element block, and checks every byte and
+ * the guard bytes around the unaligned output. */
+static const char *const requant_isas[] = {"ref",        "hwy",  "avx2",    "avxvnni",
+                                           "avx512vnni", "neon", "neondot", "neoni8mm"};
+
+static int32_t extreme_acc(q8t_rng *r) {
+  static const int32_t corners[] = {INT32_MIN, INT32_MIN + 1, INT32_MAX, INT32_MAX - 1, 0, 1, -1,
+                                    1 << 30, -(1 << 30), (1 << 30) + 1, 255, -256};
+  const int32_t pick = q8t_range(r, 0, 3);
+  if (pick == 0) return corners[q8t_range(r, 0, (int32_t)(sizeof corners / sizeof corners[0]) - 1)];
+  if (pick == 1) return q8t_range(r, -100000, 100000);
+  return (int32_t)(uint32_t)q8t_next(r);
+}
+
+typedef struct requant_layout {
+  size_t channels, inner;
+} requant_layout;
+
+static void check_requant_kernel(const char *isa, const q8_kernel *k, q8t_rng *r,
+                                 q8_requant_mode mode, q8_dtype dtype,
+                                 const requant_layout *l, size_t count) {
+  enum { MAX_CH = 40 };
+  int32_t mult[MAX_CH], shift[MAX_CH];
+  float scale[MAX_CH];
+  static const int32_t mult_corners[] = {0, INT32_C(1) << 30, INT32_MAX};
+  static const int32_t shift_corners[] = {-31, -30, -1, 0, 1, 30};
+  static const float scale_corners[] = {0.0f, 1e-9f, 1.0f, 3e9f, 0.5f};
+  for (size_t c = 0; c < l->channels; ++c) {
+    mult[c] = q8t_range(r, 0, 1) ? mult_corners[q8t_range(r, 0, 2)]
+                                 : q8t_range(r, INT32_C(1) << 30, INT32_MAX);
+    shift[c] = q8t_range(r, 0, 1) ? shift_corners[q8t_range(r, 0, 5)] : q8t_range(r, -31, 30);
+    scale[c] = q8t_range(r, 0, 1) ? scale_corners[q8t_range(r, 0, 4)] : q8t_uniform(r, 1e-6f, 1e-2f);
+  }
+  const int32_t lo = dtype == Q8_UINT8 ? 0 : -128, hi = dtype == Q8_UINT8 ? 255 : 127;
+  static const int32_t zp_pick[] = {0, 1, 2};
+  const int32_t which = zp_pick[q8t_range(r, 0, 2)];
+  const int32_t zp = which == 0 ? lo : which == 1 ? hi : q8t_range(r, lo, hi);
+  q8_requant_params p = {mode, dtype, zp, lo, hi, l->channels, mult, shift, scale};
+  if (q8t_range(r, 0, 1)) {
+    p.qmin = q8t_range(r, lo, lo + 50);
+    p.qmax = q8t_range(r, hi - 50, hi);
+  }
+  int32_t *acc = malloc((count + 1) * sizeof(int32_t));
+  for (size_t i = 0; i < count; ++i) acc[i] = extreme_acc(r);
+  unsigned char *want = malloc(count + 1);
+  q8_ref_requantize(acc, count, l->inner, &p, want);
+  q8t_buf out = q8t_buf_new(count, 1 + count % 15);
+  k->requantize(acc, count, l->inner, &p, out.data);
+  size_t bad = 0;
+  while (bad < count && out.data[bad] == want[bad]) ++bad;
+  cr_assert_eq(bad, count,
+               "%s [%s] mode %d %s, channels %zu inner %zu count %zu: element %zu is %d, want %d "
+               "(acc %d)",
+               isa, k->name, (int)mode, dtype == Q8_UINT8 ? "uint8" : "int8", l->channels, l->inner,
+               count, bad, bad < count ? out.data[bad] : 0, bad < count ? want[bad] : 0,
+               bad < count ? acc[bad] : 0);
+  cr_assert(q8t_buf_guards_ok(&out), "%s [%s]: wrote outside the output", isa, k->name);
+  q8t_buf_free(&out);
+  free(want);
+  free(acc);
+}
+
+static void check_requant_isa(const char *isa) {
+  const char *reason = NULL;
+  if (!q8_isa_usable(isa, &reason)) {
+    cr_log_info("requantize: ISA %s not usable here (%s): skipped", isa, reason);
+    return;
+  }
+  cr_assert_eq(q8_set_isa(isa), Q8_OK, "%s", q8_error_detail());
+  const q8_kernel *k = q8_select_kernel(Q8_OP_REQUANTIZE);
+  cr_assert_not_null(k);
+  if (strncmp(isa, "neon", 4) == 0) cr_assert_str_eq(k->name, "q8_requantize_s32x8__neon");
+  static const requant_layout layouts[] = {{1, 1}, {7, 1}, {33, 1}, {3, 16}, {5, 17},
+                                           {2, 40}, {4, 3}, {40, 1}};
+  static const size_t counts[] = {1, 3, 15, 16, 17, 31, 33, 64, 100, 257};
+  q8t_rng r = q8t_rng_new(77);
+  size_t runs = 0;
+  for (int mode = 0; mode < 3; ++mode) {
+    for (int dt = 0; dt < 2; ++dt) {
+      for (size_t li = 0; li < sizeof layouts / sizeof layouts[0]; ++li) {
+        for (size_t ci = 0; ci < sizeof counts / sizeof counts[0]; ++ci) {
+          for (int rep = 0; rep < 3; ++rep, ++runs) {
+            check_requant_kernel(isa, k, &r, (q8_requant_mode)mode, dt ? Q8_UINT8 : Q8_INT8,
+                                 &layouts[li], counts[ci]);
+          }
+        }
+      }
+    }
+  }
+  cr_log_info("requantize: %zu runs bit-exact under %s with %s%s%s", runs, isa, k->name,
+              k->isa == Q8_ISA_HWY ? ", Highway target " : "",
+              k->isa == Q8_ISA_HWY ? q8_hwy_target() : "");
+  q8_set_isa(NULL);
+}
+
+Test(requant, every_isa_kernel_matches_ref_on_extremes) {
+  for (size_t i = 0; i < sizeof requant_isas / sizeof requant_isas[0]; ++i) {
+    check_requant_isa(requant_isas[i]);
   }
 }

@@ -240,6 +240,15 @@ size_t q8_conv_indirect_panel_bytes(const q8_gemm_ukernel *uk, size_t k);
 void q8_conv_indirect(const q8_gemm_ukernel *uk, const q8_conv_indirect_args *args,
                       size_t m0, size_t m1, size_t n0, size_t n1);
 
+/* ---- NEON element-wise kernels (kernels/arm/quantize_neon.c, aarch64 only) --
+ * Same contracts as the q8_ref_ functions of the same name. */
+void q8_neon_quantize(const float *x, size_t count, size_t inner, const q8_quant_params *p,
+                      q8_rounding rounding, q8_scale_op scale_op, void *out);
+void q8_neon_dequantize(const void *q, size_t count, size_t inner, const q8_quant_params *p,
+                        float *out);
+void q8_neon_requantize(const int32_t *acc, size_t count, size_t inner,
+                        const q8_requant_params *p, void *out);
+
 /* ---- Highway kernels (kernels/hwy/, C++ behind extern "C") ----------------
  * Same contracts as the q8_ref_ functions of the same name; Highway's dynamic
  * dispatch picks the best target the CPU supports on first call. */

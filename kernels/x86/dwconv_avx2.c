@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "kernels/x86/requant_avx2.h"
-#include "kernels/x86/dwconv_entry.h"
+#include "kernels/dwconv_entry.h"
 #include "q8/kernels.h"
 
 #define DW_INLINE static inline __attribute__((always_inline)) Q8_AVX2_TARGET

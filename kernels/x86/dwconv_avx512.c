@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "kernels/x86/requant_avx512.h"
-#include "kernels/x86/dwconv_entry.h"
+#include "kernels/dwconv_entry.h"
 #include "q8/kernels.h"
 
 #define DW_TARGET "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"

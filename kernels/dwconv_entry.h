@@ -1,11 +1,11 @@
-/* What the x86 depthwise kernels share: the tap addressing, and the
+/* What the vector depthwise kernels (x86, Arm) share: the tap addressing, and the
  * descriptors, one macro for every file: each shape gets a noinline function
  * per activation type (so the type is a constant inside), behind the
  * descriptor's run. Before expanding DW_DEFINE, the including file defines
  * DW_FN, DW_CT, DW_INT8_A_OFFSET, dw_row(r, kh, kw, stride, dilation, u8,
  * dedicated), dw_packed_bytes and dw_pack. */
-#ifndef Q8_KERNELS_X86_DWCONV_ENTRY_H
-#define Q8_KERNELS_X86_DWCONV_ENTRY_H
+#ifndef Q8_KERNELS_DWCONV_ENTRY_H
+#define Q8_KERNELS_DWCONV_ENTRY_H
 
 #include <stdbool.h>
 #include <stddef.h>
