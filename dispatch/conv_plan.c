@@ -232,7 +232,7 @@ static q8_status pack_groups(q8_conv_plan *plan) {
     free(col_term);
     return q8_fail(Q8_ERR_NOMEM, "conv plan: no memory for %zu bytes of packed weights", bytes);
   }
-  const int32_t offset = plan->in_dtype == Q8_INT8 ? uk->int8_a_offset : 0;
+  const int32_t offset = q8_gemm_a_offset(uk, plan->in_dtype);
   for (size_t g = 0; g < s->groups; ++g) {
     const int8_t *w = plan->weights + g * group_out * k;
     q8_gemm_col_terms(group_out, k, w, plan->bias ? plan->bias + g * group_out : NULL,

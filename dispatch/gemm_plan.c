@@ -124,7 +124,7 @@ static q8_status pack_weights(q8_gemm_plan *plan, const q8_gemm_desc *d) {
     return q8_fail(Q8_ERR_NOMEM, "gemm plan: no memory for %zu bytes of packed weights",
                    plan->packed_bytes);
   }
-  const int32_t offset = d->a_dtype == Q8_INT8 ? uk->int8_a_offset : 0;
+  const int32_t offset = q8_gemm_a_offset(uk, d->a_dtype);
   q8_gemm_col_terms(d->n, d->k, d->weights, d->bias, d->a_zero_point, offset, col_term);
   uk->pack(uk->nr, uk->kr, d->n, d->k, d->weights, col_term, plan->packed);
   free(col_term);

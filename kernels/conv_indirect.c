@@ -185,11 +185,13 @@ void q8_conv_indirect(const q8_gemm_ukernel *uk, const q8_conv_indirect_args *ar
   const size_t block = q8_gemm_block_bytes(uk->nr, uk->kr, k);
   const size_t c_elem = args->rq ? 1 : sizeof(int32_t);
   const size_t nc = args->nc >= nr ? args->nc / nr * nr : nr;
-  /* int8 for a u8 x s8 kernel: flip while gathering (col_term holds the +128). */
-  const bool flip = args->in_dtype == Q8_INT8 && uk->int8_a_offset == 128;
+  /* int8 for a u8 x s8 kernel, uint8 for an s8 x s8 one: flip while
+   * gathering (col_term holds the +-128) and pass the other type. */
+  const bool flip = q8_gemm_a_offset(uk, args->in_dtype) != 0;
   const uint8_t flip_byte = flip ? 0x80u : 0u;
   const unsigned char pad = (unsigned char)((uint8_t)args->in_zero_point ^ flip_byte);
-  const q8_dtype a_dtype = flip ? Q8_UINT8 : args->in_dtype;
+  const q8_dtype flipped = args->in_dtype == Q8_INT8 ? Q8_UINT8 : Q8_INT8;
+  const q8_dtype a_dtype = flip ? flipped : args->in_dtype;
   const unsigned char *input = args->input;
   q8_requant_params rq_tile;
   for (size_t nb = n0; nb < n1; nb += nc) {

@@ -5,9 +5,10 @@
 
 #include "q8/kernels.h"
 
-/* int8 A for a kernel that reads int8 as A + 128: flip the sign bits of the
- * row tile once into a uint8 panel, instead of once per column tile inside
- * the kernel. col_term already holds the +128 correction, so this is exact. */
+/* A of a type the kernel reads with an offset (int8 as A + 128, uint8 as
+ * A - 128): flip the sign bits of the row tile once into a panel of the other
+ * type, instead of once per column tile inside the kernel. col_term already
+ * holds the correction, so this is exact. */
 static const unsigned char *flip_panel(const unsigned char *a, size_t lda, size_t rows, size_t k,
                                        unsigned char *panel) {
   for (size_t r = 0; r < rows; ++r) {
@@ -39,8 +40,9 @@ void q8_gemm_blocked(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args
   /* No panel (allocation failed, or the kernel reads A as is): the kernel
    * handles int8 itself. */
   unsigned char *panel = NULL;
-  if (args->a_dtype == Q8_INT8 && uk->int8_a_offset == 128) panel = malloc(mr * args->k);
-  const q8_dtype a_dtype = panel ? Q8_UINT8 : args->a_dtype;
+  if (q8_gemm_a_offset(uk, args->a_dtype) != 0) panel = malloc(mr * args->k);
+  const q8_dtype flipped = args->a_dtype == Q8_INT8 ? Q8_UINT8 : Q8_INT8;
+  const q8_dtype a_dtype = panel ? flipped : args->a_dtype;
   /* Column blocks outermost: a block of packed weights (nc x k bytes) stays in
    * L2 while every row tile of A (mr x k bytes, in L1) passes over it. */
   for (size_t nb = n0; nb < n1; nb += nc) {

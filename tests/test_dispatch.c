@@ -92,6 +92,37 @@ Test(isa, env_forces_ref) {
   }
 }
 
+/* Forcing an ISA (q8_set_isa, as Q8_ISA does once at start-up) runs that
+ * ISA's GEMM micro-kernel wherever the registry has one (neondot, neoni8mm
+ * under qemu -cpu max; the x86 ones natively). */
+Test(isa, env_forces_each_isas_gemm_kernel) {
+  size_t count;
+  const q8_kernel *all = q8_kernels(&count);
+  for (size_t i = 0; i < sizeof all_isas / sizeof all_isas[0]; ++i) {
+    const char *reason = NULL;
+    if (!q8_isa_usable(all_isas[i], &reason)) {
+      cr_log_info("Q8_ISA=%s: not usable here (%s)", all_isas[i], reason);
+      continue;
+    }
+    const char *want = NULL;
+    for (size_t j = 0; j < count && want == NULL; ++j) {
+      if (all[j].op == Q8_OP_GEMM && strcmp(q8_isa_name(all[j].isa), all_isas[i]) == 0) {
+        want = all[j].name;
+      }
+    }
+    if (want == NULL) {
+      cr_log_info("Q8_ISA=%s: no GEMM kernel of that ISA (falls back)", all_isas[i]);
+      continue;
+    }
+    cr_assert_eq(q8_set_isa(all_isas[i]), Q8_OK, "%s", q8_error_detail());
+    const char *got = plan_kernel();
+    cr_expect(got != NULL && strcmp(got, want) == 0, "Q8_ISA=%s: plan runs %s, want %s",
+              all_isas[i], got ? got : "(no plan)", want);
+    cr_log_info("Q8_ISA=%s: %s", all_isas[i], got ? got : "(no plan)");
+  }
+  cr_expect_eq(q8_set_isa(NULL), Q8_OK);
+}
+
 Test(isa, env_forces_hwy_for_elementwise_ops) {
   setenv("Q8_ISA", "hwy", 1);
   cr_expect_eq(q8_select_kernel(Q8_OP_REQUANTIZE)->isa, Q8_ISA_HWY);

@@ -41,14 +41,15 @@ static void odd_run(size_t mr, size_t nr, size_t k, const void *a, size_t a_stri
   }
 }
 static const q8_gemm_ukernel odd_kernel = {"q8_gemm_x8s8_3x5c3__testc", 3, 5, 3, 0,
-                                           q8_gemm_pack_nrkr, odd_run};
+                                           q8_gemm_pack_nrkr, odd_run, 0};
 
 typedef struct tcase {
   size_t m, n, k;
   q8_dtype a_dtype, out;  /* out: Q8_INT32 or 8-bit */
   q8_requant_mode mode;
   bool per_channel, clamp;
-  int fill;               /* 0 random, -1 all minimum, +1 all maximum */
+  int fill;               /* 0 random, -1 all minimum, +1 all maximum,
+                           * 2 raw sign extremes: A -128 (int8) or 255 (uint8), W -128, za 0 */
 } tcase;
 
 static int32_t rnd_a(q8t_rng *r, q8_dtype dt, int fill) {
@@ -63,11 +64,14 @@ static void check_tile(const q8_gemm_ukernel *uk, q8t_rng *r, const tcase *t, si
   const size_t esize = t->out == Q8_INT32 ? 4 : 1;
   const size_t ldc = t->n + (size_t)q8t_range(r, 0, 3);
   q8t_buf abuf = q8t_buf_new(t->m * lda, (size_t)q8t_range(r, 0, 15));
-  for (size_t i = 0; i < t->m * lda; ++i) abuf.data[i] = (unsigned char)rnd_a(r, t->a_dtype, t->fill);
+  const bool raw = t->fill == 2;
+  for (size_t i = 0; i < t->m * lda; ++i) {
+    abuf.data[i] = raw ? (t->a_dtype == Q8_INT8 ? 0x80u : 0xFFu) : (unsigned char)rnd_a(r, t->a_dtype, t->fill);
+  }
   int8_t *w = malloc(t->n * t->k);
-  for (size_t i = 0; i < t->n * t->k; ++i) w[i] = (int8_t)(t->fill == 0 ? q8t_range(r, -128, 127) : t->fill < 0 ? 127 : -128);
+  for (size_t i = 0; i < t->n * t->k; ++i) w[i] = (int8_t)(t->fill == 0 ? q8t_range(r, -128, 127) : t->fill == -1 ? 127 : -128);
   /* Extreme zero points make |A - za| = 255 with the extreme fills. */
-  const int32_t za = t->fill == 0 ? rnd_a(r, t->a_dtype, 0) : rnd_a(r, t->a_dtype, -t->fill);
+  const int32_t za = raw ? 0 : t->fill == 0 ? rnd_a(r, t->a_dtype, 0) : rnd_a(r, t->a_dtype, -t->fill);
   int32_t *bias = malloc(t->n * sizeof(int32_t));
   for (size_t j = 0; j < t->n; ++j) bias[j] = t->fill ? 0 : q8t_range(r, -100000, 100000);
 
@@ -90,7 +94,7 @@ static void check_tile(const q8_gemm_ukernel *uk, q8t_rng *r, const tcase *t, si
   const q8_requant_params *rqp = t->out == Q8_INT32 ? NULL : &rq;
 
   int32_t *col_term = malloc(t->n * sizeof(int32_t));
-  const int32_t offset = t->a_dtype == Q8_INT8 ? uk->int8_a_offset : 0;
+  const int32_t offset = q8_gemm_a_offset(uk, t->a_dtype);
   q8_gemm_col_terms(t->n, t->k, w, bias, za, offset, col_term);
   void *packed = malloc(q8_gemm_packed_bytes(uk->nr, uk->kr, t->n, t->k));
   uk->pack(uk->nr, uk->kr, t->n, t->k, w, col_term, packed);
@@ -277,7 +281,7 @@ static void check_extreme_products(const q8_gemm_ukernel *uk, q8t_rng *r, size_t
     const int64_t acc = limits ? (int64_t)k * (a[0] - (u8 ? 0 : 256 * (a[0] > 127)) - za) * w[j * k] : 0;
     bias[j] = (int32_t)(limits ? (acc >= 0 ? INT32_MAX : INT32_MIN) - acc : 0);
   }
-  q8_gemm_col_terms(n, k, w, bias, za, u8 ? 0 : uk->int8_a_offset, col_term);
+  q8_gemm_col_terms(n, k, w, bias, za, q8_gemm_a_offset(uk, a_dtype), col_term);
   void *packed = malloc(q8_gemm_packed_bytes(uk->nr, uk->kr, n, k));
   uk->pack(uk->nr, uk->kr, n, k, w, col_term, packed);
   const size_t esize = out == Q8_INT32 ? 4 : 1;
@@ -330,6 +334,30 @@ Test(gemm_ukernels, minus128_squared_products) {
   }
 }
 /* ---- end of -128 x -128 products (armneon) ---- */
+
+/* The raw operands at their sign extremes with no zero point: -128 x -128
+ * (int8) and 255 x -128 (uint8) in every product, the cases where s8 x s8
+ * or u8 x s8 multiply-adds could saturate, and where reading uint8 as
+ * A - 128 (sdot kernels) meets the largest correction. */
+Test(gemm_ukernels, raw_sign_extremes_everywhere) {
+  q8t_rng r = q8t_rng_new(38);
+  const q8_gemm_ukernel *uks[32];
+  const size_t n = runnable_ukernels(uks, 32);
+  for (size_t i = 0; i < n; ++i) {
+    const size_t ks[] = {1, uks[i]->kr, 259, Q8_GEMM_MAX_K};
+    for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ++ki) {
+      for (int dt = 0; dt < 2; ++dt) {
+        for (int o = 0; o < 2; ++o) {
+          const bool big = ks[ki] == Q8_GEMM_MAX_K;
+          const tcase t = {.m = big ? 1 : uks[i]->mr, .n = uks[i]->nr, .k = ks[ki],
+                           .a_dtype = dt ? Q8_UINT8 : Q8_INT8, .out = o ? Q8_UINT8 : Q8_INT32,
+                           .mode = Q8_REQUANT_GEMMLOWP, .fill = 2};
+          check_tile(uks[i], &r, &t, 0);
+        }
+      }
+    }
+  }
+}
 
 Test(gemm_ukernels, blocked_driver_over_many_tiles) {
   q8t_rng r = q8t_rng_new(37);

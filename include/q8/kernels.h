@@ -111,12 +111,16 @@ q8_status q8_conv_ref(const q8_conv_shape *shape, const void *input, q8_dtype in
  *
  * A' is A as the kernel's multiply reads it. Kernels built on u8 x s8 dot
  * products (vpdpbusd) read int8 activations as A + 128 (a sign-bit flip) and
- * declare int8_a_offset = 128; the others read A as is (int8_a_offset = 0).
+ * declare int8_a_offset = 128; kernels built on s8 x s8 dot products (sdot)
+ * read uint8 activations as A - 128 (the same flip) and declare
+ * uint8_a_offset = -128; the others read A as is (both offsets 0).
  * The driver folds everything else into col_term at plan time:
  *   col_term[n] = bias[n] - (a_zero_point + offset) * sum_k W[n][k],
- * offset = int8_a_offset for int8 activations, 0 for uint8. Every step is
- * exact modulo 2^32 and the plan proves the true result fits int32, so the
- * wrapped int32 arithmetic yields it exactly.
+ * offset = q8_gemm_a_offset(uk, activation type). Every step is exact modulo
+ * 2^32 and the plan proves the true result fits int32, so the wrapped int32
+ * arithmetic yields it exactly. A driver may flip the sign bits of A itself
+ * when the offset is not 0 and pass the kernel the other activation type
+ * (which the kernel then reads as is): the flipped bytes are exactly A'.
  *
  * Packed layout (q8_gemm_pack_nrkr; a kernel may define its own pack): for each
  * block of NR output channels (the last one padded with zero channels):
@@ -142,7 +146,13 @@ typedef struct q8_gemm_ukernel {
    * No alignment is required of a, c or the strides beyond the element size. */
   void (*run)(size_t mr, size_t nr, size_t k, const void *a, size_t a_stride, q8_dtype a_dtype,
               const void *packed, void *c, size_t c_stride, const q8_requant_params *rq);
+  int32_t uint8_a_offset; /* -128 or 0, see above (last: older initialisers leave it 0) */
 } q8_gemm_ukernel;
+
+/* What the kernel adds to activations of type a_dtype: the offset of col_term. */
+static inline int32_t q8_gemm_a_offset(const q8_gemm_ukernel *uk, q8_dtype a_dtype) {
+  return a_dtype == Q8_INT8 ? uk->int8_a_offset : uk->uint8_a_offset;
+}
 
 /* kernels/pack.c: the common packed layout. */
 size_t q8_gemm_block_bytes(unsigned nr, unsigned kr, size_t k);
@@ -217,8 +227,8 @@ size_t q8_conv_indirection(const q8_conv_shape *shape, size_t out_h, size_t out_
 /* The single-threaded loop nest of one group: rows (pixels) [m0, m1) x
  * columns [n0, n1) of the group's output, n0 a multiple of uk->nr. Column
  * blocks of nc outermost as in q8_gemm_blocked; per row tile the driver
- * gathers the MR x k panel (int8 input flipped to A + 128 on the way for
- * kernels with int8_a_offset == 128, whose col_term holds the correction),
+ * gathers the MR x k panel (flipped to A' on the way for kernels whose
+ * q8_gemm_a_offset is not 0, whose col_term holds the correction),
  * then runs every column tile of the block over it. */
 typedef struct q8_conv_indirect_args {
   size_t k;                       /* kernel_h * kernel_w * Cg */

@@ -316,6 +316,7 @@ const q8_gemm_ukernel q8_gemm_x8s8_8x16c2__hwy = {
     0,
     q8_gemm_pack_nrkr,
     q8::GemmRun,
+    0,
 };
 }  // extern "C"
 #endif  // HWY_ONCE
