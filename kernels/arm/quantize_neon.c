@@ -55,6 +55,27 @@ QN_INLINE size_t qn_lanes(size_t n, size_t b, size_t g) {
   return first >= n ? 0 : n - first < 4 ? n - first : 4;
 }
 
+/* Scale and zero point of channels [c, c + lanes) (lanes 1..4; lanes past
+ * them get scale 1 and zero point 0, never read from the arrays), or of
+ * channel c broadcast. A NULL zero_point array is all zeros. */
+QN_INLINE void qn_load_params(const q8_quant_params *p, size_t c, size_t lanes, bool per_lane,
+                              float32x4_t *scale, int32x4_t *zp) {
+  if (!per_lane) {
+    *scale = vdupq_n_f32(p->scale[c]);
+    *zp = vdupq_n_s32(p->zero_point ? p->zero_point[c] : 0);
+  } else if (lanes == 4) {
+    *scale = vld1q_f32(p->scale + c);
+    *zp = p->zero_point ? vld1q_s32(p->zero_point + c) : vdupq_n_s32(0);
+  } else {
+    float s[4] = {1.0f, 1.0f, 1.0f, 1.0f};
+    int32_t z[4] = {0, 0, 0, 0};
+    memcpy(s, p->scale + c, lanes * sizeof(float));
+    if (p->zero_point) memcpy(z, p->zero_point + c, lanes * sizeof(int32_t));
+    *scale = vld1q_f32(s);
+    *zp = vld1q_s32(z);
+  }
+}
+
 /* ---- quantize ------------------------------------------------------------ */
 typedef struct qn_quant_ctx {
   const float *x;
@@ -73,14 +94,8 @@ typedef struct qn_qgroup {
 /* Parameters of channels [c, c + lanes) (lanes 1..4), or channel c broadcast. */
 QN_INLINE qn_qgroup qn_qgroup_init(const qn_quant_ctx *q, size_t c, size_t lanes, bool per_lane) {
   const q8_quant_params *p = q->p;
-  float scale[4] = {1.0f, 1.0f, 1.0f, 1.0f};
-  int32_t zp[4] = {0, 0, 0, 0};
-  const size_t n = per_lane ? lanes : 1;
-  memcpy(scale, p->scale + c, n * sizeof(float));
-  if (p->zero_point) memcpy(zp, p->zero_point + c, n * sizeof(int32_t));
   qn_qgroup g;
-  g.scale = per_lane ? vld1q_f32(scale) : vdupq_n_f32(scale[0]);
-  g.zp = per_lane ? vld1q_s32(zp) : vdupq_n_s32(zp[0]);
+  qn_load_params(p, c, lanes, per_lane, &g.scale, &g.zp);
   /* The reciprocal rounded to float first, as the reference's 1.0f / scale. */
   if (q->scale_op == Q8_SCALE_RECIPROCAL) g.scale = vdivq_f32(vdupq_n_f32(1.0f), g.scale);
   const int32_t min = p->dtype == Q8_UINT8 ? 0 : -128, max = p->dtype == Q8_UINT8 ? 255 : 127;
@@ -98,40 +113,46 @@ QN_INLINE int32x4_t qn_quantize4(float32x4_t x, const qn_qgroup *g, bool divide,
   return vaddq_s32(even ? vcvtnq_s32_f32(v) : vcvtaq_s32_f32(v), g->zp);
 }
 
+/* 16 elements (left of them real) at x -> out; b is their offset in the span. */
+QN_INLINE void qn_quantize_block(const qn_quant_ctx *q, const float *x, unsigned char *out,
+                                 size_t left, size_t n, size_t b, size_t channel, bool per_lane,
+                                 bool divide, bool even, qn_qgroup *g) {
+  int32x4_t r[4];
+#pragma GCC unroll 4 /* parameters and results stay in registers */
+  for (size_t k = 0; k < 4; ++k) {
+    if (per_lane) {
+      const size_t lanes = qn_lanes(n, b, k);
+      if (lanes == 0) {
+        r[k] = vdupq_n_s32(0);
+        continue;
+      }
+      g[k] = qn_qgroup_init(q, channel + b + 4 * k, lanes, true);
+    }
+    r[k] = qn_quantize4(vld1q_f32(x + 4 * k), &g[k], divide, even);
+  }
+  q8_rqn_store(out, left, q8_rqn_narrow16(r[0], r[1], r[2], r[3]));
+}
+
 QN_INLINE void qn_quantize_span_as(const qn_quant_ctx *q, size_t start, size_t n, size_t channel,
                                    bool per_lane, bool divide, bool even) {
   qn_qgroup g[4];
   if (!per_lane) g[0] = g[1] = g[2] = g[3] = qn_qgroup_init(q, channel, 4, false);
-  for (size_t b = 0; b < n; b += QN_BLOCK) {
-    const size_t left = n - b < QN_BLOCK ? n - b : QN_BLOCK;
-    const float *x = q->x + start + b;
+  /* Locals: stores through the byte output could alias the context. */
+  const float *x = q->x + start;
+  unsigned char *out = q->out + start;
+  size_t b = 0;
+  for (; n - b >= QN_BLOCK; b += QN_BLOCK) {
+    qn_quantize_block(q, x + b, out + b, QN_BLOCK, n, b, channel, per_lane, divide, even, g);
+  }
+  if (b < n) {
     float tail[QN_BLOCK] = {0};
-    if (left < QN_BLOCK) {
-      memcpy(tail, x, left * sizeof(float));
-      x = tail;
-    }
-    int32x4_t r[4];
-    for (size_t k = 0; k < 4; ++k) {
-      if (per_lane) {
-        const size_t lanes = qn_lanes(n, b, k);
-        if (lanes == 0) {
-          r[k] = vdupq_n_s32(0);
-          continue;
-        }
-        g[k] = qn_qgroup_init(q, channel + b + 4 * k, lanes, true);
-      }
-      r[k] = qn_quantize4(vld1q_f32(x + 4 * k), &g[k], divide, even);
-    }
-    q8_rqn_store(q->out + start + b, left, q8_rqn_narrow16(r[0], r[1], r[2], r[3]));
+    memcpy(tail, x + b, (n - b) * sizeof(float));
+    qn_quantize_block(q, tail, out + b, n - b, n, b, channel, per_lane, divide, even, g);
   }
 }
 
-static void qn_quantize_span(const void *ctx, size_t start, size_t n, size_t channel,
-                             bool per_lane) {
-  const qn_quant_ctx *q = ctx;
-  const bool divide = q->scale_op != Q8_SCALE_RECIPROCAL;
-  const bool even = q->rounding != Q8_ROUND_HALF_AWAY;
-  /* The choices as constants inside each copy of the loop. */
+QN_INLINE void qn_quantize_span_by(const qn_quant_ctx *q, size_t start, size_t n, size_t channel,
+                                   bool per_lane, bool divide, bool even) {
   if (divide) {
     if (even) {
       qn_quantize_span_as(q, start, n, channel, per_lane, true, true);
@@ -144,6 +165,19 @@ static void qn_quantize_span(const void *ctx, size_t start, size_t n, size_t cha
     } else {
       qn_quantize_span_as(q, start, n, channel, per_lane, false, false);
     }
+  }
+}
+
+static void qn_quantize_span(const void *ctx, size_t start, size_t n, size_t channel,
+                             bool per_lane) {
+  const qn_quant_ctx *q = ctx;
+  const bool divide = q->scale_op != Q8_SCALE_RECIPROCAL;
+  const bool even = q->rounding != Q8_ROUND_HALF_AWAY;
+  /* The choices as constants inside each copy of the loop. */
+  if (per_lane) {
+    qn_quantize_span_by(q, start, n, channel, true, divide, even);
+  } else {
+    qn_quantize_span_by(q, start, n, channel, false, divide, even);
   }
 }
 
@@ -162,15 +196,41 @@ typedef struct qn_dequant_ctx {
   float *out;
 } qn_dequant_ctx;
 
-QN_INLINE void qn_dequant_params(const q8_quant_params *p, size_t c, size_t lanes, bool per_lane,
-                                 float32x4_t *scale, int32x4_t *zp) {
-  float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-  int32_t z[4] = {0, 0, 0, 0};
-  const size_t n = per_lane ? lanes : 1;
-  memcpy(s, p->scale + c, n * sizeof(float));
-  if (p->zero_point) memcpy(z, p->zero_point + c, n * sizeof(int32_t));
-  *scale = per_lane ? vld1q_f32(s) : vdupq_n_f32(s[0]);
-  *zp = per_lane ? vld1q_s32(z) : vdupq_n_s32(z[0]);
+QN_INLINE void qn_dequantize_block(const q8_quant_params *p, const unsigned char *q, float *out,
+                                   size_t left, size_t n, size_t b, size_t channel,
+                                   bool per_lane, bool u8, float32x4_t *scale, int32x4_t *zp) {
+  const uint8x16_t bytes = vld1q_u8(q);
+  /* Widened to int32 (any zero point), then (float)(v - zp) * scale. */
+  int16x8_t half[2];
+  if (u8) {
+    half[0] = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(bytes)));
+    half[1] = vreinterpretq_s16_u16(vmovl_high_u8(bytes));
+  } else {
+    half[0] = vmovl_s8(vget_low_s8(vreinterpretq_s8_u8(bytes)));
+    half[1] = vmovl_high_s8(vreinterpretq_s8_u8(bytes));
+  }
+  float32x4_t y[4];
+#pragma GCC unroll 4 /* parameters and results stay in registers */
+  for (size_t k = 0; k < 4; ++k) {
+    if (per_lane) {
+      const size_t lanes = qn_lanes(n, b, k);
+      if (lanes == 0) {
+        y[k] = vdupq_n_f32(0.0f);
+        continue;
+      }
+      qn_load_params(p, channel + b + 4 * k, lanes, true, &scale[k], &zp[k]);
+    }
+    const int32x4_t v = k % 2 ? vmovl_high_s16(half[k / 2]) : vmovl_s16(vget_low_s16(half[k / 2]));
+    y[k] = vmulq_f32(vcvtq_f32_s32(vsubq_s32(v, zp[k])), scale[k]);
+  }
+  if (left == QN_BLOCK) {
+#pragma GCC unroll 4
+    for (size_t k = 0; k < 4; ++k) vst1q_f32(out + 4 * k, y[k]);
+  } else {
+    float tail_out[QN_BLOCK];
+    for (size_t k = 0; k < 4; ++k) vst1q_f32(tail_out + 4 * k, y[k]);
+    memcpy(out, tail_out, left * sizeof(float));
+  }
 }
 
 QN_INLINE void qn_dequantize_span_as(const qn_dequant_ctx *d, size_t start, size_t n,
@@ -178,58 +238,31 @@ QN_INLINE void qn_dequantize_span_as(const qn_dequant_ctx *d, size_t start, size
   float32x4_t scale[4];
   int32x4_t zp[4];
   if (!per_lane) {
-    qn_dequant_params(d->p, channel, 1, false, &scale[0], &zp[0]);
+    qn_load_params(d->p, channel, 1, false, &scale[0], &zp[0]);
     for (size_t k = 1; k < 4; ++k) scale[k] = scale[0], zp[k] = zp[0];
   }
-  for (size_t b = 0; b < n; b += QN_BLOCK) {
-    const size_t left = n - b < QN_BLOCK ? n - b : QN_BLOCK;
-    const unsigned char *q = d->q + start + b;
-    unsigned char tail_in[QN_BLOCK] = {0};
-    if (left < QN_BLOCK) {
-      memcpy(tail_in, q, left);
-      q = tail_in;
-    }
-    const uint8x16_t bytes = vld1q_u8(q);
-    /* Widened to int32 (any zero point), then (float)(v - zp) * scale. */
-    int16x8_t half[2];
-    if (u8) {
-      half[0] = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(bytes)));
-      half[1] = vreinterpretq_s16_u16(vmovl_high_u8(bytes));
-    } else {
-      half[0] = vmovl_s8(vget_low_s8(vreinterpretq_s8_u8(bytes)));
-      half[1] = vmovl_high_s8(vreinterpretq_s8_u8(bytes));
-    }
-    float32x4_t y[4];
-    for (size_t k = 0; k < 4; ++k) {
-      if (per_lane) {
-        const size_t lanes = qn_lanes(n, b, k);
-        if (lanes == 0) {
-          y[k] = vdupq_n_f32(0.0f);
-          continue;
-        }
-        qn_dequant_params(d->p, channel + b + 4 * k, lanes, true, &scale[k], &zp[k]);
-      }
-      const int32x4_t v = k % 2 ? vmovl_high_s16(half[k / 2]) : vmovl_s16(vget_low_s16(half[k / 2]));
-      y[k] = vmulq_f32(vcvtq_f32_s32(vsubq_s32(v, zp[k])), scale[k]);
-    }
-    float *out = d->out + start + b;
-    if (left == QN_BLOCK) {
-      for (size_t k = 0; k < 4; ++k) vst1q_f32(out + 4 * k, y[k]);
-    } else {
-      float tail_out[QN_BLOCK];
-      for (size_t k = 0; k < 4; ++k) vst1q_f32(tail_out + 4 * k, y[k]);
-      memcpy(out, tail_out, left * sizeof(float));
-    }
+  const q8_quant_params *p = d->p;
+  const unsigned char *q = d->q + start;
+  float *out = d->out + start;
+  size_t b = 0;
+  for (; n - b >= QN_BLOCK; b += QN_BLOCK) {
+    qn_dequantize_block(p, q + b, out + b, QN_BLOCK, n, b, channel, per_lane, u8, scale, zp);
+  }
+  if (b < n) {
+    unsigned char tail[QN_BLOCK] = {0};
+    memcpy(tail, q + b, n - b);
+    qn_dequantize_block(p, tail, out + b, n - b, n, b, channel, per_lane, u8, scale, zp);
   }
 }
 
 static void qn_dequantize_span(const void *ctx, size_t start, size_t n, size_t channel,
                                bool per_lane) {
   const qn_dequant_ctx *d = ctx;
-  if (d->p->dtype == Q8_UINT8) {
-    qn_dequantize_span_as(d, start, n, channel, per_lane, true);
+  const bool u8 = d->p->dtype == Q8_UINT8;
+  if (per_lane) {
+    qn_dequantize_span_as(d, start, n, channel, true, u8);
   } else {
-    qn_dequantize_span_as(d, start, n, channel, per_lane, false);
+    qn_dequantize_span_as(d, start, n, channel, false, u8);
   }
 }
 
@@ -258,6 +291,26 @@ static q8_requant_params qn_requant_channel(const q8_requant_params *p, size_t c
   return one;
 }
 
+QN_INLINE void qn_requantize_block(const q8_requant_params *p, const int32_t *acc,
+                                   unsigned char *out, size_t left, size_t n, size_t b,
+                                   size_t channel, bool per_lane, q8_requant_mode mode,
+                                   q8_rqn *g) {
+  int32x4_t q[4];
+#pragma GCC unroll 4 /* parameters and results stay in registers */
+  for (size_t k = 0; k < 4; ++k) {
+    if (per_lane) {
+      const size_t lanes = qn_lanes(n, b, k);
+      if (lanes == 0) {
+        q[k] = vdupq_n_s32(0);
+        continue;
+      }
+      q8_rqn_init(&g[k], p, channel + b + 4 * k, lanes);
+    }
+    q[k] = q8_rqn_apply(&g[k], mode, vld1q_s32(acc + 4 * k));
+  }
+  q8_rqn_store(out, left, q8_rqn_narrow16(q[0], q[1], q[2], q[3]));
+}
+
 QN_INLINE void qn_requantize_span_as(const qn_requant_ctx *r, size_t start, size_t n,
                                      size_t channel, bool per_lane, q8_requant_mode mode) {
   q8_rqn g[4];
@@ -266,33 +319,23 @@ QN_INLINE void qn_requantize_span_as(const qn_requant_ctx *r, size_t start, size
     q8_rqn_init(&g[0], &one, 0, 4);
     g[1] = g[2] = g[3] = g[0];
   }
-  for (size_t b = 0; b < n; b += QN_BLOCK) {
-    const size_t left = n - b < QN_BLOCK ? n - b : QN_BLOCK;
-    const int32_t *acc = r->acc + start + b;
+  const q8_requant_params *p = r->p;
+  const int32_t *acc = r->acc + start;
+  unsigned char *out = r->out + start;
+  size_t b = 0;
+  for (; n - b >= QN_BLOCK; b += QN_BLOCK) {
+    qn_requantize_block(p, acc + b, out + b, QN_BLOCK, n, b, channel, per_lane, mode, g);
+  }
+  if (b < n) {
     int32_t tail[QN_BLOCK] = {0};
-    if (left < QN_BLOCK) {
-      memcpy(tail, acc, left * sizeof(int32_t));
-      acc = tail;
-    }
-    int32x4_t q[4];
-    for (size_t k = 0; k < 4; ++k) {
-      if (per_lane) {
-        const size_t lanes = qn_lanes(n, b, k);
-        if (lanes == 0) {
-          q[k] = vdupq_n_s32(0);
-          continue;
-        }
-        q8_rqn_init(&g[k], r->p, channel + b + 4 * k, lanes);
-      }
-      q[k] = q8_rqn_apply(&g[k], mode, vld1q_s32(acc + 4 * k));
-    }
-    q8_rqn_store(r->out + start + b, left, q8_rqn_narrow16(q[0], q[1], q[2], q[3]));
+    memcpy(tail, acc + b, (n - b) * sizeof(int32_t));
+    qn_requantize_block(p, tail, out + b, n - b, n, b, channel, per_lane, mode, g);
   }
 }
 
-static void qn_requantize_span(const void *ctx, size_t start, size_t n, size_t channel,
-                               bool per_lane) {
-  const qn_requant_ctx *r = ctx;
+/* The mode and per_lane as constants inside each copy of the loop. */
+QN_INLINE void qn_requantize_span_by(const qn_requant_ctx *r, size_t start, size_t n,
+                                     size_t channel, bool per_lane) {
   switch (r->p->mode) {
     case Q8_REQUANT_GEMMLOWP:
       qn_requantize_span_as(r, start, n, channel, per_lane, Q8_REQUANT_GEMMLOWP);
@@ -304,6 +347,16 @@ static void qn_requantize_span(const void *ctx, size_t start, size_t n, size_t c
     default:
       qn_requantize_span_as(r, start, n, channel, per_lane, Q8_REQUANT_FP32);
       break;
+  }
+}
+
+static void qn_requantize_span(const void *ctx, size_t start, size_t n, size_t channel,
+                               bool per_lane) {
+  const qn_requant_ctx *r = ctx;
+  if (per_lane) {
+    qn_requantize_span_by(r, start, n, channel, true);
+  } else {
+    qn_requantize_span_by(r, start, n, channel, false);
   }
 }
 
