@@ -3,22 +3,22 @@
  *
  * smmla multiplies a 2x8 block of A (two rows, 8 k) by an 8x2 block of W
  * (two columns, 8 k) into a 2x2 int32 block [r0c0, r0c1, r1c0, r1c1]: 32
- * MACs per instruction. Tile: MR = 6 rows (3 row pairs) x NR = 12 columns
- * (6 column pairs), KR = 8: 18 accumulators. The common packed layout with
+ * MACs per instruction. Tile: MR = 4 rows (2 row pairs) x NR = 16 columns
+ * (8 column pairs), KR = 8: 16 accumulators. The common packed layout with
  * KR = 8 (q8_gemm_pack_nrkr) is already what smmla wants: per K group, column
  * pair j is 16 consecutive bytes (column 2j's 8 k, then column 2j + 1's).
  *
  * A rows are interleaved in registers: each row loads 16 bytes (2 K groups)
  * and trn1/trn2 of the 64-bit halves of two rows give the row pair's 2x8
- * block of either group. Per 16 k a tile thus issues MR * NR / 2 = 36 smmla,
- * MR = 6 permutes and MR + NR = 18 loads of 16 bytes. The shape is set by
- * those ratios: a vector pipe pair issues 2 smmla (or permutes) per cycle and
- * the load pipe one 16-byte load (llvm-mca's model of Cortex-A76/A710), so
- * the loop takes max(18, (36 + 6) / 2) = 21 cycles for 18 of smmla work
- * (86%): 4x16 is load-bound (20 loads for 16), 8x8 permute-bound (20 for
- * 16), and 6x16 or 8x12 need more than 32 registers. trn rather than zip:
- * the same result for 64-bit elements (see mm_trn1).
-
+ * block of either group. Per 16 k a tile thus issues MR * NR / 2 = 32 smmla,
+ * MR = 4 permutes and MR + NR = 20 loads of 16 bytes. The shape is set by
+ * those ratios: smmla and permutes share the two vector pipes, loads have two
+ * pipes of their own (llvm-mca's Neoverse N2 model, used for Cortex-A710), so
+ * the permutes cost 2 / NR of the smmla time whatever MR is: 6x12 ran at
+ * (36 + 6) / 36 (84.7% of peak), 4x16 at (32 + 4) / 32 (88.3%); a wider NR
+ * needs more than 32 registers or an epilogue wider than 16 columns.
+ * trn rather than zip: the same result for 64-bit elements (see mm_trn1).
+ *
  * A is never read past k bytes per row: the last k % 16 bytes go through a
  * zeroed copy, and only K groups present in the packed weights (k padded to a
  * multiple of 8) are multiplied. An odd last row reads row 0 again for its
@@ -35,8 +35,8 @@
 #include "kernels/arm/gemm_tile_neon.h"
 #include "q8/kernels.h"
 
-#define Q8_MM_MR 6
-#define Q8_MM_NR 12
+#define Q8_MM_MR 4
+#define Q8_MM_NR 16
 #define Q8_MM_PAIRS (Q8_MM_MR / 2)
 #define Q8_MM_CPAIRS (Q8_MM_NR / 2)
 /* 16-byte K steps per iteration of the main loop (see mm_tile). */
@@ -66,7 +66,7 @@ Q8_MM_INLINE void mm_group(const int P, const bool u8, mm_acc *acc, const int8x1
 }
 
 /* acc += two K groups (lo, hi), column pair by column pair: two W vectors
- * live at a time, so 18 accumulators, 6 A blocks and W fit the registers. */
+ * live at a time, so 16 accumulators, 4 A blocks and W fit the registers. */
 Q8_MM_INLINE void mm_groups2(const int P, const bool u8, mm_acc *acc, const int8x16_t *lo,
                              const int8x16_t *hi, const int8_t *w) {
 #pragma GCC unroll 8
@@ -140,11 +140,11 @@ Q8_MM_INLINE void mm_tile(const int MR, const bool u8, const bool mca, size_t nr
   }
   const int8_t *w = packed + Q8_MM_NR * sizeof(int32_t);
   size_t q = 0;
-  /* 64 k per iteration, row pointers advanced once: loads with immediate
+  /* 128 k per iteration, row pointers advanced once: loads with immediate
    * offsets are one uop where register offsets are two, and with 3 uops
    * dispatched per cycle that decides whether 2 smmla issue per cycle. */
   for (; q + 16 * Q8_MM_UNROLL <= k; q += 16 * Q8_MM_UNROLL) {
-    if (mca) __asm__ volatile("// LLVM-MCA-BEGIN q8_gemm_x8s8_6x12c8__neoni8mm");
+    if (mca) __asm__ volatile("// LLVM-MCA-BEGIN q8_gemm_x8s8_4x16c8__neoni8mm");
 #pragma GCC unroll 16
     for (int u = 0; u < Q8_MM_UNROLL; ++u) {
       mm_k16(P, u8, &acc, row, 16 * (size_t)u, w);
@@ -192,27 +192,25 @@ Q8_MM_INLINE void mm_tile(const int MR, const bool u8, const bool mca, size_t nr
 
 #define Q8_MM_TILE_FNS(R) Q8_TILE_NEON_FNS(Q8_MM_FN, mm_tile, R, Q8_MM_MR)
 
-#if Q8_MM_MR != 6 || Q8_MM_NR % 4 != 0 || Q8_MM_NR > 16
-#error "the tile table below lists MR = 6; the epilogue takes whole vectors of 4 columns, at most 16"
+#if Q8_MM_MR != 4 || Q8_MM_NR % 4 != 0 || Q8_MM_NR > 16
+#error "the tile table below lists MR = 4; the epilogue takes whole vectors of 4 columns, at most 16"
 #endif
 Q8_MM_TILE_FNS(1)
 Q8_MM_TILE_FNS(2)
 Q8_MM_TILE_FNS(3)
 Q8_MM_TILE_FNS(4)
-Q8_MM_TILE_FNS(5)
-Q8_MM_TILE_FNS(6)
 
 /* [mr - 1][0: int8, 1: uint8] */
 static const q8_tile_neon_fn tiles[Q8_MM_MR][2] = {{s8_1, u8_1}, {s8_2, u8_2}, {s8_3, u8_3},
-                                           {s8_4, u8_4}, {s8_5, u8_5}, {s8_6, u8_6}};
+                                                   {s8_4, u8_4}};
 
 static void run(size_t mr, size_t nr, size_t k, const void *a, size_t a_stride, q8_dtype a_dtype,
                 const void *packed, void *c, size_t c_stride, const q8_requant_params *rq) {
   tiles[mr - 1][a_dtype == Q8_UINT8](nr, k, a, a_stride, packed, c, c_stride, rq);
 }
 
-const q8_gemm_ukernel q8_gemm_x8s8_6x12c8__neoni8mm = {
-    .name = "q8_gemm_x8s8_6x12c8__neoni8mm",
+const q8_gemm_ukernel q8_gemm_x8s8_4x16c8__neoni8mm = {
+    .name = "q8_gemm_x8s8_4x16c8__neoni8mm",
     .mr = Q8_MM_MR,
     .nr = Q8_MM_NR,
     .kr = 8,
