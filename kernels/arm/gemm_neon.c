@@ -42,14 +42,23 @@
 
 #define Q8_NEON_INLINE static inline __attribute__((always_inline))
 
-/* acc += the 16 exact products of a and w, pairwise summed into int32. The
- * empty asm "modifies" a after each column so that the next smull of the same
- * row waits for these sadalp: otherwise GCC hoists all the smull of a group
- * first, and the products plus 16 accumulators spill. It emits nothing. */
+/* acc += the 16 exact products of a and w, pairwise summed into int32. */
 #define Q8_NEON_MAC(acc, a, w)                                      \
   acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(a), vget_low_s8(w))); \
-  acc = vpadalq_s16(acc, vmull_high_s8(a, w));                      \
-  __asm__("" : "+w"(a) : "w"(acc))
+  acc = vpadalq_s16(acc, vmull_high_s8(a, w))
+
+/* GCC's scheduling pass before register allocation hoists all 32 smull of a
+ * group above the sadalp, and the products plus 16 accumulators then spill or
+ * get copied (an empty-asm dependency per column still left 12 register
+ * copies in the loop, 85% of the model's peak). Without that pass the loop is
+ * its 71 loads, smull and sadalp (100%); the core reorders them itself and
+ * the pass after register allocation still runs. Other compilers schedule
+ * under register pressure and take no such attribute. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define Q8_NEON_NO_PRE_RA_SCHED __attribute__((optimize("no-schedule-insns")))
+#else
+#define Q8_NEON_NO_PRE_RA_SCHED
+#endif
 
 /* One group of 16 k: activations a0..a3, weights at w. */
 #define Q8_NEON_GROUP(a0, a1, a2, a3)                                               \
@@ -158,9 +167,9 @@ Q8_NEON_INLINE void tile_neon(const int U8, size_t mr, size_t nr, size_t k, cons
   store_tile((unsigned char *)c, c_stride, mr, nr, rows, rq);
 }
 
-static void q8_gemm_x8s8_4x4c16__neon_run(size_t mr, size_t nr, size_t k, const void *a,
-                                          size_t a_stride, q8_dtype a_dtype, const void *packed,
-                                          void *c, size_t c_stride, const q8_requant_params *rq) {
+Q8_NEON_NO_PRE_RA_SCHED static void q8_gemm_x8s8_4x4c16__neon_run(
+    size_t mr, size_t nr, size_t k, const void *a, size_t a_stride, q8_dtype a_dtype,
+    const void *packed, void *c, size_t c_stride, const q8_requant_params *rq) {
   if (a_dtype == Q8_UINT8) {
     tile_neon(1, mr, nr, k, a, a_stride, packed, c, c_stride, rq);
   } else {
