@@ -48,12 +48,6 @@
   acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(a), vget_low_s8(w))); \
   acc = vpadalq_s16(acc, vmull_high_s8(a, w))
 
-/* GCC's scheduling pass before register allocation hoists all 32 smull of a
- * group above the sadalp, and the products plus 16 accumulators then spill or
- * get copied (an empty-asm dependency per column still left 12 register
- * copies in the loop, 85% of the model's peak). Without that pass (see
- * Q8_TILE_NEON_NO_PRE_RA_SCHED) the loop is its 71 loads, smull and sadalp. */
-
 /* One group of 16 k: activations a0..a3, weights at w. */
 #define Q8_NEON_GROUP(a0, a1, a2, a3)                                               \
   {                                                                                 \
@@ -161,6 +155,12 @@ Q8_NEON_INLINE void tile_neon(const int U8, size_t mr, size_t nr, size_t k, cons
   store_tile((unsigned char *)c, c_stride, mr, nr, rows, rq);
 }
 
+/* GCC's scheduling pass before register allocation hoists all 32 smull of a
+ * group above the sadalp, and the products plus 16 accumulators then spill or
+ * get copied (an empty-asm dependency per column still left 12 register
+ * copies in the loop, 85% of the model's peak). Without that pass
+ * (Q8_TILE_NEON_NO_PRE_RA_SCHED, gemm_tile_neon.h) the loop is its 71 loads,
+ * smull and sadalp. */
 Q8_TILE_NEON_NO_PRE_RA_SCHED static void q8_gemm_x8s8_4x4c16__neon_run(
     size_t mr, size_t nr, size_t k, const void *a, size_t a_stride, q8_dtype a_dtype,
     const void *packed, void *c, size_t c_stride, const q8_requant_params *rq) {
