@@ -22,51 +22,38 @@
  *
  * Output: int32, or requantized in all three modes by kernels/arm/requant_neon.h.
  *
- * uint8 activations: smull is signed only, so A is read as A - 128 (a sign-bit
- * flip, exact in int8) and 128 * sum_k W[n][k] is added to col_term here (the
- * driver's col_term has no offset for uint8). The weight sums are taken in the
- * main loop from the weight registers already loaded (one sadalp per column
- * and group on V1, which the 16-byte groups halve against KR = 8). int8
- * activations are read as is (int8_a_offset = 0).
+ * Activations: smull is signed only, so int8 is read as is and uint8 as
+ * A - 128 (a sign-bit flip, exact in int8; uint8_a_offset = -128: col_term
+ * holds + 128 * sum W). The drivers flip uint8 rows once per row tile into a
+ * panel and pass them as int8, so uint8 runs the int8 loop; called directly
+ * with uint8, the kernel flips each 16-byte load itself (one eor per row and
+ * group, a path the drivers never take, hence no llvm-mca marker of its own).
  *
  * Baseline Armv8-A: Advanced SIMD is part of it, so no target attribute. */
 #include <arm_neon.h>
 #include <string.h>
 
+#include "kernels/arm/gemm_tile_neon.h"
 #include "kernels/arm/requant_neon.h"
 #include "q8/kernels.h"
 
 #define Q8_NEON_MR 4
 #define Q8_NEON_NR 4
 #define Q8_NEON_KR 16
-/* sadalp of int8 pairs into int16 lanes: each group adds a pair sum in
- * [-256, 254] to a lane, so 128 groups stay within [-32768, 32512]. */
-#define Q8_NEON_SUM_GROUPS 128
 
 #define Q8_NEON_INLINE static inline __attribute__((always_inline))
 
-/* acc += the 16 exact products of a and w, pairwise summed into int32. The
- * empty asm "modifies" a after each column so that the next smull of the same
- * row waits for these sadalp: otherwise GCC hoists all the smull of a group
- * first, and the products plus 16 accumulators spill. It emits nothing. */
+/* acc += the 16 exact products of a and w, pairwise summed into int32. */
 #define Q8_NEON_MAC(acc, a, w)                                      \
   acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(a), vget_low_s8(w))); \
-  acc = vpadalq_s16(acc, vmull_high_s8(a, w));                      \
-  __asm__("" : "+w"(a) : "w"(acc))
+  acc = vpadalq_s16(acc, vmull_high_s8(a, w))
 
-/* One group of 16 k: activations a0..a3, weights at w; with uint8
- * activations also the group's weight pair sums into sum0..sum3. */
+/* One group of 16 k: activations a0..a3, weights at w. */
 #define Q8_NEON_GROUP(a0, a1, a2, a3)                                               \
   {                                                                                 \
     const int8x16_t w0 = vld1q_s8(w), w1 = vld1q_s8(w + 16), w2 = vld1q_s8(w + 32), \
                     w3 = vld1q_s8(w + 48);                                          \
     w += Q8_NEON_NR * Q8_NEON_KR;                                                   \
-    if (U8) {                                                                       \
-      sum0 = vpadalq_s8(sum0, w0);                                                  \
-      sum1 = vpadalq_s8(sum1, w1);                                                  \
-      sum2 = vpadalq_s8(sum2, w2);                                                  \
-      sum3 = vpadalq_s8(sum3, w3);                                                  \
-    }                                                                               \
     Q8_NEON_MAC(acc00, a0, w0);                                                     \
     Q8_NEON_MAC(acc01, a0, w1);                                                     \
     Q8_NEON_MAC(acc02, a0, w2);                                                     \
@@ -83,16 +70,6 @@
     Q8_NEON_MAC(acc31, a3, w1);                                                     \
     Q8_NEON_MAC(acc32, a3, w2);                                                     \
     Q8_NEON_MAC(acc33, a3, w3);                                                     \
-  }
-
-/* Moves the int16 weight pair sums of a chunk of groups into int32. */
-#define Q8_NEON_FLUSH_SUMS()                \
-  if (U8) {                                 \
-    wsum0 = vpadalq_s16(wsum0, sum0);       \
-    wsum1 = vpadalq_s16(wsum1, sum1);       \
-    wsum2 = vpadalq_s16(wsum2, sum2);       \
-    wsum3 = vpadalq_s16(wsum3, sum3);       \
-    sum0 = sum1 = sum2 = sum3 = vdupq_n_s16(0); \
   }
 
 /* Activations of one group as int8: uint8 bytes flipped to A - 128. */
@@ -146,24 +123,13 @@ Q8_NEON_INLINE void tile_neon(const int U8, size_t mr, size_t nr, size_t k, cons
   int32x4_t acc10 = zero, acc11 = zero, acc12 = zero, acc13 = zero;
   int32x4_t acc20 = zero, acc21 = zero, acc22 = zero, acc23 = zero;
   int32x4_t acc30 = zero, acc31 = zero, acc32 = zero, acc33 = zero;
-  /* uint8 only: sum_k W[n][k] as int16 pair sums per chunk, then int32. */
-  int16x8_t sum0 = vdupq_n_s16(0), sum1 = sum0, sum2 = sum0, sum3 = sum0;
-  int32x4_t wsum0 = zero, wsum1 = zero, wsum2 = zero, wsum3 = zero;
-  for (size_t g0 = 0; g0 < full; g0 += Q8_NEON_SUM_GROUPS) {
-    const size_t g1 = full - g0 < Q8_NEON_SUM_GROUPS ? full : g0 + Q8_NEON_SUM_GROUPS;
-    for (size_t g = g0; g < g1; ++g) {
-      if (U8) {
-        __asm__ volatile("// LLVM-MCA-BEGIN q8_gemm_x8s8_4x4c16__neon:u8");
-      } else {
-        __asm__ volatile("// LLVM-MCA-BEGIN q8_gemm_x8s8_4x4c16__neon");
-      }
-      const size_t off = g * Q8_NEON_KR;
-      int8x16_t va0 = load_a(a0 + off, U8), va1 = load_a(a1 + off, U8);
-      int8x16_t va2 = load_a(a2 + off, U8), va3 = load_a(a3 + off, U8);
-      Q8_NEON_GROUP(va0, va1, va2, va3)
-      __asm__ volatile("// LLVM-MCA-END");
-    }
-    Q8_NEON_FLUSH_SUMS()
+  for (size_t g = 0; g < full; ++g) {
+    if (!U8) __asm__ volatile("// LLVM-MCA-BEGIN q8_gemm_x8s8_4x4c16__neon");
+    const size_t off = g * Q8_NEON_KR;
+    int8x16_t va0 = load_a(a0 + off, U8), va1 = load_a(a1 + off, U8);
+    int8x16_t va2 = load_a(a2 + off, U8), va3 = load_a(a3 + off, U8);
+    Q8_NEON_GROUP(va0, va1, va2, va3)
+    if (!U8) __asm__ volatile("// LLVM-MCA-END");
   }
   if (rem != 0) {
     /* A is never read past k bytes per row: the last partial group goes
@@ -177,17 +143,11 @@ Q8_NEON_INLINE void tile_neon(const int U8, size_t mr, size_t nr, size_t k, cons
     memcpy(tail[3], a3 + off, rem);
     int8x16_t va0 = load_a(tail[0], U8), va1 = load_a(tail[1], U8);
     int8x16_t va2 = load_a(tail[2], U8), va3 = load_a(tail[3], U8);
+    /* Flipped padding (-128) meets zero weights. */
     Q8_NEON_GROUP(va0, va1, va2, va3)
-    Q8_NEON_FLUSH_SUMS()
   }
 
-  int32x4_t col_term = vld1q_s32((const int32_t *)packed);
-  if (U8) {
-    /* A was read as A - 128: add 128 * sum_k W[n][k], wrapping (exact modulo
-     * 2^32, as every col_term step). */
-    const uint32x4_t sums = vreinterpretq_u32_s32(reduce4(wsum0, wsum1, wsum2, wsum3));
-    col_term = vaddq_s32(col_term, vreinterpretq_s32_u32(vshlq_n_u32(sums, 7)));
-  }
+  const int32x4_t col_term = vld1q_s32((const int32_t *)packed);
   const int32x4_t rows[Q8_NEON_MR] = {vaddq_s32(reduce4(acc00, acc01, acc02, acc03), col_term),
                                       vaddq_s32(reduce4(acc10, acc11, acc12, acc13), col_term),
                                       vaddq_s32(reduce4(acc20, acc21, acc22, acc23), col_term),
@@ -195,9 +155,15 @@ Q8_NEON_INLINE void tile_neon(const int U8, size_t mr, size_t nr, size_t k, cons
   store_tile((unsigned char *)c, c_stride, mr, nr, rows, rq);
 }
 
-static void q8_gemm_x8s8_4x4c16__neon_run(size_t mr, size_t nr, size_t k, const void *a,
-                                          size_t a_stride, q8_dtype a_dtype, const void *packed,
-                                          void *c, size_t c_stride, const q8_requant_params *rq) {
+/* GCC's scheduling pass before register allocation hoists all 32 smull of a
+ * group above the sadalp, and the products plus 16 accumulators then spill or
+ * get copied (an empty-asm dependency per column still left 12 register
+ * copies in the loop, 85% of the model's peak). Without that pass
+ * (Q8_TILE_NEON_NO_PRE_RA_SCHED, gemm_tile_neon.h) the loop is its 71 loads,
+ * smull and sadalp. */
+Q8_TILE_NEON_NO_PRE_RA_SCHED static void q8_gemm_x8s8_4x4c16__neon_run(
+    size_t mr, size_t nr, size_t k, const void *a, size_t a_stride, q8_dtype a_dtype,
+    const void *packed, void *c, size_t c_stride, const q8_requant_params *rq) {
   if (a_dtype == Q8_UINT8) {
     tile_neon(1, mr, nr, k, a, a_stride, packed, c, c_stride, rq);
   } else {
@@ -211,6 +177,7 @@ const q8_gemm_ukernel q8_gemm_x8s8_4x4c16__neon = {
     .nr = Q8_NEON_NR,
     .kr = Q8_NEON_KR,
     .int8_a_offset = 0,
+    .uint8_a_offset = -128,
     .pack = q8_gemm_pack_nrkr,
     .run = q8_gemm_x8s8_4x4c16__neon_run,
 };

@@ -3,22 +3,23 @@
  *
  * smmla multiplies a 2x8 block of A (two rows, 8 k) by an 8x2 block of W
  * (two columns, 8 k) into a 2x2 int32 block [r0c0, r0c1, r1c0, r1c1]: 32
- * MACs per instruction. Tile: MR = 6 rows (3 row pairs) x NR = 12 columns
- * (6 column pairs), KR = 8: 18 accumulators. The common packed layout with
+ * MACs per instruction. Tile: MR = 4 rows (2 row pairs) x NR = 24 columns
+ * (12 column pairs), KR = 8: 24 accumulators. The common packed layout with
  * KR = 8 (q8_gemm_pack_nrkr) is already what smmla wants: per K group, column
  * pair j is 16 consecutive bytes (column 2j's 8 k, then column 2j + 1's).
  *
  * A rows are interleaved in registers: each row loads 16 bytes (2 K groups)
  * and trn1/trn2 of the 64-bit halves of two rows give the row pair's 2x8
- * block of either group. Per 16 k a tile thus issues MR * NR / 2 = 36 smmla,
- * MR = 6 permutes and MR + NR = 18 loads of 16 bytes. The shape is set by
- * those ratios: a vector pipe pair issues 2 smmla (or permutes) per cycle and
- * the load pipe one 16-byte load (llvm-mca's model of Cortex-A76/A710), so
- * the loop takes max(18, (36 + 6) / 2) = 21 cycles for 18 of smmla work
- * (86%): 4x16 is load-bound (20 loads for 16), 8x8 permute-bound (20 for
- * 16), and 6x16 or 8x12 need more than 32 registers. trn rather than zip:
- * the same result for 64-bit elements (see mm_trn1).
-
+ * block of either group. Per 16 k a tile thus issues MR * NR / 2 = 48 smmla,
+ * MR = 4 permutes and MR + NR = 28 loads of 16 bytes. The shape is set by
+ * those ratios: smmla and permutes share the two vector pipes, loads have two
+ * pipes of their own (llvm-mca's Neoverse N2 model, used for Cortex-A710), so
+ * the permutes cost 2 / NR of the smmla time whatever MR is: 6x12 ran at
+ * 84.7% of peak, 4x16 at 88.3%, 4x24 at 91.9% (ideal 48 / 52). 24
+ * accumulators, 4 A blocks and 2 W vectors take 30 of the 32 registers,
+ * which GCC holds only without its pre-RA scheduling (Q8_MM_FN).
+ * trn rather than zip: the same result for 64-bit elements (see mm_trn1).
+ *
  * A is never read past k bytes per row: the last k % 16 bytes go through a
  * zeroed copy, and only K groups present in the packed weights (k padded to a
  * multiple of 8) are multiplied. An odd last row reads row 0 again for its
@@ -35,16 +36,18 @@
 #include "kernels/arm/gemm_tile_neon.h"
 #include "q8/kernels.h"
 
-#define Q8_MM_MR 6
-#define Q8_MM_NR 12
+#define Q8_MM_MR 4
+#define Q8_MM_NR 24
 #define Q8_MM_PAIRS (Q8_MM_MR / 2)
 #define Q8_MM_CPAIRS (Q8_MM_NR / 2)
+/* q8_tile_neon parts of 16 columns in the epilogue. */
+#define Q8_MM_PARTS ((Q8_MM_NR + 15) / 16)
 /* 16-byte K steps per iteration of the main loop (see mm_tile). */
 #define Q8_MM_UNROLL 8
 
 #define Q8_MM_TARGET "arch=armv8.2-a+dotprod+i8mm"
 #define Q8_MM_INLINE static inline __attribute__((always_inline, target(Q8_MM_TARGET)))
-#define Q8_MM_FN static __attribute__((noinline, target(Q8_MM_TARGET)))
+#define Q8_MM_FN static __attribute__((noinline, target(Q8_MM_TARGET))) Q8_TILE_NEON_NO_PRE_RA_SCHED
 
 typedef struct mm_acc {
   int32x4_t v[Q8_MM_PAIRS][Q8_MM_CPAIRS]; /* [row pair][column pair] 2x2 blocks */
@@ -57,23 +60,23 @@ Q8_MM_INLINE int32x4_t mm_mla(const bool u8, int32x4_t acc, int8x16_t a, int8x16
 /* acc += one K group: ap[p] = row pair p's 2x8 block, 8 W column pairs at w. */
 Q8_MM_INLINE void mm_group(const int P, const bool u8, mm_acc *acc, const int8x16_t *ap,
                            const int8_t *w) {
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (int j = 0; j < Q8_MM_CPAIRS; ++j) {
     const int8x16_t wv = vld1q_s8(w + 16 * j);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int p = 0; p < P; ++p) acc->v[p][j] = mm_mla(u8, acc->v[p][j], ap[p], wv);
   }
 }
 
 /* acc += two K groups (lo, hi), column pair by column pair: two W vectors
- * live at a time, so 18 accumulators, 6 A blocks and W fit the registers. */
+ * live at a time, so 24 accumulators, 4 A blocks and W fit the registers. */
 Q8_MM_INLINE void mm_groups2(const int P, const bool u8, mm_acc *acc, const int8x16_t *lo,
                              const int8x16_t *hi, const int8_t *w) {
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (int j = 0; j < Q8_MM_CPAIRS; ++j) {
     const int8x16_t w0 = vld1q_s8(w + 16 * j);
     const int8x16_t w1 = vld1q_s8(w + 16 * (Q8_MM_CPAIRS + j));
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int p = 0; p < P; ++p) {
       acc->v[p][j] = mm_mla(u8, acc->v[p][j], lo[p], w0);
       acc->v[p][j] = mm_mla(u8, acc->v[p][j], hi[p], w1);
@@ -101,7 +104,7 @@ Q8_MM_INLINE int8x16_t mm_trn2(int8x16_t a, int8x16_t b) {
 
 /* Row pair blocks of K groups 2i, 2i + 1 from 16 bytes of each row. */
 Q8_MM_INLINE void mm_pairs(const int P, const int8x16_t *rows, int8x16_t *lo, int8x16_t *hi) {
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (int p = 0; p < P; ++p) {
     lo[p] = mm_trn1(rows[2 * p], rows[2 * p + 1]);
     hi[p] = mm_trn2(rows[2 * p], rows[2 * p + 1]);
@@ -112,7 +115,7 @@ Q8_MM_INLINE void mm_pairs(const int P, const int8x16_t *rows, int8x16_t *lo, in
 Q8_MM_INLINE void mm_k16(const int P, const bool u8, mm_acc *acc, const int8_t *const *row,
                          size_t off, const int8_t *w) {
   int8x16_t lo[Q8_MM_PAIRS], hi[Q8_MM_PAIRS];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (int p = 0; p < P; ++p) {
     const int8x16_t r0 = vld1q_s8(row[2 * p] + off), r1 = vld1q_s8(row[2 * p + 1] + off);
     lo[p] = mm_trn1(r0, r1);
@@ -128,42 +131,42 @@ Q8_MM_INLINE void mm_tile(const int MR, const bool u8, const bool mca, size_t nr
                           size_t cs, const q8_requant_params *rq) {
   const int P = (MR + 1) / 2;
   const int8_t *row[Q8_MM_MR];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (int m = 0; m < 2 * P; ++m) row[m] = m < MR ? a + (size_t)m * as : a;
   /* Accumulators start at 0 and col_term is added at the end: started from
    * one shared col_term register, GCC copies accumulators inside the loop. */
   mm_acc acc;
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (int j = 0; j < Q8_MM_CPAIRS; ++j) {
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int p = 0; p < P; ++p) acc.v[p][j] = vdupq_n_s32(0);
   }
   const int8_t *w = packed + Q8_MM_NR * sizeof(int32_t);
   size_t q = 0;
-  /* 64 k per iteration, row pointers advanced once: loads with immediate
+  /* 128 k per iteration, row pointers advanced once: loads with immediate
    * offsets are one uop where register offsets are two, and with 3 uops
    * dispatched per cycle that decides whether 2 smmla issue per cycle. */
   for (; q + 16 * Q8_MM_UNROLL <= k; q += 16 * Q8_MM_UNROLL) {
-    if (mca) __asm__ volatile("// LLVM-MCA-BEGIN q8_gemm_x8s8_6x12c8__neoni8mm");
+    if (mca) __asm__ volatile("// LLVM-MCA-BEGIN q8_gemm_x8s8_4x24c8__neoni8mm");
 #pragma GCC unroll 16
     for (int u = 0; u < Q8_MM_UNROLL; ++u) {
       mm_k16(P, u8, &acc, row, 16 * (size_t)u, w);
       w += 32 * Q8_MM_CPAIRS;
     }
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int m = 0; m < 2 * P; ++m) row[m] += 16 * Q8_MM_UNROLL;
     if (mca) __asm__ volatile("// LLVM-MCA-END");
   }
   for (; q + 16 <= k; q += 16) {
     mm_k16(P, u8, &acc, row, 0, w);
     w += 32 * Q8_MM_CPAIRS;
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int m = 0; m < 2 * P; ++m) row[m] += 16;
   }
   const size_t rest = k - q;
   if (rest) {
     int8x16_t rows[Q8_MM_MR], lo[Q8_MM_PAIRS], hi[Q8_MM_PAIRS];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int m = 0; m < 2 * P; ++m) {
       int8_t tail[16] = {0};
       memcpy(tail, row[m], rest);
@@ -173,46 +176,48 @@ Q8_MM_INLINE void mm_tile(const int MR, const bool u8, const bool mca, size_t nr
     mm_group(P, u8, &acc, lo, w);
     if (rest > 8) mm_group(P, u8, &acc, hi, w + 16 * Q8_MM_CPAIRS);
   }
-  /* 2x2 blocks -> rows of 16 columns: row 2p takes the low halves of its
-   * pair's blocks, row 2p + 1 the high halves. */
-  q8_tile_neon t;
-#pragma GCC unroll 8
+  /* 2x2 blocks -> rows of columns, 16 per q8_tile_neon: row 2p takes the low
+   * halves of its pair's blocks, row 2p + 1 the high halves. */
+  q8_tile_neon t[Q8_MM_PARTS];
+#pragma GCC unroll 16
   for (int v = 0; v < Q8_MM_NR / 4; ++v) {
     const int32x4_t ct = vld1q_s32((const int32_t *)(const void *)packed + 4 * v);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int p = 0; p < P; ++p) {
       const int64x2_t b0 = vreinterpretq_s64_s32(acc.v[p][2 * v]);
       const int64x2_t b1 = vreinterpretq_s64_s32(acc.v[p][2 * v + 1]);
-      t.v[2 * p][v] = vaddq_s32(vreinterpretq_s32_s64(vzip1q_s64(b0, b1)), ct);
-      t.v[2 * p + 1][v] = vaddq_s32(vreinterpretq_s32_s64(vzip2q_s64(b0, b1)), ct);
+      t[v / 4].v[2 * p][v % 4] = vaddq_s32(vreinterpretq_s32_s64(vzip1q_s64(b0, b1)), ct);
+      t[v / 4].v[2 * p + 1][v % 4] = vaddq_s32(vreinterpretq_s32_s64(vzip2q_s64(b0, b1)), ct);
     }
   }
-  q8_tile_neon_store(MR, Q8_MM_NR / 4, &t, nr, c, cs, rq);
+#pragma GCC unroll 4
+  for (int h = 0; h < Q8_MM_PARTS; ++h) {
+    const int nv = Q8_MM_NR / 4 - 4 * h < 4 ? Q8_MM_NR / 4 - 4 * h : 4;
+    q8_tile_neon_store_at(MR, nv, &t[h], 16 * (size_t)h, nr, c, cs, rq);
+  }
 }
 
 #define Q8_MM_TILE_FNS(R) Q8_TILE_NEON_FNS(Q8_MM_FN, mm_tile, R, Q8_MM_MR)
 
-#if Q8_MM_MR != 6 || Q8_MM_NR % 4 != 0 || Q8_MM_NR > 16
-#error "the tile table below lists MR = 6; the epilogue takes whole vectors of 4 columns, at most 16"
+#if Q8_MM_MR != 4 || Q8_MM_NR % 4 != 0
+#error "the tile table below lists MR = 4; the epilogue takes whole vectors of 4 columns"
 #endif
 Q8_MM_TILE_FNS(1)
 Q8_MM_TILE_FNS(2)
 Q8_MM_TILE_FNS(3)
 Q8_MM_TILE_FNS(4)
-Q8_MM_TILE_FNS(5)
-Q8_MM_TILE_FNS(6)
 
 /* [mr - 1][0: int8, 1: uint8] */
 static const q8_tile_neon_fn tiles[Q8_MM_MR][2] = {{s8_1, u8_1}, {s8_2, u8_2}, {s8_3, u8_3},
-                                           {s8_4, u8_4}, {s8_5, u8_5}, {s8_6, u8_6}};
+                                                   {s8_4, u8_4}};
 
 static void run(size_t mr, size_t nr, size_t k, const void *a, size_t a_stride, q8_dtype a_dtype,
                 const void *packed, void *c, size_t c_stride, const q8_requant_params *rq) {
   tiles[mr - 1][a_dtype == Q8_UINT8](nr, k, a, a_stride, packed, c, c_stride, rq);
 }
 
-const q8_gemm_ukernel q8_gemm_x8s8_6x12c8__neoni8mm = {
-    .name = "q8_gemm_x8s8_6x12c8__neoni8mm",
+const q8_gemm_ukernel q8_gemm_x8s8_4x24c8__neoni8mm = {
+    .name = "q8_gemm_x8s8_4x24c8__neoni8mm",
     .mr = Q8_MM_MR,
     .nr = Q8_MM_NR,
     .kr = 8,
