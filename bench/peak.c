@@ -208,22 +208,10 @@ static const compute_probe probes[] = {
     {Q8_ISA_AMX, {peak_amx, NULL}, 12 * 16384, 1024},
 };
 
-/* Core clock estimate: a chain of dependent register adds, one per cycle on
- * every x86 core (reg-reg, so no rename-time immediate folding). */
-static void add_chain(void *arg) {
-  uint64_t n = ((compute_ctx *)arg)->iterations, x = 0, one = 1;
-#define ADD10 "add %[one], %[x]\n\t" "add %[one], %[x]\n\t" "add %[one], %[x]\n\t" \
-              "add %[one], %[x]\n\t" "add %[one], %[x]\n\t" "add %[one], %[x]\n\t" \
-              "add %[one], %[x]\n\t" "add %[one], %[x]\n\t" "add %[one], %[x]\n\t" \
-              "add %[one], %[x]\n\t"
-  __asm__ volatile("1:\n\t" ADD10 ADD10 ADD10 ADD10 ADD10 ADD10 ADD10 ADD10 ADD10 ADD10
-                   "dec %[n]\n\t"
-                   "jnz 1b\n\t"
-                   : [n] "+r"(n), [x] "+r"(x)
-                   : [one] "r"(one)
-                   : "cc");
-#undef ADD10
-}
+/* The clock chain's instruction and loop tail (add_chain below): reg-reg,
+ * so no rename-time immediate folding. */
+#define CHAIN_ADD "add %[one], %[x]\n\t"
+#define COUNT_DOWN "dec %[n]\n\t" "jnz 1b\n\t"
 
 #elif defined(__aarch64__)
 /* Arm probes: v0..23 accumulate v30 . v31, 48 instructions per iteration;
@@ -278,28 +266,29 @@ static const compute_probe probes[] = {
     {Q8_ISA_NEONI8MM, {peak_neoni8mm, NULL}, 48 * 32, 4096},
 };
 
-/* Core clock estimate: a chain of dependent register adds, one per cycle. */
-static void add_chain(void *arg) {
-  uint64_t n = ((compute_ctx *)arg)->iterations, x = 0, one = 1;
-#define ADD10 "add %[x], %[x], %[one]\n\t" "add %[x], %[x], %[one]\n\t" "add %[x], %[x], %[one]\n\t" \
-              "add %[x], %[x], %[one]\n\t" "add %[x], %[x], %[one]\n\t" "add %[x], %[x], %[one]\n\t" \
-              "add %[x], %[x], %[one]\n\t" "add %[x], %[x], %[one]\n\t" "add %[x], %[x], %[one]\n\t" \
-              "add %[x], %[x], %[one]\n\t"
-  __asm__ volatile("1:\n\t" ADD10 ADD10 ADD10 ADD10 ADD10 ADD10 ADD10 ADD10 ADD10 ADD10
-                   "subs %[n], %[n], #1\n\t"
-                   "b.ne 1b\n\t"
-                   : [n] "+r"(n), [x] "+r"(x)
-                   : [one] "r"(one)
-                   : "cc");
-#undef ADD10
-}
+#define CHAIN_ADD "add %[x], %[x], %[one]\n\t"
+#define COUNT_DOWN "subs %[n], %[n], #1\n\t" "b.ne 1b\n\t"
 
 #else
 static const compute_probe probes[] = {{Q8_ISA_COUNT, {NULL, NULL}, 0, 0}};
 #endif
 
+#if defined(CHAIN_ADD)
+/* Core clock estimate: a chain of dependent register adds, one per cycle on
+ * every x86 and Arm core. */
+static void add_chain(void *arg) {
+  uint64_t n = ((compute_ctx *)arg)->iterations, x = 0, one = 1;
+#define ADD10 CHAIN_ADD CHAIN_ADD CHAIN_ADD CHAIN_ADD CHAIN_ADD CHAIN_ADD CHAIN_ADD CHAIN_ADD CHAIN_ADD CHAIN_ADD
+  __asm__ volatile("1:\n\t" ADD10 ADD10 ADD10 ADD10 ADD10 ADD10 ADD10 ADD10 ADD10 ADD10 COUNT_DOWN
+                   : [n] "+r"(n), [x] "+r"(x)
+                   : [one] "r"(one)
+                   : "cc");
+#undef ADD10
+}
+#endif
+
 double qb_clock_ghz(double min_time) {
-#if defined(__x86_64__) || defined(__aarch64__)
+#if defined(CHAIN_ADD)
   compute_call_ctx ctx = {.loop = {.iterations = 1000}, .fn = add_chain, .ops = 1000 * 100};
   return qb_best_rate(compute_call, &ctx, min_time) * 1e-9; /* adds (cycles) per second */
 #else
