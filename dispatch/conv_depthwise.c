@@ -1,8 +1,12 @@
 /* Depthwise convolution: pack the weights for the selected row kernel once,
  * then drive it over output rows, split across threads. Vertical padding and
  * the multiplier are handled here (a row of zero-point bytes; rows expanded
- * channel by channel), horizontal padding by the kernels. */
+ * channel by channel), horizontal padding by the kernels. When the kernel
+ * reads uint8 activations through a sign-bit flip (uint8_a_offset,
+ * q8/kernels.h), the input rows are flipped here, once per row rather than
+ * once per tap, and the kernel runs on int8. */
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +19,8 @@ struct q8_dwconv {
   q8_conv_shape shape;
   size_t out_h, out_w, multiplier;
   q8_dtype in_dtype;
+  q8_dtype kernel_dtype; /* in_dtype, or the other type when rows are flipped */
+  bool flip;
   const q8_kernel *kernel;
   void *packed;
   uint8_t *zero_row; /* in_w * out_channels bytes of the input zero point */
@@ -61,9 +67,16 @@ q8_status q8_dwconv_create(const q8_conv_shape *shape, q8_dtype in_dtype, int32_
     return q8_fail(Q8_ERR_NOMEM, "dwconv: no memory for %zu bytes of packed weights",
                    packed_bytes);
   }
-  /* The zero point as the byte the kernels read back as it (int8 or uint8). */
-  memset(d->zero_row, (int)(uint8_t)in_zero_point, shape->in_w * channels);
-  const int32_t offset = in_dtype == Q8_INT8 ? uk->int8_a_offset : 0;
+  /* Only for s8 x s8 kernels (NEON), whose multiplies are the bound: each
+   * flip in the loop costs a vector op per tap. The x86 kernels flip int8
+   * in the loop where the xor is cheaper than the extra pass over the input
+   * (measured on AVX-512: the pass made 3x3 layers 10-40% slower). */
+  d->flip = in_dtype == Q8_UINT8 && uk->uint8_a_offset == -128;
+  d->kernel_dtype = !d->flip ? in_dtype : in_dtype == Q8_INT8 ? Q8_UINT8 : Q8_INT8;
+  /* The zero point as the byte the kernel reads back as it, flipped like the rows. */
+  memset(d->zero_row, (int)((uint8_t)in_zero_point ^ (d->flip ? 0x80u : 0u)),
+         shape->in_w * channels);
+  const int32_t offset = in_dtype == Q8_INT8 ? uk->int8_a_offset : uk->uint8_a_offset;
   q8_dwconv_col_terms(channels, taps, weights, bias, in_zero_point + offset, col_term);
   uk->pack(channels, taps, weights, col_term, d->packed);
   free(col_term);
@@ -79,17 +92,53 @@ typedef struct run_ctx {
   atomic_int status;
 } run_ctx;
 
+/* A task's copies of input rows, when the kernel reads rows through a copy
+ * (expanded by the multiplier, or flipped): kernel_h slots, tagged with the
+ * row they hold, so consecutive output rows (a task runs a contiguous range)
+ * transform each input row once. kernel_h slots always suffice: an output row
+ * needs at most kernel_h distinct input rows. */
+typedef struct row_cache {
+  size_t *tag;  /* per slot: 1 + (n * in_h + iy) of the row held, 0 for none */
+  size_t *need; /* per tap row of the current output row: its tag, 0 for padding */
+  uint8_t *data;
+} row_cache;
+
+static const void *cached_row(const q8_dwconv *d, const uint8_t *input, row_cache *c,
+                              size_t tag) {
+  const q8_conv_shape *s = &d->shape;
+  const size_t kh = s->kernel_h, row_bytes = s->in_w * s->out_channels;
+  for (size_t i = 0; i < kh; ++i) {
+    if (c->tag[i] == tag) return c->data + i * row_bytes;
+  }
+  /* A slot no tap row of this output row needs (one exists, see above). */
+  size_t slot = 0;
+  for (;; ++slot) {
+    bool needed = false;
+    for (size_t ky = 0; ky < kh; ++ky) needed |= c->need[ky] == c->tag[slot] && c->tag[slot] != 0;
+    if (!needed) break;
+  }
+  uint8_t *dst = c->data + slot * row_bytes;
+  const uint8_t *src = input + (tag - 1) * s->in_w * s->in_channels;
+  if (d->multiplier > 1) {
+    q8_dwconv_expand_row(src, s->in_w, s->in_channels, d->multiplier, dst);
+    src = dst;
+  }
+  if (d->flip) q8_dwconv_flip_row(src, row_bytes, dst);
+  c->tag[slot] = tag;
+  return dst;
+}
+
 static void run_rows(const run_ctx *r, size_t first, size_t last, const void **rows,
-                     uint8_t *expanded) {
+                     row_cache *cache) {
   const q8_dwconv *d = r->d;
   const q8_conv_shape *s = &d->shape;
   const size_t channels = s->out_channels, in_row = s->in_w * s->in_channels;
   const size_t out_elem = d->rq ? 1 : sizeof(int32_t);
   q8_dwconv_row row = {
-      .rows = rows, .zero_pixel = d->zero_row, .in_dtype = d->in_dtype, .channels = channels,
-      .in_w = s->in_w, .out_w = d->out_w, .kernel_h = s->kernel_h, .kernel_w = s->kernel_w,
-      .stride_w = s->stride_w, .dilation_w = s->dilation_w, .pad_left = s->pad_left,
-      .packed = d->packed, .rq = d->rq};
+      .rows = rows, .zero_pixel = d->zero_row, .in_dtype = d->kernel_dtype,
+      .channels = channels, .in_w = s->in_w, .out_w = d->out_w, .kernel_h = s->kernel_h,
+      .kernel_w = s->kernel_w, .stride_w = s->stride_w, .dilation_w = s->dilation_w,
+      .pad_left = s->pad_left, .packed = d->packed, .rq = d->rq};
   for (size_t unit = first; unit < last; ++unit) {
     const size_t n = unit / d->out_h, y = unit % d->out_h;
     for (size_t ky = 0; ky < s->kernel_h; ++ky) {
@@ -97,13 +146,16 @@ static void run_rows(const run_ctx *r, size_t first, size_t last, const void **r
       const size_t iy = y * s->stride_h + ky * s->dilation_h - s->pad_top;
       if (iy >= s->in_h) {
         rows[ky] = d->zero_row;
-      } else if (d->multiplier == 1) {
-        rows[ky] = r->input + (n * s->in_h + iy) * in_row;
+        if (cache) cache->need[ky] = 0;
+      } else if (cache) {
+        cache->need[ky] = 1 + n * s->in_h + iy;
       } else {
-        uint8_t *dst = expanded + ky * s->in_w * channels;
-        q8_dwconv_expand_row(r->input + (n * s->in_h + iy) * in_row, s->in_w, s->in_channels,
-                             d->multiplier, dst);
-        rows[ky] = dst;
+        rows[ky] = r->input + (n * s->in_h + iy) * in_row;
+      }
+    }
+    if (cache) {
+      for (size_t ky = 0; ky < s->kernel_h; ++ky) {
+        if (cache->need[ky] != 0) rows[ky] = cached_row(d, r->input, cache, cache->need[ky]);
       }
     }
     row.out = r->output + unit * d->out_w * channels * out_elem;
@@ -115,17 +167,24 @@ static void run_task(void *p, size_t i) {
   run_ctx *r = p;
   const size_t first = i * r->units / r->tasks, last = (i + 1) * r->units / r->tasks;
   if (first == last) return;
-  const q8_conv_shape *s = &r->d->shape;
-  const void **rows = malloc(s->kernel_h * sizeof *rows);
-  uint8_t *expanded = NULL;
-  if (r->d->multiplier > 1) expanded = malloc(s->kernel_h * s->in_w * s->out_channels);
-  if (rows == NULL || (r->d->multiplier > 1 && expanded == NULL)) {
+  const q8_dwconv *d = r->d;
+  const size_t kh = d->shape.kernel_h;
+  const void **rows = malloc(kh * sizeof *rows);
+  row_cache cache = {0};
+  const bool cached = d->multiplier > 1 || d->flip;
+  if (cached) {
+    cache.tag = calloc(2 * kh, sizeof *cache.tag);
+    cache.need = cache.tag ? cache.tag + kh : NULL;
+    cache.data = malloc(kh * d->shape.in_w * d->shape.out_channels);
+  }
+  if (rows == NULL || (cached && (cache.tag == NULL || cache.data == NULL))) {
     atomic_store(&r->status, (int)Q8_ERR_NOMEM);
   } else {
-    run_rows(r, first, last, rows, expanded);
+    run_rows(r, first, last, rows, cached ? &cache : NULL);
   }
   free(rows);
-  free(expanded);
+  free(cache.tag);
+  free(cache.data);
 }
 
 q8_status q8_dwconv_run(const q8_dwconv *d, const void *input, void *output, size_t threads) {

@@ -2,8 +2,8 @@
  * descriptors, one macro for every file: each shape gets a noinline function
  * per activation type (so the type is a constant inside), behind the
  * descriptor's run. Before expanding DW_DEFINE, the including file defines
- * DW_FN, DW_CT, DW_INT8_A_OFFSET, dw_row(r, kh, kw, stride, dilation, u8,
- * dedicated), dw_packed_bytes and dw_pack. */
+ * DW_FN, DW_CT, DW_INT8_A_OFFSET, DW_UINT8_A_OFFSET, dw_row(r, kh, kw, stride,
+ * dilation, u8, dedicated), dw_packed_bytes and dw_pack. */
 #ifndef Q8_KERNELS_DWCONV_ENTRY_H
 #define Q8_KERNELS_DWCONV_ENTRY_H
 
@@ -42,6 +42,7 @@ static inline __attribute__((always_inline)) const uint8_t *dw_tap(
   const q8_dwconv_ukernel symbol = {.name = #symbol, .kernel_h = KH_, .kernel_w = KW_,      \
                                     .stride = S_, .channel_tile = DW_CT,                    \
                                     .int8_a_offset = DW_INT8_A_OFFSET,                      \
+                                    .uint8_a_offset = DW_UINT8_A_OFFSET,                    \
                                     .packed_bytes = dw_packed_bytes, .pack = PACK,          \
                                     .run = symbol##_run};
 

@@ -312,9 +312,15 @@ typedef struct q8_dwconv_ukernel {
   unsigned kernel_h, kernel_w, stride; /* 0: any (generic) */
   unsigned channel_tile;   /* channels per packed block */
   /* 128 when the kernel reads int8 activations as x + 128 (u8 x s8 dot
-   * products), else 0: the column terms are then computed with the zero point
-   * zero_point + int8_a_offset for int8 input (0 for uint8), as for GEMM. */
+   * products), else 0; -128 in uint8_a_offset when it reads uint8 activations
+   * as x - 128 (s8 x s8 multiplies), else 0. The column terms are computed
+   * with the zero point zero_point + the offset of the input type, as for
+   * GEMM. Either flip is a sign-bit flip (x ^ 0x80), so a driver may flip the
+   * input rows and the zero pixel itself and pass the kernel the other type,
+   * which the kernel reads as is (dispatch/conv_depthwise.c does for
+   * uint8_a_offset). */
   int32_t int8_a_offset;
+  int32_t uint8_a_offset;
   size_t (*packed_bytes)(size_t channels, size_t taps);
   /* w: [channels][taps] int8 (OHWI with one input channel per group);
    * col_term: channels entries. */
@@ -329,6 +335,9 @@ void q8_dwconv_col_terms(size_t channels, size_t taps, const int8_t *w, const in
 /* out[x][c * multiplier + j] = in[x][c]: a row of `width` pixels. */
 void q8_dwconv_expand_row(const uint8_t *in, size_t width, size_t channels, size_t multiplier,
                           uint8_t *out);
+/* out[i] = in[i] ^ 0x80 for `bytes` bytes (in == out allowed): int8 <-> uint8
+ * shifted by 128, the flip behind the kernels' activation offsets. */
+void q8_dwconv_flip_row(const uint8_t *in, size_t bytes, uint8_t *out);
 /* Packed layout of the pmaddwd kernels (AVX2), channel tile ct (a multiple of 8): per block
  * of ct channels (the last padded with zero channels),
  *   int32_t col_term[ct];           in the order of the accumulators below

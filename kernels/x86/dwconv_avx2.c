@@ -24,6 +24,7 @@
 #define DW_VEC __m256i
 #define DW_CT 16
 #define DW_INT8_A_OFFSET 0
+#define DW_UINT8_A_OFFSET 0
 #define DW_UNPACKLO _mm256_unpacklo_epi16
 #define DW_UNPACKHI _mm256_unpackhi_epi16
 #define DW_DOT(acc, x, w) _mm256_add_epi32((acc), _mm256_madd_epi16((x), (w)))

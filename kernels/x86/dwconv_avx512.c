@@ -29,6 +29,7 @@
 #define DW_FN static __attribute__((noinline, target(DW_TARGET)))
 #define DW_CT 64
 #define DW_INT8_A_OFFSET 128
+#define DW_UINT8_A_OFFSET 0
 #define DW_MAX_GROUPS 7 /* 5x5: dedicated kernels keep their weights in registers */
 
 /* Channel of accumulator slot s: acc s / 16, lane (L, i) = s % 16. */
