@@ -21,6 +21,7 @@ struct q8_dwconv {
   q8_dtype in_dtype;
   q8_dtype kernel_dtype; /* in_dtype, or the other type when rows are flipped */
   bool flip;
+  int32_t in_zero_point;
   const q8_kernel *kernel;
   void *packed;
   uint8_t *zero_row; /* in_w * out_channels bytes of the input zero point */
@@ -72,6 +73,7 @@ q8_status q8_dwconv_create(const q8_conv_shape *shape, q8_dtype in_dtype, int32_
    * in the loop where the xor is cheaper than the extra pass over the input
    * (measured on AVX-512: the pass made 3x3 layers 10-40% slower). */
   d->flip = in_dtype == Q8_UINT8 && uk->uint8_a_offset == -128;
+  d->in_zero_point = in_zero_point;
   d->kernel_dtype = !d->flip ? in_dtype : in_dtype == Q8_INT8 ? Q8_UINT8 : Q8_INT8;
   /* The zero point as the byte the kernel reads back as it, flipped like the rows. */
   memset(d->zero_row, (int)((uint8_t)in_zero_point ^ (d->flip ? 0x80u : 0u)),
@@ -214,3 +216,13 @@ void q8_dwconv_destroy(q8_dwconv *d) {
 }
 
 const char *q8_dwconv_kernel(const q8_dwconv *d) { return d ? d->kernel->name : ""; }
+
+bool q8_dwconv_flips_rows(const q8_dwconv *d) { return d != NULL && d->flip; }
+
+void q8_dwconv_keep_rows_unflipped(q8_dwconv *d) {
+  if (d == NULL || !d->flip) return;
+  /* The column terms do not depend on who flips (q8/kernels.h). */
+  d->flip = false;
+  d->kernel_dtype = d->in_dtype;
+  memset(d->zero_row, (int)(uint8_t)d->in_zero_point, d->shape.in_w * d->shape.out_channels);
+}

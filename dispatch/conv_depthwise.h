@@ -3,6 +3,7 @@
 #ifndef Q8_DISPATCH_CONV_DEPTHWISE_H
 #define Q8_DISPATCH_CONV_DEPTHWISE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,5 +30,11 @@ q8_status q8_dwconv_run(const q8_dwconv *dwconv, const void *input, void *output
 void q8_dwconv_destroy(q8_dwconv *dwconv);
 /* The kernel's registry name, e.g. "q8_dwconv_x8s8_3x3s1c32__avx512vnni". */
 const char *q8_dwconv_kernel(const q8_dwconv *dwconv);
+/* Whether run flips the input rows for the kernel (uint8 input, kernel with
+ * uint8_a_offset = -128), and, for tests, a way to turn that off so that the
+ * kernel reads the uint8 rows and flips them itself (the path a caller of
+ * the kernel alone takes). */
+bool q8_dwconv_flips_rows(const q8_dwconv *dwconv);
+void q8_dwconv_keep_rows_unflipped(q8_dwconv *dwconv);
 
 #endif
