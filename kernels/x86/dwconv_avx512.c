@@ -297,11 +297,13 @@ DW_INLINE void dw_store(unsigned char *out, size_t cn, __mmask64 mask, bool full
   }
 }
 
-/* 3x3 stride 1 by columns: the 3 input pixels of a column (rows 0..2 at one
- * input x) are interleaved once into the 4 dpbusd operands, which then serve
- * the 3 output pixels reading that column (with the weights of kx = 2, 1, 0):
- * per output pixel 3 loads and 8 unpacks instead of 9 and 12. W: vector bits,
- * 512, or 256 for blocks of at most 32 channels (as dw_pixel_half). */
+/* 3x3 by columns: the 3 input pixels of a column (rows 0..2 at one input x)
+ * are interleaved once into the 4 dpbusd operands, which then serve every
+ * output pixel reading that column (with the weights of kx = 2, 1, 0): per
+ * output pixel 3 loads and 8 unpacks at stride 1 (3 pixels share a column),
+ * 6 and 16 at stride 2 (2 pixels share every other column), instead of 12
+ * loads and 24 unpacks for 3 groups of 4 taps. W: vector bits, 512, or 256
+ * for blocks of at most 32 channels (as dw_pixel_half). */
 DW_INLINE __m512i dw_narrow512(__m512i v) { return v; }
 DW_INLINE __m512i dw_widen512(__m512i v) { return v; }
 DW_INLINE __m256i dw_narrow256(__m512i v) { return _mm512_castsi512_si256(v); }
@@ -342,10 +344,24 @@ DW_INLINE __m512i dw_join256(__m256i lo, __m256i hi) {
     }                                                                                        \
   }                                                                                          \
                                                                                              \
+  /* The next output pixel's columns: at stride 1 one new column (right; mid   \
+   * and left shifted from the previous pixel), at stride 2 two (mid, right;   \
+   * left is the previous pixel's right, which the shift left in mid). */      \
+  DW_INLINE void dw_next_columns##W(const q8_dwconv_row *r, ptrdiff_t right_x, size_t stride, \
+                                    size_t c0, MASK mask, bool s8, __m##W##i left[4],        \
+                                    __m##W##i mid[4], __m##W##i right[4]) {                  \
+    if (stride == 2) {                                                                       \
+      for (size_t a = 0; a < 4; ++a) left[a] = mid[a];                                       \
+      dw_column##W(r, right_x - 1, c0, mask, s8, mid);                                       \
+    }                                                                                        \
+    dw_column##W(r, right_x, c0, mask, s8, right);                                           \
+  }                                                                                          \
+                                                                                             \
   /* PAIR: pixels two at a time, one in each 256-bit half of the             \
    * requantization (W = 256 only). */                                                       \
-  DW_INLINE void dw_block_columns##W(const q8_dwconv_row *r, bool s8, bool full, int kind,   \
-                                     size_t c0, size_t cn, const unsigned char *block) {     \
+  DW_INLINE void dw_block_columns##W(const q8_dwconv_row *r, size_t stride, bool s8,         \
+                                     bool full, int kind, size_t c0, size_t cn,              \
+                                     const unsigned char *block) {                           \
     const bool pair = PAIR;                                                                  \
     const __mmask64 mask64 = full ? ~(__mmask64)0 : (((__mmask64)1 << cn) - 1);              \
     const MASK mask = (MASK)mask64;                                                          \
@@ -360,15 +376,18 @@ DW_INLINE __m512i dw_join256(__m256i lo, __m256i hi) {
     const q8_dtype out_dtype = r->rq ? r->rq->out_dtype : Q8_INT32;                          \
     const ptrdiff_t pad = (ptrdiff_t)r->pad_left;                                            \
     __m##W##i left[4], mid[4], right[4], first[4], second[4];                                \
-    dw_column##W(r, -pad, c0, mask, s8, left);                                               \
-    dw_column##W(r, 1 - pad, c0, mask, s8, mid);                                             \
+    /* Stride 2 starts by moving mid to left (dw_next_columns). */                           \
+    dw_column##W(r, -pad, c0, mask, s8, stride == 2 ? mid : left);                           \
+    if (stride == 1) dw_column##W(r, 1 - pad, c0, mask, s8, mid);                            \
     for (size_t x = 0; x < r->out_w; x += pair ? 2 : 1) {                                    \
       unsigned char *out = (unsigned char *)r->out + x * step + c0 * out_elem;               \
-      dw_column##W(r, (ptrdiff_t)x + 2 - pad, c0, mask, s8, right);                          \
+      const ptrdiff_t right_x = (ptrdiff_t)(x * stride + 2) - pad;                           \
+      dw_next_columns##W(r, right_x, stride, c0, mask, s8, left, mid, right);                \
       dw_pixel_columns##W(terms, w, left, mid, right, first);                                \
       __m512i acc[4];                                                                        \
       if (pair && x + 1 < r->out_w) {                                                        \
-        dw_column##W(r, (ptrdiff_t)x + 3 - pad, c0, mask, s8, right);                        \
+        dw_next_columns##W(r, right_x + (ptrdiff_t)stride, stride, c0, mask, s8, left, mid,  \
+                           right);                                                           \
         dw_pixel_columns##W(terms, w, left, mid, right, second);                             \
         for (size_t a = 0; a < 4; ++a) acc[a] = dw_join##W(first[a], second[a]);             \
         dw_store(out, cn, mask64, full, kind, acc, out_dtype, &rs, step);                    \
@@ -387,11 +406,11 @@ DW_INLINE void dw_block(const q8_dwconv_row *r, size_t kh, size_t kw, size_t str
                         size_t dilation, bool s8, bool dedicated, bool columns, bool full,
                         bool half, int kind, size_t c0, size_t cn, const unsigned char *block) {
   if (columns && half) {
-    dw_block_columns256(r, s8, full, kind, c0, cn, block);
+    dw_block_columns256(r, stride, s8, full, kind, c0, cn, block);
     return;
   }
   if (columns) {
-    dw_block_columns512(r, s8, full, kind, c0, cn, block);
+    dw_block_columns512(r, stride, s8, full, kind, c0, cn, block);
     return;
   }
   const size_t groups = (kh * kw + 3) / 4, out_elem = r->rq ? 1 : sizeof(int32_t);
@@ -476,7 +495,7 @@ DW_INLINE void dw_row_columns(const q8_dwconv_row *r, size_t kh, size_t kw, size
 }
 
 DW_DEFINE_WITH(q8_dwconv_x8s8_3x3s1c64__avx512vnni, dw_row_columns, dw_pack_columns, 3, 3, 1)
-DW_DEFINE(q8_dwconv_x8s8_3x3s2c64__avx512vnni, 3, 3, 2)
+DW_DEFINE_WITH(q8_dwconv_x8s8_3x3s2c64__avx512vnni, dw_row_columns, dw_pack_columns, 3, 3, 2)
 DW_DEFINE(q8_dwconv_x8s8_5x5s1c64__avx512vnni, 5, 5, 1)
 DW_DEFINE(q8_dwconv_x8s8_5x5s2c64__avx512vnni, 5, 5, 2)
 DW_DEFINE_GENERIC(q8_dwconv_x8s8_generic_c64__avx512vnni)
