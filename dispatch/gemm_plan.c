@@ -1,10 +1,14 @@
 /* GEMM plans: validate once, pack the weights for the chosen kernel, prove the
  * int32 accumulator cannot overflow, then run many times. */
+#define _DEFAULT_SOURCE /* madvise */
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "dispatch/internal.h"
 #include "dispatch/registry.h"
@@ -100,6 +104,21 @@ static size_t column_block(const q8_gemm_ukernel *uk, size_t k) {
 
 static int32_t *copy_i32(const int32_t *src, size_t n);
 
+/* Packed weights of 2 MiB and more sit on transparent huge pages where the OS
+ * allows it: a small-M GEMM streams them once per run from L3 or DRAM, and
+ * with 4 KiB pages a 16 MiB stream is 4096 pages, more than the second-level
+ * TLB holds, so every page costs a table walk and the hardware prefetchers
+ * stop at each page boundary. */
+static void *alloc_packed(size_t bytes) {
+  const size_t huge = (size_t)2 << 20;
+  if (bytes < huge) return aligned_alloc(64, (bytes + 63) / 64 * 64);
+  void *p = aligned_alloc(huge, (bytes + huge - 1) / huge * huge);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (p) (void)madvise(p, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE); /* a hint only */
+#endif
+  return p;
+}
+
 static q8_status pack_weights(q8_gemm_plan *plan, const q8_gemm_desc *d) {
   const q8_gemm_ukernel *uk = plan->kernel->ukernel;
   if (uk == NULL) { /* reference: weights as given, zero points and bias kept */
@@ -117,7 +136,7 @@ static q8_status pack_weights(q8_gemm_plan *plan, const q8_gemm_desc *d) {
   }
   /* Micro-kernel: bias and zero-point terms folded into col_term. */
   plan->packed_bytes = q8_gemm_packed_bytes(uk->nr, uk->kr, d->n, d->k);
-  plan->packed = aligned_alloc(64, (plan->packed_bytes + 63) / 64 * 64);
+  plan->packed = alloc_packed(plan->packed_bytes);
   int32_t *col_term = malloc(d->n * sizeof(int32_t));
   if (plan->packed == NULL || col_term == NULL) {
     free(col_term);

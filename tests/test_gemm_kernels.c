@@ -384,10 +384,34 @@ static void plan_run(const q8_gemm_desc *d, const void *a, void *c, size_t ldc) 
   q8_gemm_plan_destroy(plan);
 }
 
+/* Runs d (its threads replaced by 1..max_threads) on every usable ISA and
+ * compares the output bytes with ref's. */
+static void every_isa_agrees_with_ref(const q8_gemm_desc *desc, const void *a, size_t max_threads) {
+  static const char *isas[] = {"ref", "hwy", "avx2", "avxvnni", "avx512vnni", "amx", "neon", "neondot", "neoni8mm"};
+  q8_gemm_desc d = *desc;
+  const size_t bytes = d.m * d.n * (d.out_dtype == Q8_INT32 ? 4 : 1);
+  unsigned char *want = malloc(bytes), *got = malloc(bytes);
+  cr_assert_eq(q8_set_isa("ref"), Q8_OK);
+  plan_run(&d, a, want, d.n);
+  for (size_t i = 0; i < sizeof isas / sizeof isas[0]; ++i) {
+    if (!q8_isa_usable(isas[i], NULL)) continue;
+    cr_assert_eq(q8_set_isa(isas[i]), Q8_OK);
+    for (size_t threads = 1; threads <= max_threads; ++threads) {
+      d.threads = threads;
+      memset(got, 0xA5, bytes);
+      plan_run(&d, a, got, d.n);
+      cr_assert(memcmp(got, want, bytes) == 0, "Q8_ISA=%s threads=%zu shape %zux%zux%zu out=%s differs from ref",
+                isas[i], threads, d.m, d.n, d.k, d.out_dtype == Q8_INT32 ? "s32" : "s8");
+    }
+  }
+  free(want);
+  free(got);
+  q8_set_isa(NULL);
+}
+
 Test(gemm_plan, every_isa_and_thread_count_agree_with_ref) {
   q8t_rng r = q8t_rng_new(38);
   const size_t shapes[][3] = {{1, 768, 96}, {5, 33, 70}, {64, 130, 129}, {130, 64, 200}};
-  const char *isas[] = {"ref", "hwy", "avx2", "avxvnni", "avx512vnni", "amx", "neon", "neondot", "neoni8mm"};
   for (size_t s = 0; s < 4; ++s) {
     const size_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
     int8_t *a = malloc(m * k), *w = malloc(n * k);
@@ -404,28 +428,42 @@ Test(gemm_plan, every_isa_and_thread_count_agree_with_ref) {
                         .a_scale = 0.05f, .weights = w, .w_channels = n, .w_scales = ws, .bias = bias,
                         .out_dtype = out ? Q8_INT8 : Q8_INT32, .requant = (q8_requant_mode)(s % 3),
                         .out_scale = 0.3f, .out_zero_point = 3, .threads = 1};
-      const size_t bytes = m * n * (out ? 1 : 4);
-      unsigned char *want = malloc(bytes), *got = malloc(bytes);
-      cr_assert_eq(q8_set_isa("ref"), Q8_OK);
-      plan_run(&d, a, want, n);
-      for (size_t i = 0; i < sizeof isas / sizeof isas[0]; ++i) {
-        if (!q8_isa_usable(isas[i], NULL)) continue;
-        cr_assert_eq(q8_set_isa(isas[i]), Q8_OK);
-        for (size_t threads = 1; threads <= 3; ++threads) {
-          d.threads = threads;
-          memset(got, 0xA5, bytes);
-          plan_run(&d, a, got, n);
-          cr_assert(memcmp(got, want, bytes) == 0, "Q8_ISA=%s threads=%zu shape %zux%zux%zu out=%s differs from ref",
-                    isas[i], threads, m, n, k, out ? "s8" : "s32");
-        }
-      }
-      free(want);
-      free(got);
+      every_isa_agrees_with_ref(&d, a, 3);
     }
     free(a);
     free(w);
   }
-  q8_set_isa(NULL);
+}
+
+/* Packed weights of 2 MiB and more take the plan's huge-page allocation, and
+ * at small M the weight stream runs through many whole column tiles (the
+ * kernels prefetch across tile ends): still bit-identical to ref. */
+Test(gemm_plan, small_m_with_huge_packed_weights_agrees_with_ref) {
+  q8t_rng r = q8t_rng_new(39);
+  const size_t n = 1061, k = 2111; /* > 2 MiB packed; n, k off the tiles */
+  int8_t *w = malloc(n * k), *a = malloc(9 * k);
+  int32_t *bias = malloc(n * sizeof(int32_t));
+  float *ws = malloc(n * sizeof(float));
+  q8t_fill_bytes(&r, w, n * k);
+  q8t_fill_bytes(&r, a, 9 * k);
+  for (size_t j = 0; j < n; ++j) {
+    ws[j] = q8t_uniform(&r, 1e-4f, 1e-3f);
+    bias[j] = q8t_range(&r, -9999, 9999);
+  }
+  const size_t ms[] = {1, 8, 9};
+  for (size_t s = 0; s < 3; ++s) {
+    for (int out = 0; out < 2; ++out) {
+      const q8_gemm_desc d = {.m = ms[s], .n = n, .k = k, .a_dtype = s == 1 ? Q8_UINT8 : Q8_INT8,
+                              .a_zero_point = s == 1 ? 131 : 7, .a_scale = 0.05f, .weights = w, .w_channels = n,
+                              .w_scales = ws, .bias = bias, .out_dtype = out ? Q8_INT8 : Q8_INT32,
+                              .requant = Q8_REQUANT_FP32, .out_scale = 0.3f, .out_zero_point = -3, .threads = 1};
+      every_isa_agrees_with_ref(&d, a, 1);
+    }
+  }
+  free(w);
+  free(a);
+  free(bias);
+  free(ws);
 }
 
 Test(gemm_plan, amx_denied_falls_back_cleanly) {
