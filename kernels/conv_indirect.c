@@ -130,13 +130,14 @@ static inline bytes16 load16(const unsigned char *p) {
 
 static inline void store16(unsigned char *p, bytes16 v) { memcpy(p, &v, sizeof v); }
 
-/* dst = src ^ flip over len bytes (flip: 0 or 0x80 in every byte). Segments
- * are often short and odd (conv1: 21 bytes), so the tail is one more 16-byte
- * copy overlapping the previous one rather than a byte loop: it reads and
- * writes only bytes of [0, len), some of them twice with the same value. */
-static void copy_flip(unsigned char *dst, const unsigned char *src, size_t len, uint8_t flip) {
+/* Segments are often short and odd (conv1: 21 bytes), so the tail is one
+ * more 16-byte copy overlapping the previous one rather than a byte loop: it
+ * reads and writes only bytes of [0, len), some of them twice with the same
+ * value. Every tail is loaded before the first store, so dst may be src. */
+void q8_copy_flip(unsigned char *dst, const unsigned char *src, size_t len, uint8_t flip) {
   if (len >= 16) {
     const bytes16 f = (bytes16){0} + flip;
+    const bytes16 last = load16(src + len - 16);
     size_t i = 0;
     for (; i + 64 <= len; i += 64) {
       const bytes16 a = load16(src + i), b = load16(src + i + 16);
@@ -147,7 +148,7 @@ static void copy_flip(unsigned char *dst, const unsigned char *src, size_t len, 
       store16(dst + i + 48, d ^ f);
     }
     for (; i + 16 <= len; i += 16) store16(dst + i, load16(src + i) ^ f);
-    if (i < len) store16(dst + len - 16, load16(src + len - 16) ^ f);
+    if (i < len) store16(dst + len - 16, last ^ f);
     return;
   }
   if (len >= 8) {
@@ -173,7 +174,7 @@ static void gather_row(unsigned char *dst, const unsigned char *image, const q8_
     if (seg->offset == Q8_CONV_PADDING) {
       memset(dst, pad, seg->len);
     } else {
-      copy_flip(dst, image + (pixel->anchor + seg->offset), seg->len, flip);
+      q8_copy_flip(dst, image + (pixel->anchor + seg->offset), seg->len, flip);
     }
     dst += seg->len;
   }

@@ -23,20 +23,6 @@ void q8_dwconv_expand_row(const uint8_t *in, size_t width, size_t channels, size
   }
 }
 
-void q8_dwconv_flip_row(const uint8_t *in, size_t bytes, uint8_t *out) {
-  /* Fixed 64-byte chunks: -O2 vectorizes a loop of known count (baseline
-   * SSE2 / NEON), which a loop over `bytes` it would not. */
-  enum { CHUNK = 64 };
-  size_t i = 0;
-  for (; i + CHUNK <= bytes; i += CHUNK) {
-    uint8_t chunk[CHUNK];
-    memcpy(chunk, in + i, CHUNK);
-    for (size_t j = 0; j < CHUNK; ++j) chunk[j] ^= 0x80;
-    memcpy(out + i, chunk, CHUNK);
-  }
-  for (; i < bytes; ++i) out[i] = in[i] ^ 0x80;
-}
-
 /* Channel of accumulator slot `slot` (0..ct-1) of a block: slots [0, ct/2)
  * are the unpack-low vector, [ct/2, ct) the unpack-high one. */
 static size_t slot_channel(unsigned ct, size_t slot) {

@@ -11,11 +11,7 @@
  * holds the correction, so this is exact. */
 static const unsigned char *flip_panel(const unsigned char *a, size_t lda, size_t rows, size_t k,
                                        unsigned char *panel) {
-  for (size_t r = 0; r < rows; ++r) {
-    const unsigned char *src = a + r * lda;
-    unsigned char *dst = panel + r * k;
-    for (size_t q = 0; q < k; ++q) dst[q] = src[q] ^ 0x80u;
-  }
+  for (size_t r = 0; r < rows; ++r) q8_copy_flip(panel + r * k, a + r * lda, k, 0x80u);
   return panel;
 }
 

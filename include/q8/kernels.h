@@ -249,6 +249,9 @@ typedef struct q8_conv_indirect_args {
 size_t q8_conv_indirect_panel_bytes(const q8_gemm_ukernel *uk, size_t k);
 void q8_conv_indirect(const q8_gemm_ukernel *uk, const q8_conv_indirect_args *args,
                       size_t m0, size_t m1, size_t n0, size_t n1);
+/* dst[i] = src[i] ^ flip for len bytes (flip: 0, or 0x80 for the sign-bit flip
+ * behind the activation offsets); dst may equal src. */
+void q8_copy_flip(unsigned char *dst, const unsigned char *src, size_t len, uint8_t flip);
 
 /* ---- NEON element-wise kernels (kernels/arm/quantize_neon.c, aarch64 only) --
  * Same contracts as the q8_ref_ functions of the same name. */
@@ -335,9 +338,7 @@ void q8_dwconv_col_terms(size_t channels, size_t taps, const int8_t *w, const in
 /* out[x][c * multiplier + j] = in[x][c]: a row of `width` pixels. */
 void q8_dwconv_expand_row(const uint8_t *in, size_t width, size_t channels, size_t multiplier,
                           uint8_t *out);
-/* out[i] = in[i] ^ 0x80 for `bytes` bytes (in == out allowed): int8 <-> uint8
- * shifted by 128, the flip behind the kernels' activation offsets. */
-void q8_dwconv_flip_row(const uint8_t *in, size_t bytes, uint8_t *out);
+
 /* Packed layout of the pmaddwd kernels (AVX2), channel tile ct (a multiple of 8): per block
  * of ct channels (the last padded with zero channels),
  *   int32_t col_term[ct];           in the order of the accumulators below

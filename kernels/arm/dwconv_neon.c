@@ -44,7 +44,7 @@
 #define DW_CT 16
 #define DW_INT8_A_OFFSET 0
 #define DW_UINT8_A_OFFSET (-128)
-#define DW_MAX_TAPS 25 /* 5x5: dedicated kernels copy their weights to locals */
+#define DW_MAX_TAPS 9 /* dedicated kernels up to 3x3 keep their weights in registers */
 
 typedef struct dw_acc {
   int32x4_t v[4]; /* channels 0-3, 4-7, 8-11, 12-15 of the block */
@@ -188,7 +188,7 @@ DW_INLINE void dw_block(const q8_dwconv_row *r, size_t kh, size_t kw, size_t str
    * issue slots than reading each tap's weights from the packed block. */
   int8x16_t wv[DW_MAX_TAPS];
   const int8x16_t *w = wv;
-  if (dedicated && taps <= 9) {
+  if (dedicated && taps <= DW_MAX_TAPS) {
 #pragma GCC unroll 25
     for (size_t t = 0; t < taps; ++t) wv[t] = vld1q_s8(packed_w + t * DW_CT);
   } else {
