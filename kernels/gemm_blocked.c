@@ -39,6 +39,12 @@ void q8_gemm_blocked(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args
   if (q8_gemm_a_offset(uk, args->a_dtype) != 0) panel = malloc(mr * args->k);
   const q8_dtype flipped = args->a_dtype == Q8_INT8 ? Q8_UINT8 : Q8_INT8;
   const q8_dtype a_dtype = panel ? flipped : args->a_dtype;
+  /* The kernel's own A panel (NULL: allocation failed or none; run reads A). */
+  void *a_panel = NULL;
+  if (uk->pack_a && uk->run_panel && uk->a_panel_bytes) {
+    const size_t bytes = (uk->a_panel_bytes(args->k) + 63) / 64 * 64;
+    a_panel = aligned_alloc(64, bytes);
+  }
   /* Column blocks outermost: a block of packed weights (nc x k bytes) stays in
    * L2 while every row tile of A (mr x k bytes, in L1) passes over it. */
   for (size_t nb = n0; nb < n1; nb += nc) {
@@ -51,14 +57,20 @@ void q8_gemm_blocked(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args
         a = flip_panel(a, args->lda, rows, args->k, panel);
         a_stride = args->k;
       }
+      if (a_panel) uk->pack_a(rows, args->k, a, a_stride, a_dtype, a_panel);
       for (size_t n = nb; n < nb_end; n += nr) {
         const size_t cols = nb_end - n < nr ? nb_end - n : nr;
         const q8_requant_params *rq = q8_requant_params_at(args->rq, n, &rq_tile);
-        uk->run(rows, cols, args->k, a, a_stride, a_dtype,
-                (const unsigned char *)args->packed + (n / nr) * block,
-                (unsigned char *)args->c + (m * args->ldc + n) * c_elem, args->ldc * c_elem, rq);
+        const void *packed = (const unsigned char *)args->packed + (n / nr) * block;
+        void *c = (unsigned char *)args->c + (m * args->ldc + n) * c_elem;
+        if (a_panel) {
+          uk->run_panel(rows, cols, args->k, a_panel, packed, c, args->ldc * c_elem, rq);
+        } else {
+          uk->run(rows, cols, args->k, a, a_stride, a_dtype, packed, c, args->ldc * c_elem, rq);
+        }
       }
     }
   }
+  free(a_panel);
   free(panel);
 }

@@ -41,7 +41,7 @@ static void odd_run(size_t mr, size_t nr, size_t k, const void *a, size_t a_stri
   }
 }
 static const q8_gemm_ukernel odd_kernel = {"q8_gemm_x8s8_3x5c3__testc", 3, 5, 3, 0,
-                                           q8_gemm_pack_nrkr, odd_run, 0};
+                                           q8_gemm_pack_nrkr, odd_run, 0, NULL, NULL, NULL};
 
 typedef struct tcase {
   size_t m, n, k;
@@ -55,6 +55,32 @@ typedef struct tcase {
 static int32_t rnd_a(q8t_rng *r, q8_dtype dt, int fill) {
   const int lo = dt == Q8_UINT8 ? 0 : -128, hi = dt == Q8_UINT8 ? 255 : 127;
   return fill == 0 ? q8t_range(r, lo, hi) : fill < 0 ? lo : hi;
+}
+
+/* One tile through run, or (panel) through the kernel's pack_a + run_panel,
+ * with guard bytes after the panel to catch pack_a writing past its size. */
+static void run_tile(const q8_gemm_ukernel *uk, bool panel, size_t m, size_t n, size_t k,
+                     const void *a, size_t lda, q8_dtype a_dtype, const void *packed, void *c,
+                     size_t c_stride, const q8_requant_params *rq) {
+  if (!panel) {
+    uk->run(m, n, k, a, lda, a_dtype, packed, c, c_stride, rq);
+    return;
+  }
+  const size_t bytes = (uk->a_panel_bytes(k) + 63) / 64 * 64;
+  unsigned char *buf = aligned_alloc(64, bytes + 64);
+  cr_assert_not_null(buf);
+  memset(buf, Q8T_GUARD_BYTE, bytes + 64);
+  uk->pack_a(m, k, a, lda, a_dtype, buf);
+  uk->run_panel(m, n, k, buf, packed, c, c_stride, rq);
+  for (size_t i = bytes; i < bytes + 64; ++i) {
+    cr_assert_eq(buf[i], Q8T_GUARD_BYTE, "%s: pack_a wrote past a_panel_bytes(%zu) = %zu", uk->name,
+                 k, uk->a_panel_bytes(k));
+  }
+  free(buf);
+}
+
+static bool has_panel(const q8_gemm_ukernel *uk) {
+  return uk->pack_a != NULL && uk->run_panel != NULL && uk->a_panel_bytes != NULL;
 }
 
 /* Runs uk on one tile (or, with nc, through q8_gemm_blocked) and compares
@@ -99,29 +125,34 @@ static void check_tile(const q8_gemm_ukernel *uk, q8t_rng *r, const tcase *t, si
   void *packed = malloc(q8_gemm_packed_bytes(uk->nr, uk->kr, t->n, t->k));
   uk->pack(uk->nr, uk->kr, t->n, t->k, w, col_term, packed);
 
-  q8t_buf cbuf = q8t_buf_new(t->m * ldc * esize, esize == 4 ? 4 * (size_t)q8t_range(r, 0, 3) : (size_t)q8t_range(r, 0, 15));
-  if (nc == 0) {
-    uk->run(t->m, t->n, t->k, abuf.data, lda, t->a_dtype, packed, cbuf.data, ldc * esize, rqp);
-  } else {
-    const q8_gemm_blocked_args args = {.k = t->k, .a = abuf.data, .lda = lda, .a_dtype = t->a_dtype,
-                                       .packed = packed, .c = cbuf.data, .ldc = ldc, .rq = rqp, .nc = nc};
-    q8_gemm_blocked(uk, &args, 0, t->m, 0, t->n);
-  }
   unsigned char *want = malloc(t->m * ldc * esize);
   memset(want, Q8T_GUARD_BYTE, t->m * ldc * esize);
   cr_assert_eq(q8_ref_gemm(t->m, t->n, t->k, abuf.data, lda, t->a_dtype, za, w, t->k, NULL, bias, rqp,
                            want, ldc), Q8_OK);
-  const int cmp = memcmp(cbuf.data, want, t->m * ldc * esize);
-  if (cmp != 0) {
-    size_t at = 0;
-    while (cbuf.data[at] == want[at]) ++at;
-    cr_assert_fail("%s: m=%zu n=%zu k=%zu a=%s out=%s mode=%d per_channel=%d clamp=%d fill=%d nc=%zu: "
-                   "first difference at byte %zu (row %zu): got 0x%02x want 0x%02x",
-                   uk->name, t->m, t->n, t->k, t->a_dtype == Q8_INT8 ? "s8" : "u8",
-                   t->out == Q8_INT32 ? "s32" : t->out == Q8_INT8 ? "s8" : "u8", (int)t->mode,
-                   t->per_channel, t->clamp, t->fill, nc, at, at / (ldc * esize), cbuf.data[at], want[at]);
+  /* A single tile runs through run and, where the kernel has one, through its
+   * A panel; the blocked driver picks the panel itself. */
+  for (int panel = 0; panel < (nc == 0 && has_panel(uk) ? 2 : 1); ++panel) {
+    q8t_buf cbuf = q8t_buf_new(t->m * ldc * esize, esize == 4 ? 4 * (size_t)q8t_range(r, 0, 3) : (size_t)q8t_range(r, 0, 15));
+    if (nc == 0) {
+      run_tile(uk, panel, t->m, t->n, t->k, abuf.data, lda, t->a_dtype, packed, cbuf.data, ldc * esize, rqp);
+    } else {
+      const q8_gemm_blocked_args args = {.k = t->k, .a = abuf.data, .lda = lda, .a_dtype = t->a_dtype,
+                                         .packed = packed, .c = cbuf.data, .ldc = ldc, .rq = rqp, .nc = nc};
+      q8_gemm_blocked(uk, &args, 0, t->m, 0, t->n);
+    }
+    const int cmp = memcmp(cbuf.data, want, t->m * ldc * esize);
+    if (cmp != 0) {
+      size_t at = 0;
+      while (cbuf.data[at] == want[at]) ++at;
+      cr_assert_fail("%s%s: m=%zu n=%zu k=%zu a=%s out=%s mode=%d per_channel=%d clamp=%d fill=%d nc=%zu: "
+                     "first difference at byte %zu (row %zu): got 0x%02x want 0x%02x",
+                     uk->name, panel ? " (A panel)" : "", t->m, t->n, t->k, t->a_dtype == Q8_INT8 ? "s8" : "u8",
+                     t->out == Q8_INT32 ? "s32" : t->out == Q8_INT8 ? "s8" : "u8", (int)t->mode,
+                     t->per_channel, t->clamp, t->fill, nc, at, at / (ldc * esize), cbuf.data[at], want[at]);
+    }
+    cr_assert(q8t_buf_guards_ok(&cbuf), "%s wrote outside C (m=%zu n=%zu k=%zu)", uk->name, t->m, t->n, t->k);
+    q8t_buf_free(&cbuf);
   }
-  cr_assert(q8t_buf_guards_ok(&cbuf), "%s wrote outside C (m=%zu n=%zu k=%zu)", uk->name, t->m, t->n, t->k);
   cr_assert(q8t_buf_guards_ok(&abuf), "%s wrote into A", uk->name);
   free(want);
   free(packed);
@@ -132,7 +163,6 @@ static void check_tile(const q8_gemm_ukernel *uk, q8t_rng *r, const tcase *t, si
   free(wscale);
   free(bias);
   free(w);
-  q8t_buf_free(&cbuf);
   q8t_buf_free(&abuf);
 }
 
@@ -313,20 +343,23 @@ static void check_extreme_products(const q8_gemm_ukernel *uk, q8t_rng *r, size_t
   float wscale = 1e-4f, scale[1];
   cr_assert_eq(q8_requant_params_init(&rq, (q8_requant_mode)mode, 1, 0.01f, &wscale, 0.5f, Q8_INT8,
                                       -3, -128, 127, mult, shift, scale), Q8_OK);
-  q8t_buf got = q8t_buf_new(m * n * esize, (size_t)q8t_range(r, 0, 3) * esize);
   unsigned char *want = malloc(m * n * esize);
   const q8_requant_params *rqp = out == Q8_INT32 ? NULL : &rq;
-  uk->run(m, n, k, a, k, a_dtype, packed, got.data, n * esize, rqp);
   cr_assert_eq(q8_ref_gemm(m, n, k, a, k, a_dtype, za, w, k, NULL, bias, rqp, want, n), Q8_OK);
-  cr_assert(memcmp(got.data, want, m * n * esize) == 0, "%s: extreme products m=%zu n=%zu k=%zu a=%s out=%s mode=%d limits=%d",
-            uk->name, m, n, k, u8 ? "u8" : "s8", esize == 4 ? "s32" : "s8", mode, limits);
   if (limits && out == Q8_INT32) {
     int32_t first;
     memcpy(&first, want, sizeof first);
     cr_assert(first == INT32_MAX || first == INT32_MIN, "the accumulator is at an int32 limit");
   }
-  cr_assert(q8t_buf_guards_ok(&got), "%s wrote outside C", uk->name);
-  q8t_buf_free(&got);
+  for (int panel = 0; panel < (has_panel(uk) ? 2 : 1); ++panel) {
+    q8t_buf got = q8t_buf_new(m * n * esize, (size_t)q8t_range(r, 0, 3) * esize);
+    run_tile(uk, panel, m, n, k, a, k, a_dtype, packed, got.data, n * esize, rqp);
+    cr_assert(memcmp(got.data, want, m * n * esize) == 0,
+              "%s%s: extreme products m=%zu n=%zu k=%zu a=%s out=%s mode=%d limits=%d", uk->name,
+              panel ? " (A panel)" : "", m, n, k, u8 ? "u8" : "s8", esize == 4 ? "s32" : "s8", mode, limits);
+    cr_assert(q8t_buf_guards_ok(&got), "%s wrote outside C", uk->name);
+    q8t_buf_free(&got);
+  }
   free(want);
   free(packed);
   free(bias);

@@ -146,7 +146,20 @@ typedef struct q8_gemm_ukernel {
    * No alignment is required of a, c or the strides beyond the element size. */
   void (*run)(size_t mr, size_t nr, size_t k, const void *a, size_t a_stride, q8_dtype a_dtype,
               const void *packed, void *c, size_t c_stride, const q8_requant_params *rq);
-  int32_t uint8_a_offset; /* -128 or 0, see above (last: older initialisers leave it 0) */
+  int32_t uint8_a_offset; /* -128 or 0, see above (after run: older initialisers leave it 0) */
+  /* Optional A panel (all three or none; NULL: drivers call run). For kernels
+   * that transform A before multiplying (AVX2 widens it to int16 pairs): the
+   * driver has pack_a transform a row tile once and calls run_panel for each
+   * of its column tiles, instead of run transforming it again per tile.
+   * a_panel_bytes(k): size of a panel of MR rows of depth k.
+   * pack_a: mr <= MR rows of A (read as run reads them: exactly k bytes per
+   *   row) into `panel`, which is 64-byte aligned.
+   * run_panel: as run, on a panel pack_a built with the same mr and k. */
+  size_t (*a_panel_bytes)(size_t k);
+  void (*pack_a)(size_t mr, size_t k, const void *a, size_t a_stride, q8_dtype a_dtype,
+                 void *panel);
+  void (*run_panel)(size_t mr, size_t nr, size_t k, const void *panel, const void *packed,
+                    void *c, size_t c_stride, const q8_requant_params *rq);
 } q8_gemm_ukernel;
 
 /* What the kernel adds to activations of type a_dtype: the offset of col_term. */

@@ -317,6 +317,9 @@ const q8_gemm_ukernel q8_gemm_x8s8_8x16c2__hwy = {
     q8_gemm_pack_nrkr,
     q8::GemmRun,
     0,
+    nullptr, /* no A panel: it reads A as is */
+    nullptr,
+    nullptr,
 };
 }  // extern "C"
 #endif  // HWY_ONCE

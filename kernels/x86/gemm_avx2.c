@@ -10,21 +10,24 @@
  * of 4 k, 64 bytes = 16 columns x (w0 w1 w2 w3). Widening uses shifts only
  * (on Zen 4 they do not compete with vpmaddwd for execution pipes; vpmovsx
  * does, and a 6x16c2 vpmovsx variant measured ~5% slower): seen as int16
- * lanes, 32 weight bytes give srai(x, 8) = the pairs (w1, w3) and
- * srai(slli(x, 8), 8) = the pairs (w0, w2) of 8 columns. The activations are
- * split the same way into (a0, a2) and (a1, a3) int16 pairs, each broadcast
- * with vpbroadcastd, so per group of 4 k and row:
+ * lanes, 32 weight bytes at w give srai(x, 8) = the pairs (w1, w3) of 8
+ * columns, and the 32 bytes at w - 1 give srai(x, 8) = their (w0, w2): one
+ * more load instead of a shift per vector (the byte before the first group is
+ * the block's col_term), measured 2-3% faster at 1024^3 than slli + srai.
+ * The activations are split the same way into (a0, a2) and (a1, a3) int16
+ * pairs, each broadcast with vpbroadcastd, so per group of 4 k and row:
  *   acc[0..7]  += madd(a02, w02[0..7])  + madd(a13, w13[0..7])
  *   acc[8..15] += madd(a02, w02[8..15]) + madd(a13, w13[8..15]).
  * 10 accumulators + 4 weight registers + 1 activation + 1 product = 16 ymm.
  *
- * The split activations go through a 2-slot buffer of 32 k (8 groups) per row:
- * while the kernel computes block j it widens block j + 1, so the widening
- * (stores included) overlaps the multiplies instead of running as a separate
- * pass (a separate pass cost ~13% at k = 1024; interleaved it still costs ~7%,
- * paid again for every tile since the interface gives one tile per call).
- * The last partial block is copied with memcpy: A is never read past k bytes
- * per row.
+ * The blocked driver widens each row tile of A once into the kernel's A panel
+ * (pack_a, blocks of 32 k) and runs every column tile on it (run_panel):
+ * 1024^3 took ~6% less time than with the widening done per tile. run, for
+ * callers with one tile (the indirect conv), widens as it goes through a
+ * 2-block buffer: while it computes block j it widens block j + 1, so the
+ * widening (stores included) overlaps the multiplies instead of running as a
+ * separate pass. The last partial block is copied with memcpy: A is never
+ * read past k bytes per row.
  *
  * Compiled with target attributes only: the file builds with plain
  * `cc -std=c17 -O2` and the rest of the library keeps the x86-64 baseline. */
@@ -44,8 +47,14 @@
  * products of a group into a temporary (which costs registers and spills). */
 #define Q8_AVX2_PIN(v) __asm__("" : "+x"(v))
 
-/* Splits 32 activations into 8 (a0, a2) and 8 (a1, a3) int16 pairs. */
-Q8_AVX2_KERNEL_INLINE void split_block(__m256i x, const int U8, int32_t *even, int32_t *odd) {
+/* A widened block (32 k) of MR rows, as the streaming buffer and the A panel
+ * hold it: per row 16 int32, [0, 8) the (a0, a2) int16 pairs of groups 0..7,
+ * [8, 16) their (a1, a3) pairs. */
+#define Q8_AVX2_ROW_WORDS 16
+#define Q8_AVX2_BLOCK_WORDS (Q8_AVX2_MR * Q8_AVX2_ROW_WORDS)
+
+/* Splits 32 activations into the row's 8 (a0, a2) and 8 (a1, a3) int16 pairs. */
+Q8_AVX2_KERNEL_INLINE void split_block(__m256i x, const int U8, int32_t *row) {
   __m256i e, o;
   if (U8) {
     e = _mm256_and_si256(x, _mm256_set1_epi16(0xFF));
@@ -54,138 +63,162 @@ Q8_AVX2_KERNEL_INLINE void split_block(__m256i x, const int U8, int32_t *even, i
     e = _mm256_srai_epi16(_mm256_slli_epi16(x, 8), 8);
     o = _mm256_srai_epi16(x, 8);
   }
-  _mm256_store_si256((__m256i *)even, e);
-  _mm256_store_si256((__m256i *)odd, o);
+  _mm256_store_si256((__m256i *)row, e);
+  _mm256_store_si256((__m256i *)(row + 8), o);
 }
 
 /* The last n (1..31) activations of a row, zero-padded to a block. */
 Q8_AVX2_KERNEL_INLINE void split_partial(const unsigned char *a, size_t n, const int U8,
-                                         int32_t *even, int32_t *odd) {
+                                         int32_t *row) {
   unsigned char tmp[Q8_AVX2_BLOCK] = {0};
   memcpy(tmp, a, n);
-  split_block(_mm256_loadu_si256((const __m256i *)tmp), U8, even, odd);
+  split_block(_mm256_loadu_si256((const __m256i *)tmp), U8, row);
 }
 
-/* Widens block `blk` (full) of row r into slot `dst`. */
+/* Widens block `blk` (full) of row r into buffer `dst`. */
 #define Q8_AVX2_FILL(r, dst, blk)                                                        \
   if (ROWS > r) {                                                                        \
     split_block(_mm256_loadu_si256((const __m256i *)(a##r + (blk) * Q8_AVX2_BLOCK)), U8, \
-                ae[dst][r], ao[dst][r]);                                                 \
+                (dst) + (r) * Q8_AVX2_ROW_WORDS);                                        \
   }
 
-#define Q8_AVX2_ROW(r, s, q)                                                 \
-  if (ROWS > r) {                                                            \
-    __m256i va = _mm256_set1_epi32(ae[s][r][q]);                             \
-    acc##r##a = _mm256_add_epi32(acc##r##a, _mm256_madd_epi16(va, w0e));     \
-    Q8_AVX2_PIN(acc##r##a);                                                  \
-    acc##r##b = _mm256_add_epi32(acc##r##b, _mm256_madd_epi16(va, w1e));     \
-    Q8_AVX2_PIN(acc##r##b);                                                  \
-    va = _mm256_set1_epi32(ao[s][r][q]);                                     \
-    acc##r##a = _mm256_add_epi32(acc##r##a, _mm256_madd_epi16(va, w0o));     \
-    Q8_AVX2_PIN(acc##r##a);                                                  \
-    acc##r##b = _mm256_add_epi32(acc##r##b, _mm256_madd_epi16(va, w1o));     \
-    Q8_AVX2_PIN(acc##r##b);                                                  \
+#define Q8_AVX2_ROW(r, blk, q)                                                         \
+  if (ROWS > r) {                                                                      \
+    __m256i va = _mm256_set1_epi32((blk)[(r) * Q8_AVX2_ROW_WORDS + (q)]);              \
+    acc##r##a = _mm256_add_epi32(acc##r##a, _mm256_madd_epi16(va, w0e));               \
+    Q8_AVX2_PIN(acc##r##a);                                                            \
+    acc##r##b = _mm256_add_epi32(acc##r##b, _mm256_madd_epi16(va, w1e));               \
+    Q8_AVX2_PIN(acc##r##b);                                                            \
+    va = _mm256_set1_epi32((blk)[(r) * Q8_AVX2_ROW_WORDS + 8 + (q)]);                  \
+    acc##r##a = _mm256_add_epi32(acc##r##a, _mm256_madd_epi16(va, w0o));               \
+    Q8_AVX2_PIN(acc##r##a);                                                            \
+    acc##r##b = _mm256_add_epi32(acc##r##b, _mm256_madd_epi16(va, w1o));               \
+    Q8_AVX2_PIN(acc##r##b);                                                            \
   }
 
-/* One group of 4 k: group q of activation slot s, weights at w. */
-#define Q8_AVX2_GROUP(s, q)                                                              \
+/* One group of 4 k: group q of the widened block blk, weights at w. */
+#define Q8_AVX2_GROUP(blk, q)                                                            \
   {                                                                                      \
-    const __m256i w0 = _mm256_loadu_si256((const __m256i *)w);                          \
-    const __m256i w1 = _mm256_loadu_si256((const __m256i *)(w + 32));                   \
+    const __m256i w0o = _mm256_srai_epi16(_mm256_loadu_si256((const __m256i *)w), 8);   \
+    const __m256i w0e = _mm256_srai_epi16(_mm256_loadu_si256((const __m256i *)(w - 1)), 8); \
+    const __m256i w1o = _mm256_srai_epi16(_mm256_loadu_si256((const __m256i *)(w + 32)), 8); \
+    const __m256i w1e = _mm256_srai_epi16(_mm256_loadu_si256((const __m256i *)(w + 31)), 8); \
     w += Q8_AVX2_NR * Q8_AVX2_KR;                                                        \
-    const __m256i w0o = _mm256_srai_epi16(w0, 8);                                        \
-    const __m256i w0e = _mm256_srai_epi16(_mm256_slli_epi16(w0, 8), 8);                  \
-    const __m256i w1o = _mm256_srai_epi16(w1, 8);                                        \
-    const __m256i w1e = _mm256_srai_epi16(_mm256_slli_epi16(w1, 8), 8);                  \
-    Q8_AVX2_ROW(0, s, q)                                                                 \
-    Q8_AVX2_ROW(1, s, q)                                                                 \
-    Q8_AVX2_ROW(2, s, q)                                                                 \
-    Q8_AVX2_ROW(3, s, q)                                                                 \
-    Q8_AVX2_ROW(4, s, q)                                                                 \
+    Q8_AVX2_ROW(0, blk, q)                                                               \
+    Q8_AVX2_ROW(1, blk, q)                                                               \
+    Q8_AVX2_ROW(2, blk, q)                                                               \
+    Q8_AVX2_ROW(3, blk, q)                                                               \
+    Q8_AVX2_ROW(4, blk, q)                                                               \
   }
+
+/* All 8 groups of a full block. */
+#define Q8_AVX2_BLOCK_GROUPS(blk)                                                        \
+  Q8_AVX2_GROUP(blk, 0)                                                                  \
+  Q8_AVX2_GROUP(blk, 1)                                                                  \
+  Q8_AVX2_GROUP(blk, 2)                                                                  \
+  Q8_AVX2_GROUP(blk, 3)                                                                  \
+  Q8_AVX2_GROUP(blk, 4)                                                                  \
+  Q8_AVX2_GROUP(blk, 5)                                                                  \
+  Q8_AVX2_GROUP(blk, 6)                                                                  \
+  Q8_AVX2_GROUP(blk, 7)
+
+/* Accumulators of the tile, started from the col_term of the packed block;
+ * sets w to the block's first weights. */
+#define Q8_AVX2_INIT_ACC                                                                 \
+  const int8_t *w = (const int8_t *)packed + Q8_AVX2_NR * sizeof(int32_t);              \
+  const __m256i ct0 = _mm256_loadu_si256((const __m256i *)packed);                      \
+  const __m256i ct1 = _mm256_loadu_si256((const __m256i *)packed + 1);                  \
+  __m256i acc0a = ct0, acc0b = ct1, acc1a = ct0, acc1b = ct1, acc2a = ct0, acc2b = ct1; \
+  __m256i acc3a = ct0, acc3b = ct1, acc4a = ct0, acc4b = ct1;
 
 /* Requantizes or stores row r of the tile. */
-#define Q8_AVX2_STORE(r)                                                                     \
-  if (ROWS > r) {                                                                  \
-    q8_rq_avx2_store_row16((unsigned char *)c + (size_t)(r) * c_stride, acc##r##a,  \
-                           acc##r##b, nr, rq, &rp0, &rp1);                          \
+#define Q8_AVX2_STORE(r)                                                                 \
+  if (ROWS > r) {                                                                        \
+    q8_rq_avx2_store_row16((unsigned char *)c + (size_t)(r) * c_stride, acc##r##a,      \
+                           acc##r##b, nr, rq, &rp0, &rp1);                              \
   }
 
-/* The tile with compile-time row count (1..5) and activation type. */
+/* Writes the tile (int32 or requantized). */
+#define Q8_AVX2_FINISH                                                                   \
+  q8_rq8_avx2 rp0, rp1;                                                                  \
+  q8_rq8_avx2_prepare_row16(rq, nr, &rp0, &rp1);                                        \
+  Q8_AVX2_STORE(0)                                                                       \
+  Q8_AVX2_STORE(1)                                                                       \
+  Q8_AVX2_STORE(2)                                                                       \
+  Q8_AVX2_STORE(3)                                                                       \
+  Q8_AVX2_STORE(4)
+
+/* The tile straight from A, with compile-time row count (1..5) and
+ * activation type: widens A through a 2-block buffer as it goes. */
 Q8_AVX2_KERNEL_INLINE void tile_avx2(const int ROWS, const int U8, size_t nr, size_t k,
                                      const void *a, size_t a_stride, const void *packed, void *c,
                                      size_t c_stride, const q8_requant_params *rq) {
-  /* [slot][row][group]: the (a0, a2) and (a1, a3) pairs of one block. */
-  _Alignas(32) int32_t ae[2][Q8_AVX2_MR][Q8_AVX2_BLOCK / 4];
-  _Alignas(32) int32_t ao[2][Q8_AVX2_MR][Q8_AVX2_BLOCK / 4];
+  _Alignas(32) int32_t buf[2][Q8_AVX2_BLOCK_WORDS];
   const unsigned char *a0 = (const unsigned char *)a;
   const unsigned char *a1 = ROWS > 1 ? a0 + a_stride : a0;
   const unsigned char *a2 = ROWS > 2 ? a1 + a_stride : a0;
   const unsigned char *a3 = ROWS > 3 ? a2 + a_stride : a0;
   const unsigned char *a4 = ROWS > 4 ? a3 + a_stride : a0;
   const unsigned char *rows[Q8_AVX2_MR] = {a0, a1, a2, a3, a4};
-  const int8_t *w = (const int8_t *)packed + Q8_AVX2_NR * sizeof(int32_t);
-  const __m256i ct0 = _mm256_loadu_si256((const __m256i *)packed);
-  const __m256i ct1 = _mm256_loadu_si256((const __m256i *)packed + 1);
-  __m256i acc0a = ct0, acc0b = ct1, acc1a = ct0, acc1b = ct1, acc2a = ct0, acc2b = ct1;
-  __m256i acc3a = ct0, acc3b = ct1, acc4a = ct0, acc4b = ct1;
+  Q8_AVX2_INIT_ACC
 
   const size_t full = k / Q8_AVX2_BLOCK, rem = k % Q8_AVX2_BLOCK;
-  size_t s = 0; /* slot of the block being computed */
+  size_t s = 0; /* buffer of the block being computed */
   if (full > 0) {
-    Q8_AVX2_FILL(0, 0, 0)
-    Q8_AVX2_FILL(1, 0, 0)
-    Q8_AVX2_FILL(2, 0, 0)
-    Q8_AVX2_FILL(3, 0, 0)
-    Q8_AVX2_FILL(4, 0, 0)
+    Q8_AVX2_FILL(0, buf[0], 0)
+    Q8_AVX2_FILL(1, buf[0], 0)
+    Q8_AVX2_FILL(2, buf[0], 0)
+    Q8_AVX2_FILL(3, buf[0], 0)
+    Q8_AVX2_FILL(4, buf[0], 0)
     /* Blocks 0 .. full - 2, each widening the next one meanwhile. */
     for (size_t j = 0; j + 1 < full; ++j, s ^= 1) {
-      Q8_AVX2_FILL(0, s ^ 1, j + 1)
-      Q8_AVX2_GROUP(s, 0)
-      Q8_AVX2_FILL(1, s ^ 1, j + 1)
-      Q8_AVX2_GROUP(s, 1)
-      Q8_AVX2_FILL(2, s ^ 1, j + 1)
-      Q8_AVX2_GROUP(s, 2)
-      Q8_AVX2_FILL(3, s ^ 1, j + 1)
-      Q8_AVX2_GROUP(s, 3)
-      Q8_AVX2_FILL(4, s ^ 1, j + 1)
-      Q8_AVX2_GROUP(s, 4)
-      Q8_AVX2_GROUP(s, 5)
-      Q8_AVX2_GROUP(s, 6)
-      Q8_AVX2_GROUP(s, 7)
+      const int32_t *cur = buf[s];
+      int32_t *next = buf[s ^ 1];
+      Q8_AVX2_FILL(0, next, j + 1)
+      Q8_AVX2_GROUP(cur, 0)
+      Q8_AVX2_FILL(1, next, j + 1)
+      Q8_AVX2_GROUP(cur, 1)
+      Q8_AVX2_FILL(2, next, j + 1)
+      Q8_AVX2_GROUP(cur, 2)
+      Q8_AVX2_FILL(3, next, j + 1)
+      Q8_AVX2_GROUP(cur, 3)
+      Q8_AVX2_FILL(4, next, j + 1)
+      Q8_AVX2_GROUP(cur, 4)
+      Q8_AVX2_GROUP(cur, 5)
+      Q8_AVX2_GROUP(cur, 6)
+      Q8_AVX2_GROUP(cur, 7)
     }
   }
-  /* The last full block is in slot s; the partial block goes to the other. */
-  const size_t ps = s ^ 1;
+  /* The last full block is in buffer s; the partial block goes to the other. */
+  int32_t *partial = buf[s ^ 1];
   if (rem > 0) {
     for (int r = 0; r < ROWS; ++r) {
-      split_partial(rows[r] + full * Q8_AVX2_BLOCK, rem, U8, ae[ps][r], ao[ps][r]);
+      split_partial(rows[r] + full * Q8_AVX2_BLOCK, rem, U8, partial + r * Q8_AVX2_ROW_WORDS);
     }
   }
   if (full > 0) {
-    for (size_t q = 0; q < Q8_AVX2_BLOCK / 4; ++q) Q8_AVX2_GROUP(s, q)
+    const int32_t *last = buf[s];
+    Q8_AVX2_BLOCK_GROUPS(last)
   }
   if (rem > 0) {
-    for (size_t q = 0; q < (rem + 3) / 4; ++q) Q8_AVX2_GROUP(ps, q)
+    for (size_t q = 0; q < (rem + 3) / 4; ++q) Q8_AVX2_GROUP(partial, q)
   }
+  Q8_AVX2_FINISH
+}
 
-  q8_rq8_avx2 rp0, rp1;
-  if (rq != NULL) {
-    q8_rq8_avx2_prepare(rq, 0, nr < 8 ? nr : 8, &rp0);
-    if (nr > 8) {
-      q8_rq8_avx2_prepare(rq, 8, nr - 8, &rp1);
-    } else {
-      rp1 = rp0;
-    }
-  } else {
-    memset(&rp0, 0, sizeof rp0);
-    rp1 = rp0;
+/* The tile from an A panel that pack_a widened: blocks of Q8_AVX2_BLOCK_WORDS. */
+Q8_AVX2_KERNEL_INLINE void tile_avx2_panel(const int ROWS, size_t nr, size_t k,
+                                           const int32_t *panel, const void *packed, void *c,
+                                           size_t c_stride, const q8_requant_params *rq) {
+  Q8_AVX2_INIT_ACC
+  const size_t full = k / Q8_AVX2_BLOCK, rem = k % Q8_AVX2_BLOCK;
+  for (size_t j = 0; j < full; ++j, panel += Q8_AVX2_BLOCK_WORDS) {
+    Q8_AVX2_BLOCK_GROUPS(panel)
   }
-  Q8_AVX2_STORE(0)
-  Q8_AVX2_STORE(1)
-  Q8_AVX2_STORE(2)
-  Q8_AVX2_STORE(3)
-  Q8_AVX2_STORE(4)
+  if (rem > 0) {
+    for (size_t q = 0; q < (rem + 3) / 4; ++q) Q8_AVX2_GROUP(panel, q)
+  }
+  Q8_AVX2_FINISH
 }
 
 #define Q8_AVX2_CASE(R)                                                              \
@@ -213,6 +246,59 @@ static Q8_AVX2_TARGET void q8_gemm_x8s8_5x16c4__avx2_run(size_t mr, size_t nr, s
   }
 }
 
+static size_t q8_gemm_x8s8_5x16c4__avx2_a_panel_bytes(size_t k) {
+  return (k + Q8_AVX2_BLOCK - 1) / Q8_AVX2_BLOCK * Q8_AVX2_BLOCK_WORDS * sizeof(int32_t);
+}
+
+/* Widens mr rows once per row tile (the driver reuses the panel for every
+ * column tile): at 1024^3 the per-tile widening of run cost ~7%. */
+static Q8_AVX2_TARGET void q8_gemm_x8s8_5x16c4__avx2_pack_a(size_t mr, size_t k, const void *a,
+                                                            size_t a_stride, q8_dtype a_dtype,
+                                                            void *panel) {
+  const int u8 = a_dtype == Q8_UINT8;
+  int32_t *blk = panel;
+  const size_t full = k / Q8_AVX2_BLOCK, rem = k % Q8_AVX2_BLOCK;
+  for (size_t j = 0; j <= full; ++j, blk += Q8_AVX2_BLOCK_WORDS) {
+    if (j == full && rem == 0) break;
+    for (size_t r = 0; r < mr && r < Q8_AVX2_MR; ++r) {
+      const unsigned char *src = (const unsigned char *)a + r * a_stride + j * Q8_AVX2_BLOCK;
+      int32_t *row = blk + r * Q8_AVX2_ROW_WORDS;
+      if (j < full) {
+        const __m256i x = _mm256_loadu_si256((const __m256i *)src);
+        if (u8) {
+          split_block(x, 1, row);
+        } else {
+          split_block(x, 0, row);
+        }
+      } else if (u8) {
+        split_partial(src, rem, 1, row);
+      } else {
+        split_partial(src, rem, 0, row);
+      }
+    }
+  }
+}
+
+#define Q8_AVX2_PANEL_CASE(R)                                                        \
+  case R:                                                                            \
+    tile_avx2_panel(R, nr, k, panel, packed, c, c_stride, rq);                       \
+    break;
+
+static Q8_AVX2_TARGET void q8_gemm_x8s8_5x16c4__avx2_run_panel(size_t mr, size_t nr, size_t k,
+                                                               const void *panel,
+                                                               const void *packed, void *c,
+                                                               size_t c_stride,
+                                                               const q8_requant_params *rq) {
+  switch (mr) {
+    Q8_AVX2_PANEL_CASE(1)
+    Q8_AVX2_PANEL_CASE(2)
+    Q8_AVX2_PANEL_CASE(3)
+    Q8_AVX2_PANEL_CASE(4)
+    default:
+    Q8_AVX2_PANEL_CASE(5)
+  }
+}
+
 const q8_gemm_ukernel q8_gemm_x8s8_5x16c4__avx2 = {
     .name = "q8_gemm_x8s8_5x16c4__avx2",
     .mr = Q8_AVX2_MR,
@@ -221,4 +307,7 @@ const q8_gemm_ukernel q8_gemm_x8s8_5x16c4__avx2 = {
     .int8_a_offset = 0,
     .pack = q8_gemm_pack_nrkr,
     .run = q8_gemm_x8s8_5x16c4__avx2_run,
+    .a_panel_bytes = q8_gemm_x8s8_5x16c4__avx2_a_panel_bytes,
+    .pack_a = q8_gemm_x8s8_5x16c4__avx2_pack_a,
+    .run_panel = q8_gemm_x8s8_5x16c4__avx2_run_panel,
 };

@@ -138,17 +138,7 @@ Q8_AVXVNNI_HELPER void avxvnni_copy_partial(const unsigned char *a, size_t n, co
     for (size_t q = 0; q < (rem + 3) / 4; ++q) Q8_AVXVNNI_GROUP(DPBUSD, ps, q)              \
   }                                                                                      \
   q8_rq8_avx2 rp0, rp1;                                                                  \
-  if (rq != NULL) {                                                                      \
-    q8_rq8_avx2_prepare(rq, 0, nr < 8 ? nr : 8, &rp0);                                   \
-    if (nr > 8) {                                                                        \
-      q8_rq8_avx2_prepare(rq, 8, nr - 8, &rp1);                                          \
-    } else {                                                                             \
-      rp1 = rp0;                                                                         \
-    }                                                                                    \
-  } else {                                                                               \
-    memset(&rp0, 0, sizeof rp0);                                                         \
-    rp1 = rp0;                                                                           \
-  }                                                                                      \
+  q8_rq8_avx2_prepare_row16(rq, nr, &rp0, &rp1);                                        \
   Q8_AVXVNNI_STORE(0)                                                                       \
   Q8_AVXVNNI_STORE(1)                                                                       \
   Q8_AVXVNNI_STORE(2)                                                                       \

@@ -122,6 +122,23 @@ Q8_RQ_AVX2_INLINE void q8_rq8_avx2_prepare(const q8_requant_params *rq, size_t c
  * (x * m + 2^30) >> 31 (floor) equals gemmlowp's nudge-then-truncate for both
  * signs; the one overflowing product, INT32_MIN * INT32_MIN, gives 2^31, which
  * is the only way to get 0x80000000 in the low dword: it becomes INT32_MAX. */
+/* Both 8-column halves of a 16-column tile with nr columns (rq NULL: int32
+ * output, the parameters are unused but defined). */
+Q8_RQ_AVX2_INLINE void q8_rq8_avx2_prepare_row16(const q8_requant_params *rq, size_t nr,
+                                                 q8_rq8_avx2 *lo, q8_rq8_avx2 *hi) {
+  if (rq == NULL) {
+    memset(lo, 0, sizeof *lo);
+    *hi = *lo;
+    return;
+  }
+  q8_rq8_avx2_prepare(rq, 0, nr < 8 ? nr : 8, lo);
+  if (nr > 8) {
+    q8_rq8_avx2_prepare(rq, 8, nr - 8, hi);
+  } else {
+    *hi = *lo;
+  }
+}
+
 Q8_RQ_AVX2_INLINE __m256i q8_rq_avx2_srdhm(__m256i x, __m256i m, __m256i m_odd) {
   const __m256i nudge = _mm256_set1_epi64x((int64_t)1 << 30);
   const __m256i pe = _mm256_add_epi64(_mm256_mul_epi32(x, m), nudge);
