@@ -74,6 +74,7 @@ static const out_config configs[] = {
     {Q8_INT8, Q8_REQUANT_SINGLE, false, true},
     {Q8_UINT8, Q8_REQUANT_SINGLE, true, false},
     {Q8_INT8, Q8_REQUANT_FP32, true, false},
+    {Q8_INT8, Q8_REQUANT_FP32, false, true}, /* qmin above -128: the byte max */
     {Q8_UINT8, Q8_REQUANT_FP32, false, true},
 };
 #define CONFIGS (sizeof configs / sizeof configs[0])

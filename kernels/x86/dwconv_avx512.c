@@ -229,16 +229,6 @@ DW_INLINE void dw_rq_init(dw_rq *s, const q8_requant_params *rq, size_t c0, size
   for (size_t a = 0; a < 4; ++a) q8_rq512_init(&s->acc[a], &slots, 16 * a, 0xFFFF);
 }
 
-/* As q8_rq512_fp32 without the zero point and the lower bound: float(acc) *
- * scale, at most qmax - zp (an integer, so clamping before rounding is exact;
- * and no positive overflow of the conversion), rounded half to even. Below
- * the int32 range the conversion gives INT32_MIN, which stays below qmin
- * through the saturating steps of dw_store. */
-DW_INLINE __m512i dw_fp32(__m512i acc, __m512 scale, __m512 hi) {
-  const __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), scale);
-  return _mm512_cvtps_epi32(_mm512_min_ps(v, hi));
-}
-
 /* What a block stores: int32 accumulators or one of the requantization modes.
  * A constant in the full-block loops, so each gets its own code. */
 enum { DW_OUT_I32 = 0, DW_OUT_GEMMLOWP, DW_OUT_SINGLE, DW_OUT_FP32 };
@@ -263,30 +253,14 @@ DW_INLINE void dw_store(unsigned char *out, size_t cn, __mmask64 mask, bool full
     }
     return;
   }
-  /* Values are within the output type: the saturating packs are exact, and
-   * they interleave the slots back into channel order. */
-  __m512i w01, w23;
-  if (kind == DW_OUT_FP32) {
-    w01 = _mm512_packs_epi32(dw_fp32(acc[0], s->scale[0], s->fhi),
-                             dw_fp32(acc[1], s->scale[1], s->fhi));
-    w23 = _mm512_packs_epi32(dw_fp32(acc[2], s->scale[2], s->fhi),
-                             dw_fp32(acc[3], s->scale[3], s->fhi));
-    w01 = _mm512_adds_epi16(w01, s->zp16);
-    w23 = _mm512_adds_epi16(w23, s->zp16);
-  } else {
-    w01 = _mm512_packs_epi32(dw_requant(&s->acc[0], kind, acc[0]),
-                             dw_requant(&s->acc[1], kind, acc[1]));
-    w23 = _mm512_packs_epi32(dw_requant(&s->acc[2], kind, acc[2]),
-                             dw_requant(&s->acc[3], kind, acc[3]));
+  /* The saturating packs interleave the slots back into channel order. */
+  __m512i z[4];
+  for (size_t a = 0; a < 4; ++a) {
+    z[a] = kind == DW_OUT_FP32 ? q8_rq512_fp32_upper(acc[a], s->scale[a], s->fhi)
+                               : dw_requant(&s->acc[a], kind, acc[a]);
   }
-  __m512i b;
-  if (out_dtype == Q8_UINT8) {
-    b = _mm512_packus_epi16(w01, w23);
-    if (kind == DW_OUT_FP32) b = _mm512_max_epu8(b, s->qmin8);
-  } else {
-    b = _mm512_packs_epi16(w01, w23);
-    if (kind == DW_OUT_FP32) b = _mm512_max_epi8(b, s->qmin8);
-  }
+  const __m512i b =
+      q8_rq512_pack4(z[0], z[1], z[2], z[3], kind == DW_OUT_FP32, s->zp16, s->qmin8, out_dtype);
   if (pair_step) {
     _mm256_mask_storeu_epi8(out, (__mmask32)mask, _mm512_castsi512_si256(b));
     _mm256_mask_storeu_epi8(out + pair_step, (__mmask32)mask, _mm512_extracti64x4_epi64(b, 1));

@@ -184,6 +184,39 @@ Q8_RQ512_FN __m512i q8_rq512_apply(const q8_rq512 *p, q8_requant_mode mode, __m5
   }
 }
 
+/* fp32 without the zero point and the lower bound, for q8_rq512_pack4:
+ * float(acc) * scale, at most qmax - zp (an integer, so clamping before
+ * rounding is exact; and no positive overflow of the conversion), rounded
+ * half to even. Below the int32 range the conversion gives INT32_MIN, which
+ * stays below qmin through the saturating steps of q8_rq512_pack4. */
+Q8_RQ512_FN __m512i q8_rq512_fp32_upper(__m512i acc, __m512 scale, __m512 fhi) {
+  const __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), scale);
+  return _mm512_cvtps_epi32(_mm512_min_ps(v, fhi));
+}
+
+/* Narrows four vectors of int32 to 64 output bytes with saturating packs.
+ * fp32 (values from q8_rq512_fp32_upper): adds zp16 (the zero point, 16-bit
+ * lanes) with saturation and raises the bytes to qmin8 (qmin, 8-bit lanes):
+ * exact, as every step is monotonic and clamps only values the reference
+ * clamps too. Otherwise the values are final (within the output type) and the
+ * packs are exact. Cheaper than four vpmovdb, and no float lower clamp.
+ * Byte order is the packs' lane interleave: the 16-byte lane i holds 4 bytes
+ * each of z0, z1, z2, z3, their lanes i. */
+Q8_RQ512_FN __m512i q8_rq512_pack4(__m512i z0, __m512i z1, __m512i z2, __m512i z3, int fp32,
+                                   __m512i zp16, __m512i qmin8, q8_dtype out_dtype) {
+  __m512i w01 = _mm512_packs_epi32(z0, z1), w23 = _mm512_packs_epi32(z2, z3);
+  if (fp32) {
+    w01 = _mm512_adds_epi16(w01, zp16);
+    w23 = _mm512_adds_epi16(w23, zp16);
+  }
+  if (out_dtype == Q8_UINT8) {
+    const __m512i b = _mm512_packus_epi16(w01, w23);
+    return fp32 ? _mm512_max_epu8(b, qmin8) : b;
+  }
+  const __m512i b = _mm512_packs_epi16(w01, w23);
+  return fp32 ? _mm512_max_epi8(b, qmin8) : b;
+}
+
 /* Stores the 16 (lanes) low bytes of q: the int8 or uint8 outputs. */
 Q8_RQ512_FN void q8_rq512_store(void *dst, __mmask16 lanes, __m512i q) {
   const __m128i b = _mm512_cvtepi32_epi8(q);
