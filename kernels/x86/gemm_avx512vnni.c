@@ -180,6 +180,64 @@ Q8_VNNI_INLINE __mmask16 lane_mask(size_t nr, int v) {
   return (__mmask16)((1u << (nr - lo)) - 1u);
 }
 
+/* Requantizes and stores the tile: four vectors at a time narrowed by
+ * q8_rq512_pack4 (two rows of 32 columns, or four rows of 16) and put back in
+ * order by one permute; measured cheaper than a vpmovdb per vector (8x32 at
+ * k = 16, fp32: 169 -> 155 cycles per tile). */
+Q8_VNNI_INLINE void store_requantized(const int MR, const int NV, const q8_requant_mode MODE,
+                                      const int U8, vnni_acc *acc, size_t nr, unsigned char *c,
+                                      size_t c_stride, const q8_requant_params *rq) {
+  q8_rq512 p[Q8_VNNI_NV];
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) q8_rq512_init(&p[v], rq, (size_t)v * 16, lane_mask(nr, v));
+  const __m512i zp16 = _mm512_set1_epi16((short)rq->zero_point);
+  const __m512i qmin8 = _mm512_set1_epi8((char)rq->qmin);
+  const __m512 fhi = _mm512_set1_ps((float)(rq->qmax - rq->zero_point));
+  /* Dword j * 4 + i of the result is dword i * 4 + j of the packs' output. */
+  const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+  const int rows_per_pack = 4 / NV;
+#pragma GCC unroll 16
+  for (int m = 0; m < MR; m += rows_per_pack) {
+    __m512i z[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) {
+      /* Vector i is row m + i / NV, vector i % NV; past the last row, repeat
+       * row m (computed, not stored). */
+      const int row = m + i / NV < MR ? m + i / NV : m, v = i % NV;
+      const __m512i acc_rv = acc->v[0][row][v];
+      if (MODE == Q8_REQUANT_GEMMLOWP) {
+        z[i] = q8_rq512_gemmlowp(&p[v], acc_rv);
+      } else if (MODE == Q8_REQUANT_SINGLE) {
+        z[i] = q8_rq512_single(&p[v], acc_rv);
+      } else {
+        z[i] = q8_rq512_fp32_upper(acc_rv, p[v].scale, fhi);
+      }
+    }
+    const __m512i b = _mm512_permutexvar_epi32(
+        order, q8_rq512_pack4(z[0], z[1], z[2], z[3], MODE == Q8_REQUANT_FP32, zp16, qmin8,
+                              U8 ? Q8_UINT8 : Q8_INT8));
+    if (NV == 2) {
+      const __mmask32 cols = nr >= 32 ? 0xFFFFFFFFu : (__mmask32)((1u << nr) - 1u);
+      _mm256_mask_storeu_epi8(c + m * c_stride, cols, _mm512_castsi512_si256(b));
+      if (m + 1 < MR) {
+        _mm256_mask_storeu_epi8(c + (m + 1) * c_stride, cols, _mm512_extracti64x4_epi64(b, 1));
+      }
+    } else {
+      const __mmask16 cols = lane_mask(nr, 0);
+      _mm_mask_storeu_epi8(c + m * c_stride, cols, _mm512_castsi512_si128(b));
+      if (m + 1 < MR) {
+        _mm_mask_storeu_epi8(c + (m + 1) * c_stride, cols, _mm512_extracti32x4_epi32(b, 1));
+      }
+      if (m + 2 < MR) {
+        _mm_mask_storeu_epi8(c + (m + 2) * c_stride, cols, _mm512_extracti32x4_epi32(b, 2));
+      }
+      if (m + 3 < MR) {
+        _mm_mask_storeu_epi8(c + (m + 3) * c_stride, cols, _mm512_extracti32x4_epi32(b, 3));
+      }
+    }
+  }
+}
+
 /* Sums the K-split sets and writes the mr x nr tile (int32 or requantized). */
 Q8_VNNI_INLINE void finish(const int MR, const int NV, const int S, vnni_acc *acc, size_t nr,
                            unsigned char *c,
@@ -211,57 +269,31 @@ Q8_VNNI_INLINE void finish(const int MR, const int NV, const int S, vnni_acc *ac
     }
     return;
   }
-  /* Requantized: four vectors at a time narrowed by q8_rq512_pack4 (two
-   * rows of 32 columns, or four rows of 16), put back in order by one
-   * permute: measured cheaper than a vpmovdb per vector. */
-  const q8_requant_mode mode = rq->mode;
-  q8_rq512 p[Q8_VNNI_NV];
-#pragma GCC unroll 4
-  for (int v = 0; v < NV; ++v) q8_rq512_init(&p[v], rq, (size_t)v * 16, lane_mask(nr, v));
-  const __m512i zp16 = _mm512_set1_epi16((short)rq->zero_point);
-  const __m512i qmin8 = _mm512_set1_epi8((char)rq->qmin);
-  const __m512 fhi = _mm512_set1_ps((float)(rq->qmax - rq->zero_point));
-  /* Dword j * 4 + i of the result is dword i * 4 + j of the packs' output. */
-  const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
-  const int rows_per_pack = 4 / NV;
-#pragma GCC unroll 16
-  for (int m = 0; m < MR; m += rows_per_pack) {
-    __m512i z[4];
-#pragma GCC unroll 4
-    for (int i = 0; i < 4; ++i) {
-      /* Vector i is row m + i / NV, vector i % NV; past the last row, repeat
-       * row m (computed, not stored). */
-      const int row = m + i / NV < MR ? m + i / NV : m, v = i % NV;
-      const __m512i acc_rv = acc->v[0][row][v];
-      switch (mode) {
-        case Q8_REQUANT_GEMMLOWP: z[i] = q8_rq512_gemmlowp(&p[v], acc_rv); break;
-        case Q8_REQUANT_SINGLE: z[i] = q8_rq512_single(&p[v], acc_rv); break;
-        case Q8_REQUANT_FP32:
-        default: z[i] = q8_rq512_fp32_upper(acc_rv, p[v].scale, fhi); break;
+  /* One loop per mode and output type, so that nothing is decided per row. */
+  const int u8 = rq->out_dtype == Q8_UINT8;
+  switch (rq->mode) {
+    case Q8_REQUANT_GEMMLOWP:
+      if (u8) {
+        store_requantized(MR, NV, Q8_REQUANT_GEMMLOWP, 1, acc, nr, c, c_stride, rq);
+      } else {
+        store_requantized(MR, NV, Q8_REQUANT_GEMMLOWP, 0, acc, nr, c, c_stride, rq);
       }
-    }
-    const __m512i b = _mm512_permutexvar_epi32(
-        order, q8_rq512_pack4(z[0], z[1], z[2], z[3], mode == Q8_REQUANT_FP32, zp16, qmin8,
-                              rq->out_dtype));
-    if (NV == 2) {
-      const __mmask32 cols = nr >= 32 ? 0xFFFFFFFFu : (__mmask32)((1u << nr) - 1u);
-      _mm256_mask_storeu_epi8(c + m * c_stride, cols, _mm512_castsi512_si256(b));
-      if (m + 1 < MR) {
-        _mm256_mask_storeu_epi8(c + (m + 1) * c_stride, cols, _mm512_extracti64x4_epi64(b, 1));
+      break;
+    case Q8_REQUANT_SINGLE:
+      if (u8) {
+        store_requantized(MR, NV, Q8_REQUANT_SINGLE, 1, acc, nr, c, c_stride, rq);
+      } else {
+        store_requantized(MR, NV, Q8_REQUANT_SINGLE, 0, acc, nr, c, c_stride, rq);
       }
-    } else {
-      const __mmask16 cols = lane_mask(nr, 0);
-      _mm_mask_storeu_epi8(c + m * c_stride, cols, _mm512_castsi512_si128(b));
-      if (m + 1 < MR) {
-        _mm_mask_storeu_epi8(c + (m + 1) * c_stride, cols, _mm512_extracti32x4_epi32(b, 1));
+      break;
+    case Q8_REQUANT_FP32:
+    default:
+      if (u8) {
+        store_requantized(MR, NV, Q8_REQUANT_FP32, 1, acc, nr, c, c_stride, rq);
+      } else {
+        store_requantized(MR, NV, Q8_REQUANT_FP32, 0, acc, nr, c, c_stride, rq);
       }
-      if (m + 2 < MR) {
-        _mm_mask_storeu_epi8(c + (m + 2) * c_stride, cols, _mm512_extracti32x4_epi32(b, 2));
-      }
-      if (m + 3 < MR) {
-        _mm_mask_storeu_epi8(c + (m + 3) * c_stride, cols, _mm512_extracti32x4_epi32(b, 3));
-      }
-    }
+      break;
   }
 }
 
