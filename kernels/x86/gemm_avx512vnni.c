@@ -270,31 +270,20 @@ Q8_VNNI_INLINE void finish(const int MR, const int NV, const int S, vnni_acc *ac
     return;
   }
   /* One loop per mode and output type, so that nothing is decided per row. */
-  const int u8 = rq->out_dtype == Q8_UINT8;
+#define Q8_VNNI_STORE_MODE(MODE)                                                         \
+  if (rq->out_dtype == Q8_UINT8) {                                                       \
+    store_requantized(MR, NV, MODE, 1, acc, nr, c, c_stride, rq);                       \
+  } else {                                                                               \
+    store_requantized(MR, NV, MODE, 0, acc, nr, c, c_stride, rq);                       \
+  }                                                                                      \
+  break;
   switch (rq->mode) {
-    case Q8_REQUANT_GEMMLOWP:
-      if (u8) {
-        store_requantized(MR, NV, Q8_REQUANT_GEMMLOWP, 1, acc, nr, c, c_stride, rq);
-      } else {
-        store_requantized(MR, NV, Q8_REQUANT_GEMMLOWP, 0, acc, nr, c, c_stride, rq);
-      }
-      break;
-    case Q8_REQUANT_SINGLE:
-      if (u8) {
-        store_requantized(MR, NV, Q8_REQUANT_SINGLE, 1, acc, nr, c, c_stride, rq);
-      } else {
-        store_requantized(MR, NV, Q8_REQUANT_SINGLE, 0, acc, nr, c, c_stride, rq);
-      }
-      break;
+    case Q8_REQUANT_GEMMLOWP: Q8_VNNI_STORE_MODE(Q8_REQUANT_GEMMLOWP)
+    case Q8_REQUANT_SINGLE: Q8_VNNI_STORE_MODE(Q8_REQUANT_SINGLE)
     case Q8_REQUANT_FP32:
-    default:
-      if (u8) {
-        store_requantized(MR, NV, Q8_REQUANT_FP32, 1, acc, nr, c, c_stride, rq);
-      } else {
-        store_requantized(MR, NV, Q8_REQUANT_FP32, 0, acc, nr, c, c_stride, rq);
-      }
-      break;
+    default: Q8_VNNI_STORE_MODE(Q8_REQUANT_FP32)
   }
+#undef Q8_VNNI_STORE_MODE
 }
 
 /* uint8 activations: broadcast straight from A. */
