@@ -260,10 +260,10 @@ struct q8_conv_indirect_args {
 size_t q8_conv_indirect_panel_bytes(const q8_gemm_ukernel *uk, size_t k);
 /* The portable gather: one copy per segment (q8_copy_flip). */
 void q8_conv_gather(const q8_conv_indirect_args *args, size_t m, size_t rows, uint8_t flip);
-/* x86 with AVX-512 BW only (kernels/x86/conv_gather_avx512.c): each row built
- * in 64-byte registers by byte-masked loads, one load per segment (per 64
- * bytes of it), and stored 64 bytes at a time; masked-off bytes are never
- * read, so no receptive field is read past its last byte. */
+/* x86 with AVX-512 BW/VL only (kernels/x86/conv_gather_avx512.c): segments
+ * in pieces of up to 32 bytes, each a byte-masked load (never past the
+ * segment) and a plain 16/32-byte store; the rows of a tile that share a
+ * pattern are copied segment by segment. For short segments (few channels). */
 void q8_conv_gather_x8__avx512vnni(const q8_conv_indirect_args *args, size_t m, size_t rows,
                                    uint8_t flip);
 void q8_conv_indirect(const q8_gemm_ukernel *uk, const q8_conv_indirect_args *args,

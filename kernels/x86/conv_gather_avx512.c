@@ -38,26 +38,18 @@
 /* What a store of a piece of n bytes writes: 16 or 32 bytes. */
 static inline size_t store_width(size_t n) { return n <= 16 ? 16 : 32; }
 
-/* n bytes (1..32) of src xor flip to dst, read under a byte mask; stored
- * whole (store_width(n) bytes) or, if `exact`, only the n bytes. */
+/* n bytes (1..32) of src xor flip to dst, read under a byte mask, stored
+ * whole (store_width(n) bytes). */
 Q8_GATHER_INLINE void copy_piece(unsigned char *dst, const unsigned char *src, size_t n,
-                                 __m256i flip, bool exact) {
+                                 __m256i flip) {
   if (n <= 16) {
     const __mmask16 m = (__mmask16)((1u << n) - 1u);
-    const __m128i v = _mm_xor_si128(_mm_maskz_loadu_epi8(m, src), _mm256_castsi256_si128(flip));
-    if (exact) {
-      _mm_mask_storeu_epi8(dst, m, v);
-    } else {
-      _mm_storeu_si128((__m128i *)(void *)dst, v);
-    }
+    _mm_storeu_si128((__m128i *)(void *)dst,
+                     _mm_xor_si128(_mm_maskz_loadu_epi8(m, src), _mm256_castsi256_si128(flip)));
   } else {
     const __mmask32 m = (__mmask32)(~0u >> (32 - n));
-    const __m256i v = _mm256_xor_si256(_mm256_maskz_loadu_epi8(m, src), flip);
-    if (exact) {
-      _mm256_mask_storeu_epi8(dst, m, v);
-    } else {
-      _mm256_storeu_si256((__m256i *)(void *)dst, v);
-    }
+    _mm256_storeu_si256((__m256i *)(void *)dst,
+                        _mm256_xor_si256(_mm256_maskz_loadu_epi8(m, src), flip));
   }
 }
 
@@ -94,12 +86,48 @@ Q8_GATHER_INLINE void gather_row(unsigned char *dst, uintptr_t field,
     }
     const unsigned char *src = at(field, seg->offset);
     for (; len > Q8_GATHER_PIECE; len -= Q8_GATHER_PIECE) {
-      copy_piece(dst, src, Q8_GATHER_PIECE, flip, false);
+      copy_piece(dst, src, Q8_GATHER_PIECE, flip);
       dst += Q8_GATHER_PIECE;
       src += Q8_GATHER_PIECE;
     }
-    copy_piece(dst, src, len, flip, false);
+    copy_piece(dst, src, len, flip);
     dst += len;
+  }
+}
+
+/* One piece of every row (at the same place in each), stored whole or, if
+ * `exact`, only its n bytes; the choices are made outside the loops over
+ * rows, the hot ones (measured: stem gather 3.8 -> 3.3 ns per row, Zen 4). */
+Q8_GATHER_INLINE void copy_rows(unsigned char *dst, size_t k, size_t rows,
+                                const uintptr_t *fields, int64_t offset, size_t n, __m256i flip,
+                                bool exact) {
+  if (n <= 16) {
+    const __mmask16 m = (__mmask16)((1u << n) - 1u);
+    const __m128i f = _mm256_castsi256_si128(flip);
+    if (exact) {
+      for (size_t r = 0; r < rows; ++r) {
+        _mm_mask_storeu_epi8(dst + r * k, m,
+                             _mm_xor_si128(_mm_maskz_loadu_epi8(m, at(fields[r], offset)), f));
+      }
+    } else {
+      for (size_t r = 0; r < rows; ++r) {
+        _mm_storeu_si128((__m128i *)(void *)(dst + r * k),
+                         _mm_xor_si128(_mm_maskz_loadu_epi8(m, at(fields[r], offset)), f));
+      }
+    }
+    return;
+  }
+  const __mmask32 m = (__mmask32)(~0u >> (32 - n));
+  if (exact) {
+    for (size_t r = 0; r < rows; ++r) {
+      const __m256i v = _mm256_maskz_loadu_epi8(m, at(fields[r], offset));
+      _mm256_mask_storeu_epi8(dst + r * k, m, _mm256_xor_si256(v, flip));
+    }
+  } else {
+    for (size_t r = 0; r < rows; ++r) {
+      const __m256i v = _mm256_maskz_loadu_epi8(m, at(fields[r], offset));
+      _mm256_storeu_si256((__m256i *)(void *)(dst + r * k), _mm256_xor_si256(v, flip));
+    }
   }
 }
 
@@ -117,11 +145,8 @@ Q8_GATHER_INLINE void gather_shared(unsigned char *panel, size_t k, size_t rows,
       unsigned char *dst = panel + pos;
       if (offset == Q8_CONV_PADDING) {
         for (size_t r = 0; r < rows; ++r) pad_piece(dst + r * k, n, pad, exact);
-      } else if (exact) {
-        for (size_t r = 0; r < rows; ++r) copy_piece(dst + r * k, at(fields[r], offset), n, flip, true);
-        offset += (int64_t)n;
       } else {
-        for (size_t r = 0; r < rows; ++r) copy_piece(dst + r * k, at(fields[r], offset), n, flip, false);
+        copy_rows(dst, k, rows, fields, offset, n, flip, exact);
         offset += (int64_t)n;
       }
       pos += n;
