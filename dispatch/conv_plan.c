@@ -44,6 +44,7 @@ struct q8_conv_plan {
   size_t nc;                   /* column block (L2-sized) */
   q8_conv_pixel *pixels;       /* igemm: indirection table */
   q8_conv_segment *segments;
+  q8_conv_gather_fn gather;    /* igemm: NULL for the portable gather */
   q8_dwconv *dw;               /* depthwise */
   char name[96];
 };
@@ -258,6 +259,17 @@ static q8_status build_indirection(q8_conv_plan *plan) {
   return Q8_OK;
 }
 
+/* The row-panel gather for the ISA choice: ISAs that imply AVX-512 BW get
+ * the masked-load one, every other the portable one. */
+static q8_conv_gather_fn choose_gather(q8_isa isa) {
+#if defined(__x86_64__)
+  if (isa == Q8_ISA_AVX512VNNI || isa == Q8_ISA_AMX) return q8_conv_gather_x8__avx512vnni;
+#else
+  (void)isa;
+#endif
+  return NULL;
+}
+
 /* The path and micro-kernel: the ISA choice's GEMM kernel for this many
  * output pixels; no micro-kernel (Q8_ISA=ref) means the reference. */
 static q8_status choose_path(q8_conv_plan *plan) {
@@ -279,6 +291,7 @@ static q8_status choose_path(q8_conv_plan *plan) {
   }
   plan->uk = kernel->ukernel;
   plan->path = is_pointwise(s) ? CONV_GEMM : CONV_IGEMM;
+  plan->gather = choose_gather(kernel->isa);
   snprintf(plan->name, sizeof plan->name, "%s:%s", plan->path == CONV_GEMM ? "gemm" : "igemm",
            plan->uk->name);
   q8_status st = pack_groups(plan);
@@ -376,7 +389,7 @@ static void run_group(const run_ctx *r, size_t g, size_t m0, size_t m1, size_t n
       .image_bytes = s->in_h * s->in_w * s->in_channels, .in_dtype = plan->in_dtype,
       .in_zero_point = plan->in_zero_point, .pixels = plan->pixels,
       .segments = plan->segments, .packed = packed, .c = c, .ldc = s->out_channels, .rq = rq,
-      .nc = plan->nc, .panel = panel};
+      .nc = plan->nc, .panel = panel, .gather = plan->gather};
   q8_conv_indirect(plan->uk, &args, m0, m1, n0, n1);
 }
 

@@ -115,7 +115,7 @@ size_t q8_conv_indirection(const q8_conv_shape *s, size_t out_h, size_t out_w,
 }
 
 size_t q8_conv_indirect_panel_bytes(const q8_gemm_ukernel *uk, size_t k) {
-  return (size_t)uk->mr * k;
+  return (size_t)uk->mr * k + Q8_CONV_PANEL_SLACK;
 }
 
 /* 16 bytes in a vector register (GCC/Clang vector extension: SSE2 on any
@@ -180,6 +180,21 @@ static void gather_row(unsigned char *dst, const unsigned char *image, const q8_
   }
 }
 
+void q8_conv_gather(const q8_conv_indirect_args *args, size_t m, size_t rows, uint8_t flip) {
+  const unsigned char pad = (unsigned char)((uint8_t)args->in_zero_point ^ flip);
+  /* One division per tile, not per row. */
+  size_t pixel = m % args->image_pixels;
+  const unsigned char *image =
+      (const unsigned char *)args->input + m / args->image_pixels * args->image_bytes;
+  for (size_t r = 0; r < rows; ++r) {
+    gather_row(args->panel + r * args->k, image, &args->pixels[pixel], args->segments, flip, pad);
+    if (++pixel == args->image_pixels) {
+      pixel = 0;
+      image += args->image_bytes;
+    }
+  }
+}
+
 void q8_conv_indirect(const q8_gemm_ukernel *uk, const q8_conv_indirect_args *args,
                       size_t m0, size_t m1, size_t n0, size_t n1) {
   const size_t mr = uk->mr, nr = uk->nr, k = args->k;
@@ -190,26 +205,15 @@ void q8_conv_indirect(const q8_gemm_ukernel *uk, const q8_conv_indirect_args *ar
    * gathering (col_term holds the +-128) and pass the other type. */
   const bool flip = q8_gemm_a_offset(uk, args->in_dtype) != 0;
   const uint8_t flip_byte = flip ? 0x80u : 0u;
-  const unsigned char pad = (unsigned char)((uint8_t)args->in_zero_point ^ flip_byte);
+  const q8_conv_gather_fn gather = args->gather ? args->gather : q8_conv_gather;
   const q8_dtype flipped = args->in_dtype == Q8_INT8 ? Q8_UINT8 : Q8_INT8;
   const q8_dtype a_dtype = flip ? flipped : args->in_dtype;
-  const unsigned char *input = args->input;
   q8_requant_params rq_tile;
   for (size_t nb = n0; nb < n1; nb += nc) {
     const size_t nb_end = nb + nc < n1 ? nb + nc : n1;
     for (size_t m = m0; m < m1; m += mr) {
       const size_t rows = m1 - m < mr ? m1 - m : mr;
-      /* One division per tile, not per row. */
-      size_t pixel = m % args->image_pixels;
-      const unsigned char *image = input + m / args->image_pixels * args->image_bytes;
-      for (size_t r = 0; r < rows; ++r) {
-        gather_row(args->panel + r * k, image, &args->pixels[pixel], args->segments, flip_byte,
-                   pad);
-        if (++pixel == args->image_pixels) {
-          pixel = 0;
-          image += args->image_bytes;
-        }
-      }
+      gather(args, m, rows, flip_byte);
       for (size_t n = nb; n < nb_end; n += nr) {
         const size_t cols = nb_end - n < nr ? nb_end - n : nr;
         const q8_requant_params *rq = q8_requant_params_at(args->rq, n, &rq_tile);

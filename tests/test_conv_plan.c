@@ -41,6 +41,16 @@ static const q8t_conv_case grid[] = {
     {"1 output pixel", {1, 3, 3, 17, 33, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 1}},
     {"13 output pixels (prime)", {1, 1, 13, 7, 17, 1, 3, 1, 1, 1, 1, 0, 0, 1, 1, 1}},
     {"1x3 stride (1,2) dilation (2,1)", {1, 6, 7, 7, 3, 1, 3, 1, 2, 2, 1, 0, 1, 1, 1, 1}},
+    /* Row gathers: segments of 9 bytes (the MobileNetV2 stem), 16, 32 and 33
+     * bytes (piece edges of the AVX-512 gather), runs of padding longer than
+     * 32 bytes, rows longer than 64; batch 3 so tiles straddle images. */
+    {"3x3 stride 2 3 channels (stem), batch 3", {3, 9, 10, 3, 33, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1}},
+    {"3x3 stride 2 3 channels unpadded", {1, 11, 12, 3, 8, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0, 1}},
+    {"2x2 8 channels (16-byte rows)", {1, 6, 9, 8, 5, 2, 2, 1, 1, 1, 1, 0, 1, 1, 0, 1}},
+    {"2x2 16 channels (32-byte rows)", {2, 5, 6, 16, 9, 2, 2, 1, 1, 1, 1, 1, 0, 0, 1, 1}},
+    {"3x3 11 channels (33-byte rows)", {1, 6, 7, 11, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
+    {"3x3 pad 2 35 channels (70-byte padding)", {1, 5, 5, 35, 6, 3, 3, 1, 1, 1, 1, 2, 2, 2, 2, 1}},
+    {"5x5 dilation 2 groups 3", {2, 9, 8, 9, 6, 5, 5, 1, 2, 2, 2, 3, 1, 4, 2, 3}},
 };
 #define GRID (sizeof grid / sizeof grid[0])
 
@@ -118,6 +128,10 @@ static outcome check_case(q8t_rng *r, const q8t_conv_case *sc, const variant *v)
     d.weights = oihw;
     d.w_layout = Q8_WEIGHTS_OIHW;
   }
+  /* The 2-thread run reads a copy that ends where an inaccessible page
+   * begins: a gather reading past the last input byte faults. */
+  q8t_page_end x_end = q8t_page_end_new(in_count);
+  memcpy(x_end.data, x.data, in_count);
   outcome result = {{0}};
   for (size_t threads = 1; threads <= 2; ++threads) {
     d.threads = threads;
@@ -125,7 +139,8 @@ static outcome check_case(q8t_rng *r, const q8t_conv_case *sc, const variant *v)
     cr_assert_eq(q8_conv_plan_create(&d, &plan), Q8_OK, "%s: %s", sc->name, q8_error_detail());
     snprintf(result.kernel, sizeof result.kernel, "%s", q8_conv_plan_kernel(plan));
     q8t_buf y = q8t_buf_new(bytes, int32_out ? 4 : 1);
-    cr_assert_eq(q8_conv_run(plan, x.data, y.data), Q8_OK, "%s", q8_error_detail());
+    cr_assert_eq(q8_conv_run(plan, threads == 1 ? x.data : x_end.data, y.data), Q8_OK, "%s",
+                 q8_error_detail());
     for (size_t i = 0; i < bytes; ++i) {
       if (y.data[i] != want[i]) {
         cr_assert_fail("%s [%s] threads %zu: byte %zu (pixel %zu) is %u, reference %u "
@@ -141,6 +156,7 @@ static outcome check_case(q8t_rng *r, const q8t_conv_case *sc, const variant *v)
     q8t_buf_free(&y);
     q8_conv_plan_destroy(plan);
   }
+  q8t_page_end_free(&x_end);
   free(oihw);
   free(want);
   free(w_scales);

@@ -243,7 +243,16 @@ size_t q8_conv_indirection(const q8_conv_shape *shape, size_t out_h, size_t out_
  * gathers the MR x k panel (flipped to A' on the way for kernels whose
  * q8_gemm_a_offset is not 0, whose col_term holds the correction),
  * then runs every column tile of the block over it. */
-typedef struct q8_conv_indirect_args {
+typedef struct q8_conv_indirect_args q8_conv_indirect_args;
+/* Gathers rows [m, m + rows) (rows <= MR) of the implicit GEMM into
+ * args->panel, k bytes apart, each byte xor flip (0 or 0x80), padded taps
+ * as the zero point xor flip. Reads only bytes of the receptive fields; may
+ * write up to Q8_CONV_PANEL_SLACK bytes past the last row (the panel has
+ * them). */
+typedef void (*q8_conv_gather_fn)(const q8_conv_indirect_args *args, size_t m, size_t rows,
+                                  uint8_t flip);
+#define Q8_CONV_PANEL_SLACK 64
+struct q8_conv_indirect_args {
   size_t k;                       /* kernel_h * kernel_w * Cg */
   const void *input;              /* the group's first channel: input + g * Cg */
   size_t image_pixels;            /* out_h * out_w: row m is pixel m % image_pixels... */
@@ -258,8 +267,18 @@ typedef struct q8_conv_indirect_args {
   const q8_requant_params *rq;    /* NULL: int32; per-channel arrays from the group's column 0 */
   size_t nc;                      /* column block, multiple of uk->nr */
   unsigned char *panel;           /* q8_conv_indirect_panel_bytes(uk, k) bytes of scratch */
-} q8_conv_indirect_args;
+  q8_conv_gather_fn gather;       /* NULL: q8_conv_gather (portable) */
+};
+/* MR x k plus Q8_CONV_PANEL_SLACK. */
 size_t q8_conv_indirect_panel_bytes(const q8_gemm_ukernel *uk, size_t k);
+/* The portable gather: one copy per segment (q8_copy_flip). */
+void q8_conv_gather(const q8_conv_indirect_args *args, size_t m, size_t rows, uint8_t flip);
+/* x86 with AVX-512 BW/VL only (kernels/x86/conv_gather_avx512.c): segments
+ * in pieces of up to 32 bytes, each a byte-masked load (never past the
+ * segment) and a plain 16/32-byte store; the rows of a tile that share a
+ * pattern are copied segment by segment. For short segments (few channels). */
+void q8_conv_gather_x8__avx512vnni(const q8_conv_indirect_args *args, size_t m, size_t rows,
+                                   uint8_t flip);
 void q8_conv_indirect(const q8_gemm_ukernel *uk, const q8_conv_indirect_args *args,
                       size_t m0, size_t m1, size_t n0, size_t n1);
 /* dst[i] = src[i] ^ flip for len bytes (flip: 0, or 0x80 for the sign-bit flip

@@ -1,11 +1,14 @@
 #define _POSIX_C_SOURCE 200809L /* popen */
+#define _DEFAULT_SOURCE 1         /* MAP_ANONYMOUS */
 #include "tests/support/q8test.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "quant/graph.h"
 
@@ -59,6 +62,24 @@ q8t_buf q8t_buf_new(size_t bytes, size_t offset) {
   b.data = b.base + Q8T_GUARD + (offset % 16);
   b.bytes = bytes;
   return b;
+}
+
+q8t_page_end q8t_page_end_new(size_t bytes) {
+  const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  const size_t data_pages = (bytes + page - 1) / page;
+  q8t_page_end b = {.map_bytes = (data_pages + 1) * page};
+  b.map = mmap(NULL, b.map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (b.map == MAP_FAILED) abort();
+  unsigned char *guard = (unsigned char *)b.map + data_pages * page;
+  if (mprotect(guard, page, PROT_NONE) != 0) abort();
+  b.data = guard - bytes;
+  return b;
+}
+
+void q8t_page_end_free(q8t_page_end *b) {
+  if (b->map) munmap(b->map, b->map_bytes);
+  b->map = NULL;
+  b->data = NULL;
 }
 
 bool q8t_buf_guards_ok(const q8t_buf *b) {

@@ -33,6 +33,17 @@ q8t_buf q8t_buf_new(size_t bytes, size_t offset);
 bool q8t_buf_guards_ok(const q8t_buf *b);
 void q8t_buf_free(q8t_buf *b);
 
+/* `bytes` bytes (>= 1) that end exactly where an inaccessible page begins:
+ * a read of one byte past them faults, so a kernel that reads past its input
+ * crashes the test instead of passing by luck. */
+typedef struct q8t_page_end {
+  unsigned char *data;
+  void *map;
+  size_t map_bytes;
+} q8t_page_end;
+q8t_page_end q8t_page_end_new(size_t bytes);
+void q8t_page_end_free(q8t_page_end *b);
+
 /* Runs `$Q8_QBENCH args` (ctest sets Q8_QBENCH), returns its stdout (and
  * stderr with merge_stderr; else stderr is dropped), malloc'd, and its exit
  * status in *exit_code. NULL if Q8_QBENCH is unset or the command cannot run. */
