@@ -2,6 +2,7 @@
  * through an indirection table (see include/q8/kernels.h). The panel is MR x K
  * bytes, reused by every column tile: never an im2col of the whole input. */
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "q8/kernels.h"
@@ -208,19 +209,28 @@ void q8_conv_indirect(const q8_gemm_ukernel *uk, const q8_conv_indirect_args *ar
   const q8_conv_gather_fn gather = args->gather ? args->gather : q8_conv_gather;
   const q8_dtype flipped = args->in_dtype == Q8_INT8 ? Q8_UINT8 : Q8_INT8;
   const q8_dtype a_dtype = flip ? flipped : args->in_dtype;
+  /* The kernel's own panel, if it has one (AVX2: int16 pairs), made from the
+   * gathered rows once per row tile. */
+  void *a_panel = q8_gemm_a_panel_new(uk, k);
   q8_requant_params rq_tile;
   for (size_t nb = n0; nb < n1; nb += nc) {
     const size_t nb_end = nb + nc < n1 ? nb + nc : n1;
     for (size_t m = m0; m < m1; m += mr) {
       const size_t rows = m1 - m < mr ? m1 - m : mr;
       gather(args, m, rows, flip_byte);
+      if (a_panel) uk->pack_a(rows, k, args->panel, k, a_dtype, a_panel);
       for (size_t n = nb; n < nb_end; n += nr) {
         const size_t cols = nb_end - n < nr ? nb_end - n : nr;
         const q8_requant_params *rq = q8_requant_params_at(args->rq, n, &rq_tile);
-        uk->run(rows, cols, k, args->panel, k, a_dtype,
-                (const unsigned char *)args->packed + (n / nr) * block,
-                (unsigned char *)args->c + (m * args->ldc + n) * c_elem, args->ldc * c_elem, rq);
+        const void *packed = (const unsigned char *)args->packed + (n / nr) * block;
+        void *c = (unsigned char *)args->c + (m * args->ldc + n) * c_elem;
+        if (a_panel) {
+          uk->run_panel(rows, cols, k, a_panel, packed, c, args->ldc * c_elem, rq);
+        } else {
+          uk->run(rows, cols, k, args->panel, k, a_dtype, packed, c, args->ldc * c_elem, rq);
+        }
       }
     }
   }
+  free(a_panel);
 }

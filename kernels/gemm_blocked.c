@@ -26,6 +26,11 @@ const q8_requant_params *q8_requant_params_at(const q8_requant_params *rq, size_
   return scratch;
 }
 
+void *q8_gemm_a_panel_new(const q8_gemm_ukernel *uk, size_t k) {
+  if (uk->pack_a == NULL || uk->run_panel == NULL || uk->a_panel_bytes == NULL) return NULL;
+  return aligned_alloc(64, (uk->a_panel_bytes(k) + 63) / 64 * 64);
+}
+
 void q8_gemm_blocked(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args,
                      size_t m0, size_t m1, size_t n0, size_t n1) {
   const size_t mr = uk->mr, nr = uk->nr;
@@ -39,12 +44,7 @@ void q8_gemm_blocked(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args
   if (q8_gemm_a_offset(uk, args->a_dtype) != 0) panel = malloc(mr * args->k);
   const q8_dtype flipped = args->a_dtype == Q8_INT8 ? Q8_UINT8 : Q8_INT8;
   const q8_dtype a_dtype = panel ? flipped : args->a_dtype;
-  /* The kernel's own A panel (NULL: allocation failed or none; run reads A). */
-  void *a_panel = NULL;
-  if (uk->pack_a && uk->run_panel && uk->a_panel_bytes) {
-    const size_t bytes = (uk->a_panel_bytes(args->k) + 63) / 64 * 64;
-    a_panel = aligned_alloc(64, bytes);
-  }
+  void *a_panel = q8_gemm_a_panel_new(uk, args->k);
   /* Column blocks outermost: a block of packed weights (nc x k bytes) stays in
    * L2 while every row tile of A (mr x k bytes, in L1) passes over it. */
   for (size_t nb = n0; nb < n1; nb += nc) {

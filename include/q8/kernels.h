@@ -192,6 +192,10 @@ typedef struct q8_gemm_blocked_args {
   const q8_requant_params *rq; /* NULL: int32 output; per-channel arrays index from column 0 */
   size_t nc;                /* column block, multiple of uk->nr */
 } q8_gemm_blocked_args;
+/* The kernel's own A panel for depth k (see q8_gemm_ukernel.pack_a), 64-byte
+ * aligned, or NULL when the kernel has none or there is no memory (drivers
+ * then call run). Release with free(). */
+void *q8_gemm_a_panel_new(const q8_gemm_ukernel *uk, size_t k);
 void q8_gemm_blocked(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args,
                      size_t m0, size_t m1, size_t n0, size_t n1);
 /* Parameters for output columns starting at `column`: per-channel arrays
