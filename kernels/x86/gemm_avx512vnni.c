@@ -153,9 +153,12 @@ Q8_VNNI_INLINE void flip_slot(const int MR, uint8_t *dst, const uint8_t *src, si
 Q8_VNNI_INLINE void prefetch_c(const int MR, unsigned char *c, size_t c_stride, size_t bytes) {
 #pragma GCC unroll 16
   for (int m = 0; m < MR; ++m) {
-    unsigned char *row = c + m * c_stride;
-    for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(row + off, 1, 3);
-    __builtin_prefetch(row + bytes - 1, 1, 3);
+    /* Each line the row touches once (a 16- or 32-byte row is one or two). */
+    const uintptr_t first = (uintptr_t)(c + m * c_stride) & ~(uintptr_t)63;
+    const uintptr_t last = ((uintptr_t)(c + m * c_stride) + bytes - 1) & ~(uintptr_t)63;
+    for (uintptr_t line = first; line <= last; line += 64) {
+      __builtin_prefetch((const void *)line, 1, 3);
+    }
   }
 }
 
