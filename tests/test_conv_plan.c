@@ -51,6 +51,9 @@ static const q8t_conv_case grid[] = {
     {"3x3 11 channels (33-byte rows)", {1, 6, 7, 11, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
     {"3x3 pad 2 35 channels (70-byte padding)", {1, 5, 5, 35, 6, 3, 3, 1, 1, 1, 1, 2, 2, 2, 2, 1}},
     {"5x5 dilation 2 groups 3", {2, 9, 8, 9, 6, 5, 5, 1, 2, 2, 2, 3, 1, 4, 2, 3}},
+    /* K = 4608: the plan's column blocks (half of L2 of packed weights) are
+     * narrower than N, so each row tile is gathered once per block. */
+    {"3x3 512 channels, 100 out (several column blocks)", {1, 3, 3, 512, 100, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
 };
 #define GRID (sizeof grid / sizeof grid[0])
 
