@@ -9,22 +9,25 @@
  * (MobileNetV2's 14x14x192:64 1x1 took 36 us on two threads against 12 us on
  * one). Consecutive layers of a network start within the spin and find the
  * workers awake. */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "dispatch/threadpool.h"
 
 #include <hwloc.h>
+#include <sched.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include "dispatch/cpu.h"
 
 #define Q8_MAX_THREADS 256
 /* Polls before sleeping: with a pause of ~10-140 cycles per poll, roughly
- * 0.1-1 ms. */
+ * 0.1-1 ms. Every Q8_SPIN_YIELD polls the spinning thread yields, so that a
+ * thread sharing its CPU (a caller pinned where a worker is) still runs. */
 #define Q8_SPIN_POLLS 20000
+#define Q8_SPIN_YIELD 256
 
 /* A job is published as one word, generation << 16 | active workers, so that
  * a worker reads both at once (a worker that read them apart could take part
@@ -119,7 +122,11 @@ static uint_fast64_t wait_for_job(pool *p, uint_fast64_t seen) {
   for (int i = 0; i < polls; ++i) {
     job = atomic_load_explicit(&p->job, memory_order_acquire);
     if (job >> Q8_JOB_ACTIVE_BITS != seen) return job;
-    cpu_relax();
+    if (i % Q8_SPIN_YIELD == Q8_SPIN_YIELD - 1) {
+      sched_yield();
+    } else {
+      cpu_relax();
+    }
   }
   pthread_mutex_lock(&p->mutex);
   while ((job = atomic_load_explicit(&p->job, memory_order_acquire)) >> Q8_JOB_ACTIVE_BITS ==
@@ -152,6 +159,17 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
+/* The CPUs the process may run on (taskset, cgroups; not those online), read
+ * when the library is loaded: later the calling thread may have pinned itself
+ * to one core (qbench does), and its own mask would say 1. */
+static atomic_int start_cpus;
+__attribute__((constructor)) static void read_start_cpus(void) {
+  cpu_set_t allowed;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) == 0) {
+    atomic_store(&start_cpus, CPU_COUNT(&allowed));
+  }
+}
+
 static size_t ensure_workers(pool *p, size_t wanted) {
   while (p->workers < wanted) {
     worker_arg *arg = malloc(sizeof *arg);
@@ -168,7 +186,7 @@ static size_t ensure_workers(pool *p, size_t wanted) {
     pthread_detach(thread);
     ++p->workers;
   }
-  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  const int cpus = atomic_load(&start_cpus);
   atomic_store(&p->spin_polls, cpus > 0 && p->workers + 1 <= (size_t)cpus ? Q8_SPIN_POLLS : 0);
   return p->workers;
 }
@@ -202,7 +220,12 @@ void q8_parallel_for(size_t threads, size_t tasks, void (*task)(void *ctx, size_
   const int polls = atomic_load_explicit(&p->spin_polls, memory_order_relaxed);
   for (int i = 0; i < polls && !done; ++i) {
     done = atomic_load_explicit(&p->running, memory_order_acquire) == 0;
-    if (!done) cpu_relax();
+    if (done) break;
+    if (i % Q8_SPIN_YIELD == Q8_SPIN_YIELD - 1) {
+      sched_yield();
+    } else {
+      cpu_relax();
+    }
   }
   if (!done) {
     pthread_mutex_lock(&p->mutex);
