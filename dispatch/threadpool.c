@@ -13,8 +13,8 @@
 #include "dispatch/threadpool.h"
 
 #include <hwloc.h>
-#include <sched.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -49,7 +49,12 @@ typedef struct pool {
   atomic_size_t next;
 } pool;
 
-static inline void cpu_relax(void) {
+/* One poll's wait: a pause hint, and every Q8_SPIN_YIELD polls a yield. */
+static inline void spin_pause(int poll) {
+  if (poll % Q8_SPIN_YIELD == Q8_SPIN_YIELD - 1) {
+    sched_yield();
+    return;
+  }
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
 #elif defined(__aarch64__)
@@ -122,11 +127,7 @@ static uint_fast64_t wait_for_job(pool *p, uint_fast64_t seen) {
   for (int i = 0; i < polls; ++i) {
     job = atomic_load_explicit(&p->job, memory_order_acquire);
     if (job >> Q8_JOB_ACTIVE_BITS != seen) return job;
-    if (i % Q8_SPIN_YIELD == Q8_SPIN_YIELD - 1) {
-      sched_yield();
-    } else {
-      cpu_relax();
-    }
+    spin_pause(i);
   }
   pthread_mutex_lock(&p->mutex);
   while ((job = atomic_load_explicit(&p->job, memory_order_acquire)) >> Q8_JOB_ACTIVE_BITS ==
@@ -218,14 +219,10 @@ void q8_parallel_for(size_t threads, size_t tasks, void (*task)(void *ctx, size_
   run_tasks(p); /* the caller works too */
   bool done = false;
   const int polls = atomic_load_explicit(&p->spin_polls, memory_order_relaxed);
-  for (int i = 0; i < polls && !done; ++i) {
+  for (int i = 0; i < polls; ++i) {
     done = atomic_load_explicit(&p->running, memory_order_acquire) == 0;
     if (done) break;
-    if (i % Q8_SPIN_YIELD == Q8_SPIN_YIELD - 1) {
-      sched_yield();
-    } else {
-      cpu_relax();
-    }
+    spin_pause(i);
   }
   if (!done) {
     pthread_mutex_lock(&p->mutex);

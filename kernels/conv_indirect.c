@@ -199,8 +199,6 @@ void q8_conv_gather(const q8_conv_indirect_args *args, size_t m, size_t rows, ui
 void q8_conv_indirect(const q8_gemm_ukernel *uk, const q8_conv_indirect_args *args,
                       size_t m0, size_t m1, size_t n0, size_t n1) {
   const size_t mr = uk->mr, nr = uk->nr, k = args->k;
-  const size_t block = q8_gemm_block_bytes(uk->nr, uk->kr, k);
-  const size_t c_elem = args->rq ? 1 : sizeof(int32_t);
   const size_t nc = args->nc >= nr ? args->nc / nr * nr : nr;
   /* int8 for a u8 x s8 kernel, uint8 for an s8 x s8 one: flip while
    * gathering (col_term holds the +-128) and pass the other type. */
@@ -212,24 +210,14 @@ void q8_conv_indirect(const q8_gemm_ukernel *uk, const q8_conv_indirect_args *ar
   /* The kernel's own panel, if it has one (AVX2: int16 pairs), made from the
    * gathered rows once per row tile. */
   void *a_panel = q8_gemm_a_panel_new(uk, k);
-  q8_requant_params rq_tile;
+  const q8_gemm_blocked_args tiles = {.k = k, .packed = args->packed, .c = args->c,
+                                      .ldc = args->ldc, .rq = args->rq, .nc = nc};
   for (size_t nb = n0; nb < n1; nb += nc) {
     const size_t nb_end = nb + nc < n1 ? nb + nc : n1;
     for (size_t m = m0; m < m1; m += mr) {
       const size_t rows = m1 - m < mr ? m1 - m : mr;
       gather(args, m, rows, flip_byte);
-      if (a_panel) uk->pack_a(rows, k, args->panel, k, a_dtype, a_panel);
-      for (size_t n = nb; n < nb_end; n += nr) {
-        const size_t cols = nb_end - n < nr ? nb_end - n : nr;
-        const q8_requant_params *rq = q8_requant_params_at(args->rq, n, &rq_tile);
-        const void *packed = (const unsigned char *)args->packed + (n / nr) * block;
-        void *c = (unsigned char *)args->c + (m * args->ldc + n) * c_elem;
-        if (a_panel) {
-          uk->run_panel(rows, cols, k, a_panel, packed, c, args->ldc * c_elem, rq);
-        } else {
-          uk->run(rows, cols, k, args->panel, k, a_dtype, packed, c, args->ldc * c_elem, rq);
-        }
-      }
+      q8_gemm_row_tile(uk, &tiles, m, rows, args->panel, k, a_dtype, a_panel, nb, nb_end);
     }
   }
   free(a_panel);

@@ -31,13 +31,31 @@ void *q8_gemm_a_panel_new(const q8_gemm_ukernel *uk, size_t k) {
   return aligned_alloc(64, (uk->a_panel_bytes(k) + 63) / 64 * 64);
 }
 
+void q8_gemm_row_tile(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args, size_t m,
+                      size_t rows, const void *a, size_t a_stride, q8_dtype a_dtype,
+                      void *a_panel, size_t n0, size_t n1) {
+  const size_t nr = uk->nr, k = args->k;
+  const size_t block = q8_gemm_block_bytes(uk->nr, uk->kr, k);
+  const size_t c_elem = args->rq ? 1 : sizeof(int32_t);
+  q8_requant_params rq_tile;
+  if (a_panel) uk->pack_a(rows, k, a, a_stride, a_dtype, a_panel);
+  for (size_t n = n0; n < n1; n += nr) {
+    const size_t cols = n1 - n < nr ? n1 - n : nr;
+    const q8_requant_params *rq = q8_requant_params_at(args->rq, n, &rq_tile);
+    const void *packed = (const unsigned char *)args->packed + (n / nr) * block;
+    void *c = (unsigned char *)args->c + (m * args->ldc + n) * c_elem;
+    if (a_panel) {
+      uk->run_panel(rows, cols, k, a_panel, packed, c, args->ldc * c_elem, rq);
+    } else {
+      uk->run(rows, cols, k, a, a_stride, a_dtype, packed, c, args->ldc * c_elem, rq);
+    }
+  }
+}
+
 void q8_gemm_blocked(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args,
                      size_t m0, size_t m1, size_t n0, size_t n1) {
   const size_t mr = uk->mr, nr = uk->nr;
-  const size_t block = q8_gemm_block_bytes(uk->nr, uk->kr, args->k);
-  const size_t c_elem = args->rq ? 1 : sizeof(int32_t);
   const size_t nc = args->nc >= nr ? args->nc / nr * nr : nr;
-  q8_requant_params rq_tile;
   /* No panel (allocation failed, or the kernel reads A as is): the kernel
    * handles int8 itself. */
   unsigned char *panel = NULL;
@@ -57,18 +75,7 @@ void q8_gemm_blocked(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args
         a = flip_panel(a, args->lda, rows, args->k, panel);
         a_stride = args->k;
       }
-      if (a_panel) uk->pack_a(rows, args->k, a, a_stride, a_dtype, a_panel);
-      for (size_t n = nb; n < nb_end; n += nr) {
-        const size_t cols = nb_end - n < nr ? nb_end - n : nr;
-        const q8_requant_params *rq = q8_requant_params_at(args->rq, n, &rq_tile);
-        const void *packed = (const unsigned char *)args->packed + (n / nr) * block;
-        void *c = (unsigned char *)args->c + (m * args->ldc + n) * c_elem;
-        if (a_panel) {
-          uk->run_panel(rows, cols, args->k, a_panel, packed, c, args->ldc * c_elem, rq);
-        } else {
-          uk->run(rows, cols, args->k, a, a_stride, a_dtype, packed, c, args->ldc * c_elem, rq);
-        }
-      }
+      q8_gemm_row_tile(uk, args, m, rows, a, a_stride, a_dtype, a_panel, nb, nb_end);
     }
   }
   free(a_panel);

@@ -196,6 +196,14 @@ typedef struct q8_gemm_blocked_args {
  * aligned, or NULL when the kernel has none or there is no memory (drivers
  * then call run). Release with free(). */
 void *q8_gemm_a_panel_new(const q8_gemm_ukernel *uk, size_t k);
+/* The column tiles [n0, n1) of one row tile, shared by the GEMM and indirect
+ * conv drivers: `rows` rows of A at a (a_stride bytes apart, read as a_dtype;
+ * args->a, lda and a_dtype are not used), written from row m of args->c.
+ * With a_panel (q8_gemm_a_panel_new) the kernel's pack_a transforms the rows
+ * once and run_panel runs every tile on them; else run reads A. */
+void q8_gemm_row_tile(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args, size_t m,
+                      size_t rows, const void *a, size_t a_stride, q8_dtype a_dtype,
+                      void *a_panel, size_t n0, size_t n1);
 void q8_gemm_blocked(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args,
                      size_t m0, size_t m1, size_t n0, size_t n1);
 /* Parameters for output columns starting at `column`: per-channel arrays

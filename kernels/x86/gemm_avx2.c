@@ -256,26 +256,18 @@ static Q8_AVX2_TARGET void q8_gemm_x8s8_5x16c4__avx2_pack_a(size_t mr, size_t k,
                                                             size_t a_stride, q8_dtype a_dtype,
                                                             void *panel) {
   const int u8 = a_dtype == Q8_UINT8;
-  int32_t *blk = panel;
+  const size_t rows = mr < Q8_AVX2_MR ? mr : Q8_AVX2_MR;
   const size_t full = k / Q8_AVX2_BLOCK, rem = k % Q8_AVX2_BLOCK;
-  for (size_t j = 0; j <= full; ++j, blk += Q8_AVX2_BLOCK_WORDS) {
-    if (j == full && rem == 0) break;
-    for (size_t r = 0; r < mr && r < Q8_AVX2_MR; ++r) {
+  int32_t *blk = panel;
+  for (size_t j = 0; j < full; ++j, blk += Q8_AVX2_BLOCK_WORDS) {
+    for (size_t r = 0; r < rows; ++r) {
       const unsigned char *src = (const unsigned char *)a + r * a_stride + j * Q8_AVX2_BLOCK;
-      int32_t *row = blk + r * Q8_AVX2_ROW_WORDS;
-      if (j < full) {
-        const __m256i x = _mm256_loadu_si256((const __m256i *)src);
-        if (u8) {
-          split_block(x, 1, row);
-        } else {
-          split_block(x, 0, row);
-        }
-      } else if (u8) {
-        split_partial(src, rem, 1, row);
-      } else {
-        split_partial(src, rem, 0, row);
-      }
+      split_block(_mm256_loadu_si256((const __m256i *)src), u8, blk + r * Q8_AVX2_ROW_WORDS);
     }
+  }
+  for (size_t r = 0; r < rows && rem > 0; ++r) {
+    const unsigned char *src = (const unsigned char *)a + r * a_stride + full * Q8_AVX2_BLOCK;
+    split_partial(src, rem, u8, blk + r * Q8_AVX2_ROW_WORDS);
   }
 }
 

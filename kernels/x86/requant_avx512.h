@@ -2,22 +2,21 @@
  * modes of kernels/ref/requantize.c, bit for bit.
  *
  * Generic over 16 output columns (one __m512i of int32, lane i = column i) with
- * a lane mask for column tails, so any AVX-512 GEMM kernel (VNNI, AMX) can use
+ * a lane mask for column tails, so any AVX-512 kernel (GEMM, depthwise) can use
  * it:
  *
  *   q8_rq512 p;
  *   q8_rq512_init(&p, rq, col, lanes);     // once per 16 columns of a tile
- *   switch (rq->mode) {                    // once per tile, outside the rows
- *     case Q8_REQUANT_GEMMLOWP: q = q8_rq512_gemmlowp(&p, acc); break;
- *     case Q8_REQUANT_SINGLE:   q = q8_rq512_single(&p, acc); break;
- *     default:                  q = q8_rq512_fp32(&p, acc); break;
- *   }
- *   q8_rq512_store(dst, lanes, q);         // 16 (masked) int8/uint8 bytes
+ *   // per mode, chosen outside the rows:
+ *   z = q8_rq512_gemmlowp(&p, acc);        // or q8_rq512_single(&p, acc), or
+ *   z = q8_rq512_fp32_upper(acc, p.scale, fhi);
+ *   b = q8_rq512_pack4(z0, z1, z2, z3, ...) // four vectors -> 64 output bytes
  *
  * `col` is the first column of the 16 relative to the arrays of rq (per-channel
  * arrays are read at [col, col + 16) under `lanes`, never past them; per-tensor
- * rq, channels == 1, broadcasts element 0). The apply functions return the
- * final value, already clamped to [qmin, qmax], as int32 lanes.
+ * rq, channels == 1, broadcasts element 0). gemmlowp and single return the
+ * final value, already clamped to [qmin, qmax], as int32 lanes; fp32 leaves
+ * the zero point and the lower clamp to q8_rq512_pack4.
  *
  * Each function carries its own target attribute (AVX-512 F/BW/DQ/VL), so the
  * header compiles without -m flags and inlines into any kernel compiled for a
@@ -42,7 +41,6 @@ typedef struct q8_rq512 {
    *   as 64-bit counts, r0/r1 = 2^(s-1) as 64-bit. */
   __m512i m0, m1, a, b, c, d;
   __m512 scale;                /* fp32 */
-  __m512 flo, fhi;             /* fp32 clamp qmin - zp, qmax - zp */
   __m512i lo, hi;              /* int32 clamp qmin - zp, qmax - zp */
   __m512i lo64, hi64;          /* the same as 64-bit lanes (single) */
   __m512i zp;
@@ -65,8 +63,6 @@ Q8_RQ512_FN void q8_rq512_init(q8_rq512 *p, const q8_requant_params *rq, size_t 
   p->hi = _mm512_set1_epi32(rq->qmax - zp);
   p->lo64 = _mm512_set1_epi64((int64_t)rq->qmin - zp);
   p->hi64 = _mm512_set1_epi64((int64_t)rq->qmax - zp);
-  p->flo = _mm512_set1_ps((float)(rq->qmin - zp));
-  p->fhi = _mm512_set1_ps((float)(rq->qmax - zp));
   p->left_any = 0;
   p->min_mult_any = 0;
   const __m512i zero = _mm512_setzero_si512();
@@ -167,23 +163,6 @@ Q8_RQ512_FN __m512i q8_rq512_single(const q8_rq512 *p, __m512i acc) {
   return _mm512_add_epi32(v, p->zp);
 }
 
-/* fp32: float(acc) * scale (one multiply), clamp in float, round half to even
- * (the current rounding mode, as nearbyintf), + zp. */
-Q8_RQ512_FN __m512i q8_rq512_fp32(const q8_rq512 *p, __m512i acc) {
-  __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), p->scale);
-  v = _mm512_min_ps(_mm512_max_ps(v, p->flo), p->fhi);
-  return _mm512_add_epi32(_mm512_cvtps_epi32(v), p->zp);
-}
-
-Q8_RQ512_FN __m512i q8_rq512_apply(const q8_rq512 *p, q8_requant_mode mode, __m512i acc) {
-  switch (mode) {
-    case Q8_REQUANT_GEMMLOWP: return q8_rq512_gemmlowp(p, acc);
-    case Q8_REQUANT_SINGLE: return q8_rq512_single(p, acc);
-    case Q8_REQUANT_FP32:
-    default: return q8_rq512_fp32(p, acc);
-  }
-}
-
 /* fp32 without the zero point and the lower bound, for q8_rq512_pack4:
  * float(acc) * scale, at most qmax - zp (an integer, so clamping before
  * rounding is exact; and no positive overflow of the conversion), rounded
@@ -215,16 +194,6 @@ Q8_RQ512_FN __m512i q8_rq512_pack4(__m512i z0, __m512i z1, __m512i z2, __m512i z
   }
   const __m512i b = _mm512_packs_epi16(w01, w23);
   return fp32 ? _mm512_max_epi8(b, qmin8) : b;
-}
-
-/* Stores the 16 (lanes) low bytes of q: the int8 or uint8 outputs. */
-Q8_RQ512_FN void q8_rq512_store(void *dst, __mmask16 lanes, __m512i q) {
-  const __m128i b = _mm512_cvtepi32_epi8(q);
-  if (lanes == 0xFFFF) {
-    _mm_storeu_si128((__m128i_u *)dst, b); /* __m128i_u: alignment 1 */
-  } else {
-    _mm_mask_storeu_epi8(dst, lanes, b);
-  }
 }
 
 #endif
