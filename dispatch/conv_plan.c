@@ -45,6 +45,8 @@ struct q8_conv_plan {
   q8_conv_pixel *pixels;       /* igemm: indirection table */
   q8_conv_segment *segments;
   q8_conv_gather_fn gather;    /* igemm: NULL for the portable gather */
+  q8_conv_tiling tiling;       /* igemm: count 0 unless border tiles skip padded taps */
+  int32_t *col_adjust;         /* tiling.skip_sets x out_channels, NULL when padding reads 0 */
   q8_dwconv *dw;               /* depthwise */
   char name[96];
 };
@@ -259,6 +261,43 @@ static q8_status build_indirection(q8_conv_plan *plan) {
   return Q8_OK;
 }
 
+/* Border tiles that skip the taps every row of theirs reads as padding
+ * (q8_conv_tiling), for kernels with run_k_ranges whose K ranges can be whole
+ * taps (Cg a multiple of KR; at most 64 taps). Leaves the tiling empty when
+ * nothing would be skipped. col_adjust: what the skipped padding would have
+ * added, (zero point + offset) * W summed over the skipped taps, per set and
+ * output channel; none when that factor is 0. */
+static q8_status build_tiling(q8_conv_plan *plan) {
+  const q8_conv_shape *s = &plan->shape;
+  const q8_gemm_ukernel *uk = plan->uk;
+  const size_t cg = s->in_channels / s->groups, taps = s->kernel_h * s->kernel_w;
+  if (uk->run_k_ranges == NULL || cg % uk->kr != 0 || taps > 64) return Q8_OK;
+  if (!q8_conv_tiling_build(s, plan->out_h, plan->out_w, uk->mr, plan->pixels, &plan->tiling)) {
+    return q8_fail(Q8_ERR_NOMEM, "conv plan: no memory for the border tiles");
+  }
+  const int64_t pad = (int64_t)plan->in_zero_point + q8_gemm_a_offset(uk, plan->in_dtype);
+  if (plan->tiling.count == 0 || pad == 0) return Q8_OK;
+  const size_t sets = plan->tiling.skip_sets, k = taps * cg;
+  plan->col_adjust = malloc(sets * s->out_channels * sizeof(int32_t));
+  if (plan->col_adjust == NULL) {
+    return q8_fail(Q8_ERR_NOMEM, "conv plan: no memory for the border tiles' corrections");
+  }
+  for (size_t set = 0; set < sets; ++set) {
+    const uint64_t skipped = plan->tiling.skipped[set];
+    for (size_t n = 0; n < s->out_channels; ++n) {
+      int64_t sum = 0;
+      for (size_t t = 0; t < taps; ++t) {
+        if (!(skipped >> t & 1u)) continue;
+        const int8_t *w = plan->weights + n * k + t * cg;
+        for (size_t c = 0; c < cg; ++c) sum += w[c];
+      }
+      /* Wrapping, as col_term is: the plan proved the true result fits. */
+      plan->col_adjust[set * s->out_channels + n] = (int32_t)(uint32_t)((uint64_t)(pad * sum));
+    }
+  }
+  return Q8_OK;
+}
+
 /* The row-panel gather for the ISA choice: ISAs that imply AVX-512 BW get
  * the masked-load one, every other the portable one. */
 static q8_conv_gather_fn choose_gather(q8_isa isa) {
@@ -296,6 +335,10 @@ static q8_status choose_path(q8_conv_plan *plan) {
            plan->uk->name);
   q8_status st = pack_groups(plan);
   if (st == Q8_OK && plan->path == CONV_IGEMM) st = build_indirection(plan);
+  if (st == Q8_OK && plan->path == CONV_IGEMM) st = build_tiling(plan);
+  if (st == Q8_OK && plan->tiling.count) {
+    snprintf(plan->name, sizeof plan->name, "igemm+border:%s", plan->uk->name);
+  }
   return st;
 }
 
@@ -390,6 +433,13 @@ static void run_group(const run_ctx *r, size_t g, size_t m0, size_t m1, size_t n
       .in_zero_point = plan->in_zero_point, .pixels = plan->pixels,
       .segments = plan->segments, .packed = packed, .c = c, .ldc = s->out_channels, .rq = rq,
       .nc = plan->nc, .panel = panel, .gather = plan->gather};
+  if (plan->tiling.count) {
+    /* m0, m1: tiles of the tiling. */
+    q8_conv_indirect_tiled(plan->uk, &args, &plan->tiling,
+                           plan->col_adjust ? plan->col_adjust + g * group_out : NULL,
+                           s->out_channels, m0, m1, n0, n1);
+    return;
+  }
   q8_conv_indirect(plan->uk, &args, m0, m1, n0, n1);
 }
 
@@ -407,15 +457,19 @@ static void run_task(void *p, size_t i) {
       return;
     }
   }
+  /* Rows: output pixels, or with border tiles, tiles. */
+  const bool tiled = plan->tiling.count != 0;
   const size_t pixels = plan->shape.batch * plan->out_h * plan->out_w;
+  const size_t rows = tiled ? plan->shape.batch * plan->tiling.count : pixels;
+  const size_t row_unit = tiled ? 1 : plan->uk->mr;
   const size_t group_out = plan->shape.out_channels / plan->shape.groups;
   for (size_t g = 0; g < plan->shape.groups; ++g) {
     if (r->split.rows) {
-      const size_t m1 = last * plan->uk->mr < pixels ? last * plan->uk->mr : pixels;
-      run_group(r, g, first * plan->uk->mr, m1, 0, group_out, panel);
+      const size_t m1 = last * row_unit < rows ? last * row_unit : rows;
+      run_group(r, g, first * row_unit, m1, 0, group_out, panel);
     } else {
       const size_t n1 = last * plan->uk->nr < group_out ? last * plan->uk->nr : group_out;
-      run_group(r, g, 0, pixels, first * plan->uk->nr, n1, panel);
+      run_group(r, g, 0, rows, first * plan->uk->nr, n1, panel);
     }
   }
   free(panel);
@@ -441,7 +495,8 @@ q8_status q8_conv_run(const q8_conv_plan *plan, const void *input, void *output)
   if (plan->path == CONV_DEPTHWISE) return q8_dwconv_run(plan->dw, input, output, plan->threads);
   const size_t pixels = plan->shape.batch * plan->out_h * plan->out_w;
   const size_t group_out = plan->shape.out_channels / plan->shape.groups;
-  const size_t m_tiles = (pixels + plan->uk->mr - 1) / plan->uk->mr;
+  const size_t m_tiles = plan->tiling.count ? plan->shape.batch * plan->tiling.count
+                                            : (pixels + plan->uk->mr - 1) / plan->uk->mr;
   const size_t n_tiles = (group_out + plan->uk->nr - 1) / plan->uk->nr;
   run_ctx r = {.plan = plan, .input = input, .output = output};
   atomic_init(&r.status, Q8_OK);
@@ -463,6 +518,8 @@ void q8_conv_plan_destroy(q8_conv_plan *plan) {
   free(plan->pixels);
   q8_dwconv_destroy(plan->dw);
   free(plan->segments);
+  q8_conv_tiling_free(&plan->tiling);
+  free(plan->col_adjust);
   q8_plan_requant_free(&plan->rq);
   free(plan);
 }

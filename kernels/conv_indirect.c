@@ -222,3 +222,201 @@ void q8_conv_indirect(const q8_gemm_ukernel *uk, const q8_conv_indirect_args *ar
   }
   free(a_panel);
 }
+
+/* ---- tap-skipping tiles ---------------------------------------------------- */
+
+/* Bit ky * kernel_w + kx for each tap outside rows x cols. */
+static uint64_t padded_taps(const q8_conv_shape *s, tap_range rows, tap_range cols) {
+  uint64_t mask = 0;
+  for (size_t ky = 0; ky < s->kernel_h; ++ky) {
+    for (size_t kx = 0; kx < s->kernel_w; ++kx) {
+      const bool inside = ky >= rows.lo && ky < rows.hi && kx >= cols.lo && kx < cols.hi;
+      if (!inside) mask |= UINT64_C(1) << (ky * s->kernel_w + kx);
+    }
+  }
+  return mask;
+}
+
+typedef struct tiling_builder {
+  const q8_conv_shape *s;
+  size_t out_w;
+  unsigned mr;
+  const q8_conv_pixel *table;
+  tap_range *row_taps, *col_taps; /* per output row / column */
+  q8_conv_tiling *t;
+  size_t rows_placed;             /* pixels placed in tile order so far */
+  size_t ranges_used, sets_cap;
+  bool any_skip, no_memory;
+} tiling_builder;
+
+static size_t skip_set_index(tiling_builder *b, uint64_t skipped) {
+  q8_conv_tiling *t = b->t;
+  for (size_t i = 0; i < t->skip_sets; ++i) {
+    if (t->skipped[i] == skipped) return i;
+  }
+  if (t->skip_sets == b->sets_cap) {
+    const size_t cap = b->sets_cap * 2;
+    uint64_t *grown = realloc(t->skipped, cap * sizeof *grown);
+    if (grown == NULL) {
+      b->no_memory = true;
+      return 0;
+    }
+    t->skipped = grown;
+    b->sets_cap = cap;
+  }
+  t->skipped[t->skip_sets] = skipped;
+  return t->skip_sets++;
+}
+
+/* The K ranges of the taps not in `skipped`, adjacent taps merged. */
+static void add_ranges(tiling_builder *b, q8_conv_tile *tile, uint64_t skipped) {
+  const q8_conv_shape *s = b->s;
+  const size_t taps = s->kernel_h * s->kernel_w, cg = s->in_channels / s->groups;
+  q8_conv_tiling *t = b->t;
+  tile->range_first = b->ranges_used;
+  size_t first = SIZE_MAX;
+  size_t count = 0;
+  for (size_t tap = 0; tap <= taps; ++tap) {
+    const bool read = tap < taps && !(skipped >> tap & 1u);
+    if (read && first == SIZE_MAX) first = tap;
+    if (!read && first != SIZE_MAX) {
+      t->ranges[tile->range_first + count] = (q8_k_range){first * cg, (tap - first) * cg};
+      ++count;
+      first = SIZE_MAX;
+    }
+  }
+  tile->range_count = count;
+  b->ranges_used += count;
+}
+
+/* One output line: `count` pixels from (y, x), `step` pixels apart in the
+ * table (1 along a row, out_w down a column), cut into balanced tiles. */
+static void add_line(tiling_builder *b, size_t y, size_t x, size_t count, bool down) {
+  if (count == 0 || b->no_memory) return;
+  q8_conv_tiling *t = b->t;
+  const size_t tiles = (count + b->mr - 1) / b->mr;
+  const size_t step = down ? b->out_w : 1;
+  size_t done = 0;
+  for (size_t i = 0; i < tiles; ++i) {
+    const size_t rows = count / tiles + (i < count % tiles ? 1 : 0);
+    q8_conv_tile *tile = &t->tiles[t->count++];
+    const size_t p0 = y * b->out_w + x + done * step;
+    *tile = (q8_conv_tile){.first = b->rows_placed, .rows = rows, .out_pixel = p0,
+                           .out_step = step};
+    uint64_t skipped = ~UINT64_C(0);
+    for (size_t r = 0; r < rows; ++r) {
+      const size_t p = p0 + r * step;
+      const size_t py = p / b->out_w, px = p % b->out_w;
+      skipped &= padded_taps(b->s, b->row_taps[py], b->col_taps[px]);
+      t->pixels[b->rows_placed++] = b->table[p];
+    }
+    if (skipped) b->any_skip = true;
+    tile->skip_set = skip_set_index(b, skipped);
+    add_ranges(b, tile, skipped);
+    done += rows;
+  }
+}
+
+void q8_conv_tiling_free(q8_conv_tiling *t) {
+  free(t->tiles);
+  free(t->pixels);
+  free(t->ranges);
+  free(t->skipped);
+  *t = (q8_conv_tiling){0};
+}
+
+bool q8_conv_tiling_build(const q8_conv_shape *s, size_t out_h, size_t out_w, unsigned mr,
+                          const q8_conv_pixel *pixels, q8_conv_tiling *out) {
+  *out = (q8_conv_tiling){0};
+  const size_t taps = s->kernel_h * s->kernel_w, image = out_h * out_w;
+  /* A line of n pixels makes ceil(n / mr) <= n tiles, each with at most
+   * one K range per tap (shrunk to what is used at the end). */
+  const size_t max_tiles = image;
+  tiling_builder b = {.s = s, .out_w = out_w, .mr = mr, .table = pixels, .t = out,
+                      .sets_cap = 8};
+  b.row_taps = malloc(out_h * sizeof *b.row_taps);
+  b.col_taps = malloc(out_w * sizeof *b.col_taps);
+  out->tiles = malloc(max_tiles * sizeof *out->tiles);
+  out->pixels = malloc(image * sizeof *out->pixels);
+  out->ranges = malloc(max_tiles * taps * sizeof *out->ranges);
+  out->skipped = malloc(b.sets_cap * sizeof *out->skipped);
+  bool ok = b.row_taps && b.col_taps && out->tiles && out->pixels && out->ranges && out->skipped;
+  if (ok) {
+    out->skipped[0] = 0; /* set 0: nothing skipped */
+    out->skip_sets = 1;
+    size_t y0 = out_h, y1 = 0, x0 = out_w, x1 = 0; /* unpadded rows [y0, y1), columns [x0, x1) */
+    for (size_t y = 0; y < out_h; ++y) {
+      const int64_t iy = (int64_t)(y * s->stride_h) - (int64_t)s->pad_top;
+      b.row_taps[y] = valid_taps(iy, s->kernel_h, s->dilation_h, s->in_h);
+      if (b.row_taps[y].lo == 0 && b.row_taps[y].hi == s->kernel_h) {
+        if (y < y0) y0 = y;
+        y1 = y + 1;
+      }
+    }
+    for (size_t x = 0; x < out_w; ++x) {
+      const int64_t ix = (int64_t)(x * s->stride_w) - (int64_t)s->pad_left;
+      b.col_taps[x] = valid_taps(ix, s->kernel_w, s->dilation_w, s->in_w);
+      if (b.col_taps[x].lo == 0 && b.col_taps[x].hi == s->kernel_w) {
+        if (x < x0) x0 = x;
+        x1 = x + 1;
+      }
+    }
+    /* Unpadded rows and columns are one range each (both bounds of the valid
+     * taps fall as the position grows), possibly empty. */
+    if (y0 > y1) y0 = y1 = 0;
+    if (x0 > x1) x0 = x1 = 0;
+    for (size_t y = 0; y < out_h; ++y) {
+      if (y < y0 || y >= y1) add_line(&b, y, 0, out_w, false);
+    }
+    for (size_t x = 0; x < out_w; ++x) {
+      if (x < x0 || x >= x1) add_line(&b, y0, x, y1 - y0, true);
+    }
+    for (size_t y = y0; y < y1; ++y) add_line(&b, y, x0, x1 - x0, false);
+    ok = !b.no_memory;
+  }
+  free(b.row_taps);
+  free(b.col_taps);
+  if (!ok || !b.any_skip) {
+    q8_conv_tiling_free(out);
+    return ok;
+  }
+  q8_k_range *fit = realloc(out->ranges, (b.ranges_used ? b.ranges_used : 1) * sizeof *fit);
+  if (fit) out->ranges = fit;
+  return true;
+}
+
+void q8_conv_indirect_tiled(const q8_gemm_ukernel *uk, const q8_conv_indirect_args *args,
+                            const q8_conv_tiling *tiling, const int32_t *col_adjust,
+                            size_t adjust_stride, size_t t0, size_t t1, size_t n0, size_t n1) {
+  const size_t nr = uk->nr, k = args->k;
+  const size_t nc = args->nc >= nr ? args->nc / nr * nr : nr;
+  const bool flip = q8_gemm_a_offset(uk, args->in_dtype) != 0;
+  const uint8_t flip_byte = flip ? 0x80u : 0u;
+  const q8_conv_gather_fn gather = args->gather ? args->gather : q8_conv_gather;
+  const size_t block = q8_gemm_block_bytes(uk->nr, uk->kr, k);
+  const size_t c_elem = args->rq ? 1 : sizeof(int32_t);
+  q8_conv_indirect_args ordered = *args;
+  ordered.pixels = tiling->pixels;
+  q8_requant_params rq_tile;
+  for (size_t nb = n0; nb < n1; nb += nc) {
+    const size_t nb_end = nb + nc < n1 ? nb + nc : n1;
+    for (size_t t = t0; t < t1; ++t) {
+      const size_t image = t / tiling->count;
+      const q8_conv_tile *tile = &tiling->tiles[t % tiling->count];
+      gather(&ordered, image * args->image_pixels + tile->first, tile->rows, flip_byte);
+      const q8_k_range *ranges = tiling->ranges + tile->range_first;
+      const int32_t *adjust =
+          col_adjust && tile->skip_set ? col_adjust + tile->skip_set * adjust_stride : NULL;
+      unsigned char *c_row = (unsigned char *)args->c +
+                             (image * args->image_pixels + tile->out_pixel) * args->ldc * c_elem;
+      const size_t c_stride = tile->out_step * args->ldc * c_elem;
+      for (size_t n = nb; n < nb_end; n += nr) {
+        const size_t cols = nb_end - n < nr ? nb_end - n : nr;
+        uk->run_k_ranges(tile->rows, cols, ranges, tile->range_count, args->panel, k,
+                         (const unsigned char *)args->packed + (n / nr) * block,
+                         adjust ? adjust + n : NULL, c_row + n * c_elem, c_stride,
+                         q8_requant_params_at(args->rq, n, &rq_tile));
+      }
+    }
+  }
+}

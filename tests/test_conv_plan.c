@@ -54,6 +54,15 @@ static const q8t_conv_case grid[] = {
     /* K = 4608: the plan's column blocks (half of L2 of packed weights) are
      * narrower than N, so each row tile is gathered once per block. */
     {"3x3 512 channels, 100 out (several column blocks)", {1, 3, 3, 512, 100, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
+    /* Border tiles (channels a multiple of 4): padded rows and columns
+     * longer than MR (several tiles per line), stride 2 (padding on two
+     * sides only), batch 2, groups, a 5x5 whose corner rows skip 2 kernel
+     * rows, asymmetric padding, and outputs that read only padding. */
+    {"3x3 pad 1 20x19 8 channels (lines of several tiles)", {1, 20, 19, 8, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
+    {"3x3 stride 2 pad 1 32 channels, batch 2", {2, 14, 13, 32, 48, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1}},
+    {"5x5 pad 2 12 channels groups 3", {1, 11, 9, 12, 18, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 3}},
+    {"3x3 dilation 2 asymmetric pads 4 channels", {1, 9, 12, 4, 7, 3, 3, 1, 1, 2, 2, 3, 1, 0, 2, 1}},
+    {"3x3 pad 4 16 channels (all-padding outputs)", {1, 4, 5, 16, 17, 3, 3, 1, 1, 1, 1, 4, 4, 4, 4, 1}},
 };
 #define GRID (sizeof grid / sizeof grid[0])
 
@@ -64,11 +73,15 @@ static bool is_pointwise(const q8_conv_shape *s) {
          s->pad_top + s->pad_bottom + s->pad_left + s->pad_right == 0;
 }
 
-/* The path the plan must take on a micro-kernel ISA. */
+/* The path the plan must take on a micro-kernel ISA (igemm with or
+ * without border tiles: "igemm:" or "igemm+border:"). */
 static const char *expected_path(const q8_conv_shape *s) {
   if (s->groups > 1 && s->groups == s->in_channels) return "q8_dwconv_";
-  return is_pointwise(s) ? "gemm:" : "igemm:";
+  return is_pointwise(s) ? "gemm:" : "igemm";
 }
+
+/* Plans that ran border tiles (skipping padded taps), per ISA. */
+static size_t border_runs;
 
 /* One configuration of a shape: what varies besides the geometry. */
 typedef struct variant {
@@ -193,6 +206,7 @@ static void run_grid(const char *isa, const q8t_conv_case *cases, size_t count) 
       const char *path = strcmp(isa, "ref") == 0 ? "q8_conv_ref" : expected_path(&cases[i].shape);
       cr_assert(strncmp(o.kernel, path, strlen(path)) == 0, "%s on %s runs %s, expected %s...",
                 cases[i].name, isa, o.kernel, path);
+      if (strncmp(o.kernel, "igemm+border:", 13) == 0) ++border_runs;
     }
   }
 }
@@ -232,7 +246,16 @@ Test(conv_plan_paths, bit_exact_with_the_reference_on_every_isa) {
       continue;
     }
     cr_assert_eq(q8_set_isa(isas[i]), Q8_OK, "%s", q8_error_detail());
+    border_runs = 0;
     run_grid(isas[i], grid, GRID);
+    /* Kernels with run_k_ranges must have taken the border tiles on the
+     * padded shapes with channels a multiple of 4 (else this grid would not
+     * test them). */
+    if (strcmp(isas[i], "avx512vnni") == 0 || strcmp(isas[i], "amx") == 0) {
+      cr_assert_geq(border_runs, 8 * VARIANTS, "%s: only %zu plans ran border tiles", isas[i],
+                    border_runs);
+    }
+    cr_log_info("%s: %zu plans ran border tiles", isas[i], border_runs);
     /* The MR of this ISA's kernel, from a plan's name, for the tile edges. */
     int8_t w[3] = {1, 2, 3};
     const q8_conv_desc d = {.shape = {1, 1, 64, 1, 3, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1},

@@ -41,7 +41,7 @@ static void odd_run(size_t mr, size_t nr, size_t k, const void *a, size_t a_stri
   }
 }
 static const q8_gemm_ukernel odd_kernel = {"q8_gemm_x8s8_3x5c3__testc", 3, 5, 3, 0,
-                                           q8_gemm_pack_nrkr, odd_run, 0, NULL, NULL, NULL};
+                                           q8_gemm_pack_nrkr, odd_run, 0, NULL, NULL, NULL, NULL};
 
 typedef struct tcase {
   size_t m, n, k;

@@ -7,6 +7,8 @@
 #ifndef Q8_KERNELS_H
 #define Q8_KERNELS_H
 
+#include <stdbool.h>
+
 #include "q8/types.h"
 
 #ifdef __cplusplus
@@ -128,6 +130,11 @@ q8_status q8_conv_ref(const q8_conv_shape *shape, const void *input, q8_dtype in
  *   int8_t  w[ceil(k / KR)][NR][KR];   (k padded with zeros to a multiple of KR)
  * The block size is q8_gemm_block_bytes(NR, KR, k); block j starts at
  * j * block_bytes and holds channels [j * NR, j * NR + NR). */
+/* A range of the depth K: bytes [begin, begin + len) of each row. */
+typedef struct q8_k_range {
+  size_t begin, len;
+} q8_k_range;
+
 typedef struct q8_gemm_ukernel {
   const char *name;       /* q8_gemm_<types>_<MR>x<NR>c<KR>__<isa> (docs/naming.md) */
   unsigned mr, nr, kr;
@@ -160,6 +167,19 @@ typedef struct q8_gemm_ukernel {
                  void *panel);
   void (*run_panel)(size_t mr, size_t nr, size_t k, const void *panel, const void *packed,
                     void *c, size_t c_stride, const q8_requant_params *rq);
+  /* Optional (NULL: none): a tile over some K ranges only, for the indirect
+   * conv to skip taps that are padding in every row of a tile. As run, but:
+   *   acc[m][n] = col_term[n] + (col_adjust ? col_adjust[n] : 0)
+   *             + sum over ranges r, k in [begin_r, begin_r + len_r) of A[m][k] * W[n][k]
+   * with A read as is: the activation type whose q8_gemm_a_offset is 0
+   * (drivers flip the other). Row m of A is at a + m * a_stride and range r
+   * reads its bytes [begin_r, begin_r + len_r); begin and len are multiples
+   * of KR within the packed depth; nranges may be 0. col_adjust (NULL or nr
+   * entries) starts at the tile's first column. */
+  void (*run_k_ranges)(size_t mr, size_t nr, const q8_k_range *ranges, size_t nranges,
+                       const void *a, size_t a_stride, const void *packed,
+                       const int32_t *col_adjust, void *c, size_t c_stride,
+                       const q8_requant_params *rq);
 } q8_gemm_ukernel;
 
 /* What the kernel adds to activations of type a_dtype: the offset of col_term. */
@@ -293,6 +313,54 @@ void q8_conv_gather_x8__avx512vnni(const q8_conv_indirect_args *args, size_t m, 
                                    uint8_t flip);
 void q8_conv_indirect(const q8_gemm_ukernel *uk, const q8_conv_indirect_args *args,
                       size_t m0, size_t m1, size_t n0, size_t n1);
+/* ---- tap-skipping tiles (kernels with run_k_ranges) ------------------------
+ * Near the image border a receptive field reads padding at some taps, and a
+ * padded tap contributes exactly 0, so a tile whose rows are all padded at a
+ * tap need not multiply it (on a 7x7 output with a 3x3 kernel, 18% of the
+ * products are with padding). Tiles of consecutive pixels rarely share a
+ * padded tap, so this tiling orders one image's pixels border first:
+ *   1. each output row that reads padding above or below, along the row;
+ *   2. each output column that reads padding left or right, down the column
+ *      (rows of group 1 excluded);
+ *   3. the interior, row by row;
+ * each cut into tiles of at most MR pixels (balanced), so every tile's rows
+ * lie on one output line, at a constant output stride. A tile runs the K
+ * ranges of the taps that some row reads, and col_adjust puts back into
+ * col_term what the skipped taps' padding would have added:
+ *   col_adjust[n] = (a_zero_point + offset) * sum over skipped taps of W[n][k],
+ * zero (no adjust) when padding reads as 0 (uint8 zero point 0 or int8 -128
+ * on a u8 x s8 kernel: what ReLU outputs use). */
+typedef struct q8_conv_tile {
+  size_t first;      /* first row: index into the tiling's pixels */
+  size_t rows;       /* 1..MR */
+  size_t out_pixel;  /* output pixel (y * out_w + x) of the first row */
+  size_t out_step;   /* output pixels from one row to the next: 1 or out_w */
+  size_t range_first, range_count; /* the tile's K ranges in the tiling's ranges */
+  size_t skip_set;   /* index into skipped; set 0 skips nothing */
+} q8_conv_tile;
+typedef struct q8_conv_tiling {
+  size_t count;            /* tiles per image */
+  q8_conv_tile *tiles;
+  q8_conv_pixel *pixels;   /* the table's records in tile order */
+  q8_k_range *ranges;
+  size_t skip_sets;
+  uint64_t *skipped;       /* per set: bit ky * kernel_w + kx for each skipped tap */
+} q8_conv_tiling;
+/* Builds the tiling of `shape` (valid, groups' Cg a multiple of kr, at most
+ * 64 taps) over its indirection table `pixels`. Returns false when there is
+ * no memory; *out is then empty. out->count == 0: no tile would skip a tap
+ * (no padding), nothing to gain. Free with q8_conv_tiling_free. */
+bool q8_conv_tiling_build(const q8_conv_shape *shape, size_t out_h, size_t out_w, unsigned mr,
+                          const q8_conv_pixel *pixels, q8_conv_tiling *out);
+void q8_conv_tiling_free(q8_conv_tiling *t);
+/* As q8_conv_indirect, over tiles [t0, t1) (tile t: image t / count, tile
+ * t % count of the tiling) with uk->run_k_ranges. args->pixels is ignored
+ * (the tiling has its own order). col_adjust: NULL, or skip_sets rows of
+ * adjust_stride entries, each from the group's first column. */
+void q8_conv_indirect_tiled(const q8_gemm_ukernel *uk, const q8_conv_indirect_args *args,
+                            const q8_conv_tiling *tiling, const int32_t *col_adjust,
+                            size_t adjust_stride, size_t t0, size_t t1, size_t n0, size_t n1);
+
 /* dst[i] = src[i] ^ flip for len bytes (flip: 0, or 0x80 for the sign-bit flip
  * behind the activation offsets); dst may equal src. */
 void q8_copy_flip(unsigned char *dst, const unsigned char *src, size_t len, uint8_t flip);

@@ -320,6 +320,7 @@ const q8_gemm_ukernel q8_gemm_x8s8_8x16c2__hwy = {
     nullptr, /* no A panel: it reads A as is */
     nullptr,
     nullptr,
+    nullptr, /* no run_k_ranges: the indirect conv multiplies every tap */
 };
 }  // extern "C"
 #endif  // HWY_ONCE

@@ -346,6 +346,33 @@ Q8_VNNI_INLINE void tile_s8(const int MR, const int NV, const int S, size_t nr, 
   finish(MR, NV, S, &acc, nr, c, c_stride, rq);
 }
 
+/* uint8 activations over K ranges (run_k_ranges): the indirect conv's tiles
+ * whose rows all read padding at some taps skip those taps' K groups, and
+ * col_adjust puts back what col_term assumed they contribute. */
+Q8_VNNI_INLINE void tile_ranges(const int MR, const int NV, const int S, size_t nr,
+                                const q8_k_range *ranges, size_t nranges, const uint8_t *a,
+                                size_t a_stride, const int8_t *packed, const int32_t *col_adjust,
+                                unsigned char *c, size_t c_stride, const q8_requant_params *rq) {
+  vnni_acc acc;
+  prefetch_c(MR, c, c_stride, rq ? nr : nr * sizeof(int32_t));
+  init_acc(MR, NV, S, &acc, packed);
+  if (col_adjust) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      /* Masked: col_adjust has only nr entries. */
+      const __m512i adj = _mm512_maskz_loadu_epi32(lane_mask(nr, v), col_adjust + 16 * v);
+#pragma GCC unroll 16
+      for (int m = 0; m < MR; ++m) acc.v[0][m][v] = _mm512_add_epi32(acc.v[0][m][v], adj);
+    }
+  }
+  const int8_t *w = packed + Q8_VNNI_NR * 4;
+  for (size_t r = 0; r < nranges; ++r) {
+    dot_groups(MR, NV, S, &acc, a + ranges[r].begin, a_stride,
+               w + ranges[r].begin / 4 * (Q8_VNNI_NR * 4), ranges[r].len / 4);
+  }
+  finish(MR, NV, S, &acc, nr, c, c_stride, rq);
+}
+
 /* K-split sets for few chains: enough independent ones (mr * nv * S >= 8). */
 #define Q8_VNNI_S(mr, nv) ((mr) * (nv) >= 8 ? 1 : ((mr) * (nv) >= 4 ? 2 : 4))
 
@@ -381,6 +408,27 @@ typedef void (*tile_fn)(size_t nr, size_t k, const uint8_t *a, size_t a_stride,
     tile_s8(R, 1, Q8_VNNI_S(R, 1), nr, k, a, a_stride, packed, c, c_stride, rq);         \
   }
 
+typedef void (*ranges_fn)(size_t nr, const q8_k_range *ranges, size_t nranges, const uint8_t *a,
+                          size_t a_stride, const int8_t *packed, const int32_t *col_adjust,
+                          unsigned char *c, size_t c_stride, const q8_requant_params *rq);
+
+#define Q8_VNNI_RANGE_FNS(R)                                                             \
+  Q8_VNNI_FN void ranges_##R(size_t nr, const q8_k_range *ranges, size_t nranges,        \
+                             const uint8_t *a, size_t a_stride, const int8_t *packed,    \
+                             const int32_t *col_adjust, unsigned char *c, size_t c_stride, \
+                             const q8_requant_params *rq) {                              \
+    tile_ranges(R, Q8_VNNI_NV, Q8_VNNI_S(R, Q8_VNNI_NV), nr, ranges, nranges, a,         \
+                a_stride, packed, col_adjust, c, c_stride, rq);                          \
+  }                                                                                      \
+  Q8_VNNI_FN void ranges_##R##_narrow(size_t nr, const q8_k_range *ranges, size_t nranges, \
+                                      const uint8_t *a, size_t a_stride,                 \
+                                      const int8_t *packed, const int32_t *col_adjust,   \
+                                      unsigned char *c, size_t c_stride,                 \
+                                      const q8_requant_params *rq) {                     \
+    tile_ranges(R, 1, Q8_VNNI_S(R, 1), nr, ranges, nranges, a, a_stride, packed,         \
+                col_adjust, c, c_stride, rq);                                            \
+  }
+
 #if Q8_VNNI_MR != 8 || Q8_VNNI_NV != 2
 #error "the tile functions below are written out for 8 x 32"
 #endif
@@ -392,6 +440,14 @@ Q8_VNNI_TILE_FNS(5)
 Q8_VNNI_TILE_FNS(6)
 Q8_VNNI_TILE_FNS(7)
 Q8_VNNI_TILE_FNS(8)
+Q8_VNNI_RANGE_FNS(1)
+Q8_VNNI_RANGE_FNS(2)
+Q8_VNNI_RANGE_FNS(3)
+Q8_VNNI_RANGE_FNS(4)
+Q8_VNNI_RANGE_FNS(5)
+Q8_VNNI_RANGE_FNS(6)
+Q8_VNNI_RANGE_FNS(7)
+Q8_VNNI_RANGE_FNS(8)
 
 /* [mr - 1][0: uint8, 1: int8][0: nr <= 16, 1: full] */
 #define Q8_VNNI_ROW(R) {{u8_##R##_narrow, u8_##R}, {s8_##R##_narrow, s8_##R}}
@@ -399,6 +455,21 @@ static const tile_fn tiles[Q8_VNNI_MR][2][2] = {
     Q8_VNNI_ROW(1), Q8_VNNI_ROW(2), Q8_VNNI_ROW(3), Q8_VNNI_ROW(4),
     Q8_VNNI_ROW(5), Q8_VNNI_ROW(6), Q8_VNNI_ROW(7), Q8_VNNI_ROW(8),
 };
+
+/* [mr - 1][0: nr <= 16, 1: full] */
+static const ranges_fn range_tiles[Q8_VNNI_MR][2] = {
+    {ranges_1_narrow, ranges_1}, {ranges_2_narrow, ranges_2}, {ranges_3_narrow, ranges_3},
+    {ranges_4_narrow, ranges_4}, {ranges_5_narrow, ranges_5}, {ranges_6_narrow, ranges_6},
+    {ranges_7_narrow, ranges_7}, {ranges_8_narrow, ranges_8},
+};
+
+static void run_k_ranges(size_t mr, size_t nr, const q8_k_range *ranges, size_t nranges,
+                         const void *a, size_t a_stride, const void *packed,
+                         const int32_t *col_adjust, void *c, size_t c_stride,
+                         const q8_requant_params *rq) {
+  range_tiles[mr - 1][nr > 16](nr, ranges, nranges, a, a_stride, packed, col_adjust, c, c_stride,
+                               rq);
+}
 
 static void run(size_t mr, size_t nr, size_t k, const void *a, size_t a_stride, q8_dtype a_dtype,
                 const void *packed, void *c, size_t c_stride, const q8_requant_params *rq) {
@@ -413,4 +484,5 @@ const q8_gemm_ukernel q8_gemm_x8s8_8x32c4__avx512vnni = {
     .int8_a_offset = 128,
     .pack = q8_gemm_pack_nrkr,
     .run = run,
+    .run_k_ranges = run_k_ranges,
 };
