@@ -409,6 +409,107 @@ Test(gemm_ukernels, blocked_driver_over_many_tiles) {
   }
 }
 
+/* run_k_ranges over random K ranges (and none) equals run over A with the
+ * bytes outside the ranges zeroed and col_adjust folded into col_term; A's
+ * bytes outside the ranges are random, so reading one shows. */
+static void check_k_ranges(const q8_gemm_ukernel *uk, q8t_rng *r, size_t m, size_t n, size_t k,
+                           q8_dtype out, bool adjust) {
+  /* A as the kernel reads it as is: the type whose offset is 0. */
+  const q8_dtype native = uk->uint8_a_offset == 0 ? Q8_UINT8 : Q8_INT8;
+  const size_t kr = uk->kr, groups = k / kr;
+  q8_k_range ranges[64];
+  size_t nranges = 0;
+  unsigned char *in_range = calloc(k, 1);
+  for (size_t g = 0; g < groups;) {
+    size_t len = (size_t)q8t_range(r, 1, 5);
+    if (len > groups - g) len = groups - g;
+    if (q8t_range(r, 0, 2) != 0 && nranges < 64) { /* two of three runs read */
+      ranges[nranges++] = (q8_k_range){g * kr, len * kr};
+      memset(in_range + g * kr, 1, len * kr);
+    }
+    g += len;
+  }
+  const size_t lda = k + (size_t)q8t_range(r, 0, 7);
+  q8t_buf a = q8t_buf_new(m * lda, (size_t)q8t_range(r, 0, 15));
+  unsigned char *zeroed = malloc(m * lda);
+  for (size_t i = 0; i < m * lda; ++i) {
+    a.data[i] = (unsigned char)q8t_range(r, 0, 255);
+    const size_t col = i % lda;
+    zeroed[i] = col < k && in_range[col] ? a.data[i] : 0;
+  }
+  int8_t *w = malloc(n * k);
+  for (size_t i = 0; i < n * k; ++i) w[i] = (int8_t)q8t_range(r, -128, 127);
+  int32_t *col_term = malloc(n * sizeof(int32_t)), *folded = malloc(n * sizeof(int32_t));
+  int32_t *col_adjust = adjust ? malloc(n * sizeof(int32_t)) : NULL; /* exactly nr entries */
+  for (size_t j = 0; j < n; ++j) {
+    col_term[j] = q8t_range(r, -2000000, 2000000);
+    if (col_adjust) col_adjust[j] = q8t_range(r, -2000000, 2000000);
+    folded[j] = col_term[j] + (col_adjust ? col_adjust[j] : 0);
+  }
+  const size_t bytes = q8_gemm_packed_bytes(uk->nr, kr, n, k);
+  void *packed = malloc(bytes), *packed_folded = malloc(bytes);
+  uk->pack(uk->nr, kr, n, k, w, col_term, packed);
+  uk->pack(uk->nr, kr, n, k, w, folded, packed_folded);
+  int32_t mult[64], shift[64];
+  float scale[64], wscale[64];
+  for (size_t c = 0; c < n; ++c) wscale[c] = q8t_uniform(r, 1e-5f, 1e-3f);
+  q8_requant_params rq;
+  if (out != Q8_INT32) {
+    cr_assert_eq(q8_requant_params_init(&rq, (q8_requant_mode)q8t_range(r, 0, 2), n, 0.02f, wscale,
+                                        0.1f, out, 5, out == Q8_UINT8 ? 0 : -128,
+                                        out == Q8_UINT8 ? 255 : 127, mult, shift, scale),
+                 Q8_OK, "%s", q8_error_detail());
+  }
+  const q8_requant_params *rqp = out == Q8_INT32 ? NULL : &rq;
+  const size_t esize = out == Q8_INT32 ? 4 : 1, ldc = n + (size_t)q8t_range(r, 0, 3);
+  q8t_buf got = q8t_buf_new(m * ldc * esize, esize == 4 ? 4 : (size_t)q8t_range(r, 0, 15));
+  q8t_buf want = q8t_buf_new(m * ldc * esize, esize == 4 ? 4 : 0);
+  memcpy(want.data, got.data, m * ldc * esize); /* same bytes between the rows */
+  uk->run_k_ranges(m, n, ranges, nranges, a.data, lda, packed, col_adjust, got.data,
+                   ldc * esize, rqp);
+  uk->run(m, n, k, zeroed, lda, native, packed_folded, want.data, ldc * esize, rqp);
+  cr_assert(memcmp(got.data, want.data, m * ldc * esize) == 0,
+            "%s run_k_ranges: m=%zu n=%zu k=%zu, %zu ranges, adjust %d, out %s differs from run",
+            uk->name, m, n, k, nranges, adjust, out == Q8_INT32 ? "s32" : "8-bit");
+  cr_assert(q8t_buf_guards_ok(&got), "%s run_k_ranges wrote outside C (m=%zu n=%zu)", uk->name, m,
+            n);
+  cr_assert(q8t_buf_guards_ok(&a), "%s run_k_ranges wrote into A", uk->name);
+  q8t_buf_free(&got);
+  q8t_buf_free(&want);
+  free(packed);
+  free(packed_folded);
+  free(col_adjust);
+  free(folded);
+  free(col_term);
+  free(w);
+  free(zeroed);
+  q8t_buf_free(&a);
+  free(in_range);
+}
+
+Test(gemm_ukernels, k_ranges_equal_run_over_zeroed_bytes) {
+  q8t_rng r = q8t_rng_new(41);
+  const q8_gemm_ukernel *uks[32];
+  const size_t count = runnable_ukernels(uks, 32);
+  size_t tested = 0;
+  for (size_t i = 0; i < count; ++i) {
+    const q8_gemm_ukernel *uk = uks[i];
+    if (uk->run_k_ranges == NULL) continue;
+    ++tested;
+    const size_t ns[] = {1, 15, 16, 17, uk->nr};
+    const size_t ks[] = {uk->kr, 9 * uk->kr, 36 * uk->kr, 144 * uk->kr};
+    for (size_t m = 1; m <= uk->mr; ++m) {
+      for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ++ni) {
+        for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ++ki) {
+          const q8_dtype out = (m + ni + ki) % 3 == 0 ? Q8_INT32 : (m + ki) % 2 ? Q8_INT8 : Q8_UINT8;
+          check_k_ranges(uk, &r, m, ns[ni] < uk->nr ? ns[ni] : uk->nr, ks[ki], out, (m + ni) % 2);
+        }
+      }
+    }
+  }
+  cr_log_info("run_k_ranges tested on %zu kernels", tested);
+}
+
 /* ---- through the public API, every usable ISA forced, threads 1 and 2 ---- */
 static void plan_run(const q8_gemm_desc *d, const void *a, void *c, size_t ldc) {
   q8_gemm_plan *plan = NULL;
