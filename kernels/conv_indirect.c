@@ -398,12 +398,20 @@ void q8_conv_indirect_tiled(const q8_gemm_ukernel *uk, const q8_conv_indirect_ar
   q8_conv_indirect_args ordered = *args;
   ordered.pixels = tiling->pixels;
   q8_requant_params rq_tile;
+  /* Kernels with an A panel (AVX2) read the ranges from it. */
+  const q8_dtype a_dtype = flip ? (args->in_dtype == Q8_INT8 ? Q8_UINT8 : Q8_INT8) : args->in_dtype;
+  void *a_panel = q8_gemm_a_panel_new(uk, k);
+  const void *a = a_panel ? a_panel : args->panel;
+  /* No memory for that panel: run every tap over the gathered rows (their
+   * padded bytes are in place, col_term accounts for them). */
+  const bool all_taps = uk->pack_a != NULL && a_panel == NULL;
   for (size_t nb = n0; nb < n1; nb += nc) {
     const size_t nb_end = nb + nc < n1 ? nb + nc : n1;
     for (size_t t = t0; t < t1; ++t) {
       const size_t image = t / tiling->count;
       const q8_conv_tile *tile = &tiling->tiles[t % tiling->count];
       gather(&ordered, image * args->image_pixels + tile->first, tile->rows, flip_byte);
+      if (a_panel) uk->pack_a(tile->rows, k, args->panel, k, a_dtype, a_panel);
       const q8_k_range *ranges = tiling->ranges + tile->range_first;
       const int32_t *adjust =
           col_adjust && tile->skip_set ? col_adjust + tile->skip_set * adjust_stride : NULL;
@@ -412,11 +420,17 @@ void q8_conv_indirect_tiled(const q8_gemm_ukernel *uk, const q8_conv_indirect_ar
       const size_t c_stride = tile->out_step * args->ldc * c_elem;
       for (size_t n = nb; n < nb_end; n += nr) {
         const size_t cols = nb_end - n < nr ? nb_end - n : nr;
-        uk->run_k_ranges(tile->rows, cols, ranges, tile->range_count, args->panel, k,
-                         (const unsigned char *)args->packed + (n / nr) * block,
-                         adjust ? adjust + n : NULL, c_row + n * c_elem, c_stride,
-                         q8_requant_params_at(args->rq, n, &rq_tile));
+        const void *packed = (const unsigned char *)args->packed + (n / nr) * block;
+        const q8_requant_params *rq = q8_requant_params_at(args->rq, n, &rq_tile);
+        if (all_taps) {
+          uk->run(tile->rows, cols, k, args->panel, k, a_dtype, packed, c_row + n * c_elem,
+                  c_stride, rq);
+        } else {
+          uk->run_k_ranges(tile->rows, cols, ranges, tile->range_count, a, k, packed,
+                           adjust ? adjust + n : NULL, c_row + n * c_elem, c_stride, rq);
+        }
       }
     }
   }
+  free(a_panel);
 }

@@ -415,7 +415,8 @@ Test(gemm_ukernels, blocked_driver_over_many_tiles) {
 static void check_k_ranges(const q8_gemm_ukernel *uk, q8t_rng *r, size_t m, size_t n, size_t k,
                            q8_dtype out, bool adjust) {
   /* A as the kernel reads it as is: the type whose offset is 0. */
-  const q8_dtype native = uk->uint8_a_offset == 0 ? Q8_UINT8 : Q8_INT8;
+  q8_dtype native = uk->uint8_a_offset == 0 ? Q8_UINT8 : Q8_INT8;
+  if (uk->uint8_a_offset == 0 && uk->int8_a_offset == 0 && q8t_range(r, 0, 1)) native = Q8_INT8;
   const size_t kr = uk->kr, groups = k / kr;
   q8_k_range ranges[64];
   size_t nranges = 0;
@@ -465,8 +466,17 @@ static void check_k_ranges(const q8_gemm_ukernel *uk, q8t_rng *r, size_t m, size
   q8t_buf got = q8t_buf_new(m * ldc * esize, esize == 4 ? 4 : (size_t)q8t_range(r, 0, 15));
   q8t_buf want = q8t_buf_new(m * ldc * esize, esize == 4 ? 4 : 0);
   memcpy(want.data, got.data, m * ldc * esize); /* same bytes between the rows */
-  uk->run_k_ranges(m, n, ranges, nranges, a.data, lda, packed, col_adjust, got.data,
-                   ldc * esize, rqp);
+  /* Kernels with an A panel read the ranges from the panel of the rows. */
+  void *panel = NULL;
+  if (has_panel(uk)) {
+    const size_t panel_bytes = (uk->a_panel_bytes(k) + 63) / 64 * 64;
+    panel = aligned_alloc(64, panel_bytes);
+    cr_assert_not_null(panel);
+    uk->pack_a(m, k, a.data, lda, native, panel);
+  }
+  uk->run_k_ranges(m, n, ranges, nranges, panel ? panel : a.data, lda, packed, col_adjust,
+                   got.data, ldc * esize, rqp);
+  free(panel);
   uk->run(m, n, k, zeroed, lda, native, packed_folded, want.data, ldc * esize, rqp);
   cr_assert(memcmp(got.data, want.data, m * ldc * esize) == 0,
             "%s run_k_ranges: m=%zu n=%zu k=%zu, %zu ranges, adjust %d, out %s differs from run",

@@ -174,8 +174,10 @@ typedef struct q8_gemm_ukernel {
    * with A read as is: the activation type whose q8_gemm_a_offset is 0
    * (drivers flip the other). Row m of A is at a + m * a_stride and range r
    * reads its bytes [begin_r, begin_r + len_r); begin and len are multiples
-   * of KR within the packed depth; nranges may be 0. col_adjust (NULL or nr
-   * entries) starts at the tile's first column. */
+   * of KR within the packed depth; nranges may be 0. Kernels with an A
+   * panel read instead the panel pack_a made of the rows with the full
+   * packed depth (a_stride unused). col_adjust (NULL or nr entries) starts
+   * at the tile's first column. */
   void (*run_k_ranges)(size_t mr, size_t nr, const q8_k_range *ranges, size_t nranges,
                        const void *a, size_t a_stride, const void *packed,
                        const int32_t *col_adjust, void *c, size_t c_stride,

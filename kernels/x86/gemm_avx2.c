@@ -271,6 +271,76 @@ static Q8_AVX2_TARGET void q8_gemm_x8s8_5x16c4__avx2_pack_a(size_t mr, size_t k,
   }
 }
 
+/* The tile over K ranges (run_k_ranges) from an A panel that pack_a widened
+ * with the full depth: group g is group g % 8 of panel block g / 8. */
+Q8_AVX2_KERNEL_INLINE void tile_avx2_ranges(const int ROWS, size_t nr, const q8_k_range *ranges,
+                                            size_t nranges, const int32_t *panel,
+                                            const void *packed, const int32_t *col_adjust,
+                                            void *c, size_t c_stride,
+                                            const q8_requant_params *rq) {
+  Q8_AVX2_INIT_ACC
+  if (col_adjust) {
+    /* Masked: col_adjust has only nr entries. */
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i n = _mm256_set1_epi32((int)nr);
+    const __m256i adj0 = _mm256_maskload_epi32(col_adjust, _mm256_cmpgt_epi32(n, lane));
+    const __m256i adj1 = _mm256_maskload_epi32(
+        col_adjust + 8, _mm256_cmpgt_epi32(n, _mm256_add_epi32(lane, _mm256_set1_epi32(8))));
+#define Q8_AVX2_ADJUST(r)                      \
+  if (ROWS > r) {                              \
+    acc##r##a = _mm256_add_epi32(acc##r##a, adj0); \
+    acc##r##b = _mm256_add_epi32(acc##r##b, adj1); \
+  }
+    Q8_AVX2_ADJUST(0)
+    Q8_AVX2_ADJUST(1)
+    Q8_AVX2_ADJUST(2)
+    Q8_AVX2_ADJUST(3)
+    Q8_AVX2_ADJUST(4)
+#undef Q8_AVX2_ADJUST
+  }
+  const int8_t *weights = w;
+  for (size_t i = 0; i < nranges; ++i) {
+    size_t g = ranges[i].begin / Q8_AVX2_KR;
+    const size_t end = g + ranges[i].len / Q8_AVX2_KR;
+    w = weights + g * (Q8_AVX2_NR * Q8_AVX2_KR);
+    /* Groups one by one up to a block boundary, then whole blocks as
+     * tile_avx2_panel runs them, then the rest one by one. */
+    for (; g < end && g % 8 != 0; ++g) {
+      const int32_t *blk = panel + g / 8 * Q8_AVX2_BLOCK_WORDS;
+      Q8_AVX2_GROUP(blk, g % 8)
+    }
+    for (; g + 8 <= end; g += 8) {
+      const int32_t *blk = panel + g / 8 * Q8_AVX2_BLOCK_WORDS;
+      Q8_AVX2_BLOCK_GROUPS(blk)
+    }
+    for (; g < end; ++g) {
+      const int32_t *blk = panel + g / 8 * Q8_AVX2_BLOCK_WORDS;
+      Q8_AVX2_GROUP(blk, g % 8)
+    }
+  }
+  Q8_AVX2_FINISH
+}
+
+#define Q8_AVX2_RANGES_CASE(R)                                                       \
+  case R:                                                                            \
+    tile_avx2_ranges(R, nr, ranges, nranges, panel, packed, col_adjust, c, c_stride, rq); \
+    break;
+
+static Q8_AVX2_TARGET void q8_gemm_x8s8_5x16c4__avx2_run_k_ranges(
+    size_t mr, size_t nr, const q8_k_range *ranges, size_t nranges, const void *panel,
+    size_t a_stride, const void *packed, const int32_t *col_adjust, void *c, size_t c_stride,
+    const q8_requant_params *rq) {
+  (void)a_stride; /* the panel's layout is fixed */
+  switch (mr) {
+    Q8_AVX2_RANGES_CASE(1)
+    Q8_AVX2_RANGES_CASE(2)
+    Q8_AVX2_RANGES_CASE(3)
+    Q8_AVX2_RANGES_CASE(4)
+    default:
+    Q8_AVX2_RANGES_CASE(5)
+  }
+}
+
 #define Q8_AVX2_PANEL_CASE(R)                                                        \
   case R:                                                                            \
     tile_avx2_panel(R, nr, k, panel, packed, c, c_stride, rq);                       \
@@ -302,4 +372,5 @@ const q8_gemm_ukernel q8_gemm_x8s8_5x16c4__avx2 = {
     .a_panel_bytes = q8_gemm_x8s8_5x16c4__avx2_a_panel_bytes,
     .pack_a = q8_gemm_x8s8_5x16c4__avx2_pack_a,
     .run_panel = q8_gemm_x8s8_5x16c4__avx2_run_panel,
+    .run_k_ranges = q8_gemm_x8s8_5x16c4__avx2_run_k_ranges,
 };
