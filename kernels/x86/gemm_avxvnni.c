@@ -146,6 +146,77 @@ Q8_AVXVNNI_HELPER void avxvnni_copy_partial(const unsigned char *a, size_t n, co
   Q8_AVXVNNI_STORE(4)                                                                       \
   Q8_AVXVNNI_STORE(5)
 
+/* One K group of row r for run_k_ranges: 4 bytes broadcast straight from A
+ * (uint8: the driver flipped int8 already). */
+#define Q8_AVXVNNI_RANGE_ROW(DPBUSD, r)                                         \
+  if (ROWS > r) {                                                            \
+    int32_t x;                                                               \
+    memcpy(&x, a##r + 4 * g, sizeof x);                                      \
+    const __m256i va = _mm256_set1_epi32(x);                                 \
+    acc##r##a = DPBUSD(acc##r##a, va, w0);                                   \
+    acc##r##b = DPBUSD(acc##r##b, va, w1);                                   \
+  }
+
+#define Q8_AVXVNNI_ADJUST_ROW(r)                                                \
+  if (ROWS > r) {                                                            \
+    acc##r##a = _mm256_add_epi32(acc##r##a, adj0);                           \
+    acc##r##b = _mm256_add_epi32(acc##r##b, adj1);                           \
+  }
+
+/* The body of run_k_ranges with compile-time ROWS (1..6). */
+#define Q8_AVXVNNI_RANGES_BODY(DPBUSD)                                                      \
+  const unsigned char *a0 = (const unsigned char *)a;                                    \
+  const unsigned char *a1 = ROWS > 1 ? a0 + a_stride : a0;                               \
+  const unsigned char *a2 = ROWS > 2 ? a1 + a_stride : a0;                               \
+  const unsigned char *a3 = ROWS > 3 ? a2 + a_stride : a0;                               \
+  const unsigned char *a4 = ROWS > 4 ? a3 + a_stride : a0;                               \
+  const unsigned char *a5 = ROWS > 5 ? a4 + a_stride : a0;                               \
+  const int8_t *weights = (const int8_t *)packed + Q8_AVXVNNI_NR * sizeof(int32_t);      \
+  const __m256i ct0 = _mm256_loadu_si256((const __m256i *)packed);                       \
+  const __m256i ct1 = _mm256_loadu_si256((const __m256i *)packed + 1);                   \
+  __m256i acc0a = ct0, acc0b = ct1, acc1a = ct0, acc1b = ct1, acc2a = ct0, acc2b = ct1;  \
+  __m256i acc3a = ct0, acc3b = ct1, acc4a = ct0, acc4b = ct1, acc5a = ct0, acc5b = ct1;  \
+  if (col_adjust) { /* masked: col_adjust has only nr entries */                        \
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);                      \
+    const __m256i n = _mm256_set1_epi32((int)nr);                                        \
+    const __m256i adj0 = _mm256_maskload_epi32(col_adjust, _mm256_cmpgt_epi32(n, lane)); \
+    const __m256i adj1 = _mm256_maskload_epi32(                                         \
+        col_adjust + 8, _mm256_cmpgt_epi32(n, _mm256_add_epi32(lane, _mm256_set1_epi32(8)))); \
+    Q8_AVXVNNI_ADJUST_ROW(0)                                                             \
+    Q8_AVXVNNI_ADJUST_ROW(1)                                                             \
+    Q8_AVXVNNI_ADJUST_ROW(2)                                                             \
+    Q8_AVXVNNI_ADJUST_ROW(3)                                                             \
+    Q8_AVXVNNI_ADJUST_ROW(4)                                                             \
+    Q8_AVXVNNI_ADJUST_ROW(5)                                                             \
+  }                                                                                      \
+  for (size_t i = 0; i < nranges; ++i) {                                                 \
+    const size_t end = (ranges[i].begin + ranges[i].len) / Q8_AVXVNNI_KR;                \
+    for (size_t g = ranges[i].begin / Q8_AVXVNNI_KR; g < end; ++g) {                     \
+      const int8_t *w = weights + g * (Q8_AVXVNNI_NR * Q8_AVXVNNI_KR);                   \
+      const __m256i w0 = _mm256_loadu_si256((const __m256i *)w);                         \
+      const __m256i w1 = _mm256_loadu_si256((const __m256i *)(w + 32));                  \
+      Q8_AVXVNNI_RANGE_ROW(DPBUSD, 0)                                                    \
+      Q8_AVXVNNI_RANGE_ROW(DPBUSD, 1)                                                    \
+      Q8_AVXVNNI_RANGE_ROW(DPBUSD, 2)                                                    \
+      Q8_AVXVNNI_RANGE_ROW(DPBUSD, 3)                                                    \
+      Q8_AVXVNNI_RANGE_ROW(DPBUSD, 4)                                                    \
+      Q8_AVXVNNI_RANGE_ROW(DPBUSD, 5)                                                    \
+    }                                                                                    \
+  }                                                                                      \
+  q8_rq8_avx2 rp0, rp1;                                                                  \
+  q8_rq8_avx2_prepare_row16(rq, nr, &rp0, &rp1);                                        \
+  Q8_AVXVNNI_STORE(0)                                                                    \
+  Q8_AVXVNNI_STORE(1)                                                                    \
+  Q8_AVXVNNI_STORE(2)                                                                    \
+  Q8_AVXVNNI_STORE(3)                                                                    \
+  Q8_AVXVNNI_STORE(4)                                                                    \
+  Q8_AVXVNNI_STORE(5)
+
+#define Q8_AVXVNNI_RANGES_CASE(TILE, R)                                                  \
+  case R:                                                                            \
+    TILE(R, nr, ranges, nranges, a, a_stride, packed, col_adjust, c, c_stride, rq);   \
+    break;
+
 #define Q8_AVXVNNI_CASE(TILE, R)                                                        \
   case R:                                                                            \
     if (u8) {                                                                        \
@@ -176,6 +247,26 @@ Q8_AVXVNNI_HELPER void avxvnni_copy_partial(const unsigned char *a, size_t n, co
       Q8_AVXVNNI_CASE(NAME##_tile, 6)                                                           \
     }                                                                                        \
   }                                                                                          \
+  static inline __attribute__((always_inline, target(TARGET))) void NAME##_ranges_tile(      \
+      const int ROWS, size_t nr, const q8_k_range *ranges, size_t nranges, const void *a,    \
+      size_t a_stride, const void *packed, const int32_t *col_adjust, void *c,               \
+      size_t c_stride, const q8_requant_params *rq) {                                        \
+    Q8_AVXVNNI_RANGES_BODY(DPBUSD)                                                           \
+  }                                                                                          \
+  static __attribute__((target(TARGET))) void NAME##_run_k_ranges(                           \
+      size_t mr, size_t nr, const q8_k_range *ranges, size_t nranges, const void *a,         \
+      size_t a_stride, const void *packed, const int32_t *col_adjust, void *c,               \
+      size_t c_stride, const q8_requant_params *rq) {                                        \
+    switch (mr) {                                                                            \
+      Q8_AVXVNNI_RANGES_CASE(NAME##_ranges_tile, 1)                                          \
+      Q8_AVXVNNI_RANGES_CASE(NAME##_ranges_tile, 2)                                          \
+      Q8_AVXVNNI_RANGES_CASE(NAME##_ranges_tile, 3)                                          \
+      Q8_AVXVNNI_RANGES_CASE(NAME##_ranges_tile, 4)                                          \
+      Q8_AVXVNNI_RANGES_CASE(NAME##_ranges_tile, 5)                                          \
+      default:                                                                               \
+      Q8_AVXVNNI_RANGES_CASE(NAME##_ranges_tile, 6)                                          \
+    }                                                                                        \
+  }                                                                                          \
   const q8_gemm_ukernel NAME = {                                                             \
       .name = #NAME,                                                                         \
       .mr = Q8_AVXVNNI_MR,                                                                      \
@@ -184,6 +275,7 @@ Q8_AVXVNNI_HELPER void avxvnni_copy_partial(const unsigned char *a, size_t n, co
       .int8_a_offset = 128,                                                                  \
       .pack = q8_gemm_pack_nrkr,                                                             \
       .run = NAME##_run,                                                                     \
+      .run_k_ranges = NAME##_run_k_ranges,                                                   \
   };
 
 /* The registered kernel (needs AVX-VNNI: Alder Lake and later, Zen 5). */
