@@ -82,22 +82,30 @@ Q8_AVXVNNI_HELPER void avxvnni_copy_partial(const unsigned char *a, size_t n, co
                            acc##r##b, nr, rq, &rp0, &rp1);                          \
   }
 
-/* The body of a tile with compile-time ROWS (1..6) and U8 (activation type),
- * with DPBUSD(acc, unsigned a, signed w) the dot product instruction. */
-#define Q8_AVXVNNI_TILE_BODY(DPBUSD)                                                        \
-  _Alignas(32) int32_t ab[2][Q8_AVXVNNI_MR][Q8_AVXVNNI_BLOCK / 4]; /* [slot][row][group] */   \
+/* Rows a0..a5 of the tile (rows past ROWS alias row 0, never read). */
+#define Q8_AVXVNNI_ROW_POINTERS                                                          \
   const unsigned char *a0 = (const unsigned char *)a;                                    \
   const unsigned char *a1 = ROWS > 1 ? a0 + a_stride : a0;                               \
   const unsigned char *a2 = ROWS > 2 ? a1 + a_stride : a0;                               \
   const unsigned char *a3 = ROWS > 3 ? a2 + a_stride : a0;                               \
   const unsigned char *a4 = ROWS > 4 ? a3 + a_stride : a0;                               \
-  const unsigned char *a5 = ROWS > 5 ? a4 + a_stride : a0;                               \
-  const unsigned char *rows[Q8_AVXVNNI_MR] = {a0, a1, a2, a3, a4, a5};                      \
-  const int8_t *w = (const int8_t *)packed + Q8_AVXVNNI_NR * sizeof(int32_t);               \
+  const unsigned char *a5 = ROWS > 5 ? a4 + a_stride : a0;
+
+/* Accumulators started from the col_term of the packed block. */
+#define Q8_AVXVNNI_INIT_ACC                                                              \
   const __m256i ct0 = _mm256_loadu_si256((const __m256i *)packed);                       \
   const __m256i ct1 = _mm256_loadu_si256((const __m256i *)packed + 1);                   \
   __m256i acc0a = ct0, acc0b = ct1, acc1a = ct0, acc1b = ct1, acc2a = ct0, acc2b = ct1;  \
-  __m256i acc3a = ct0, acc3b = ct1, acc4a = ct0, acc4b = ct1, acc5a = ct0, acc5b = ct1;  \
+  __m256i acc3a = ct0, acc3b = ct1, acc4a = ct0, acc4b = ct1, acc5a = ct0, acc5b = ct1;
+
+/* The body of a tile with compile-time ROWS (1..6) and U8 (activation type),
+ * with DPBUSD(acc, unsigned a, signed w) the dot product instruction. */
+#define Q8_AVXVNNI_TILE_BODY(DPBUSD)                                                        \
+  _Alignas(32) int32_t ab[2][Q8_AVXVNNI_MR][Q8_AVXVNNI_BLOCK / 4]; /* [slot][row][group] */   \
+  Q8_AVXVNNI_ROW_POINTERS                                                                \
+  const unsigned char *rows[Q8_AVXVNNI_MR] = {a0, a1, a2, a3, a4, a5};                      \
+  const int8_t *w = (const int8_t *)packed + Q8_AVXVNNI_NR * sizeof(int32_t);               \
+  Q8_AVXVNNI_INIT_ACC                                                                    \
   const size_t full = k / Q8_AVXVNNI_BLOCK, rem = k % Q8_AVXVNNI_BLOCK;                        \
   size_t s = 0; /* slot of the block being computed */                                   \
   if (full > 0) {                                                                        \
@@ -165,17 +173,9 @@ Q8_AVXVNNI_HELPER void avxvnni_copy_partial(const unsigned char *a, size_t n, co
 
 /* The body of run_k_ranges with compile-time ROWS (1..6). */
 #define Q8_AVXVNNI_RANGES_BODY(DPBUSD)                                                      \
-  const unsigned char *a0 = (const unsigned char *)a;                                    \
-  const unsigned char *a1 = ROWS > 1 ? a0 + a_stride : a0;                               \
-  const unsigned char *a2 = ROWS > 2 ? a1 + a_stride : a0;                               \
-  const unsigned char *a3 = ROWS > 3 ? a2 + a_stride : a0;                               \
-  const unsigned char *a4 = ROWS > 4 ? a3 + a_stride : a0;                               \
-  const unsigned char *a5 = ROWS > 5 ? a4 + a_stride : a0;                               \
+  Q8_AVXVNNI_ROW_POINTERS                                                                \
   const int8_t *weights = (const int8_t *)packed + Q8_AVXVNNI_NR * sizeof(int32_t);      \
-  const __m256i ct0 = _mm256_loadu_si256((const __m256i *)packed);                       \
-  const __m256i ct1 = _mm256_loadu_si256((const __m256i *)packed + 1);                   \
-  __m256i acc0a = ct0, acc0b = ct1, acc1a = ct0, acc1b = ct1, acc2a = ct0, acc2b = ct1;  \
-  __m256i acc3a = ct0, acc3b = ct1, acc4a = ct0, acc4b = ct1, acc5a = ct0, acc5b = ct1;  \
+  Q8_AVXVNNI_INIT_ACC                                                                    \
   if (col_adjust) { /* masked: col_adjust has only nr entries */                        \
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);                      \
     const __m256i n = _mm256_set1_epi32((int)nr);                                        \
