@@ -246,7 +246,8 @@ typedef struct tiling_builder {
   q8_conv_tiling *t;
   size_t rows_placed;             /* pixels placed in tile order so far */
   size_t ranges_used, sets_cap;
-  bool any_skip, no_memory;
+  bool direct;                    /* tiles may read the input in place */
+  bool any_skip, any_direct, no_memory;
 } tiling_builder;
 
 static size_t skip_set_index(tiling_builder *b, uint64_t skipped) {
@@ -280,12 +281,39 @@ static void add_ranges(tiling_builder *b, q8_conv_tile *tile, uint64_t skipped) 
     const bool read = tap < taps && !(skipped >> tap & 1u);
     if (read && first == SIZE_MAX) first = tap;
     if (!read && first != SIZE_MAX) {
-      t->ranges[tile->range_first + count] = (q8_k_range){first * cg, (tap - first) * cg};
+      t->ranges[tile->range_first + count] =
+          (q8_k_range){first * cg, (tap - first) * cg, first * cg};
       ++count;
       first = SIZE_MAX;
     }
   }
   tile->range_count = count;
+  b->ranges_used += count;
+}
+
+/* A direct tile's ranges: the taps rows x cols that every row reads, in
+ * place in the input. Taps adjacent in memory (one group, no horizontal
+ * dilation) share a range; a_offset is the input offset from the first
+ * read byte, which becomes the tile's a_first (from the first row's anchor). */
+static void add_direct_ranges(tiling_builder *b, q8_conv_tile *tile, tap_range rows,
+                              tap_range cols, int64_t anchor) {
+  const q8_conv_shape *s = b->s;
+  const size_t cg = s->in_channels / s->groups;
+  const bool merge = s->dilation_w == 1 && s->groups == 1;
+  q8_conv_tiling *t = b->t;
+  tile->range_first = b->ranges_used;
+  size_t count = 0, first_offset = 0;
+  for (size_t ky = rows.lo; ky < rows.hi; ++ky) {
+    for (size_t kx = cols.lo; kx < cols.hi; kx += merge ? cols.hi - cols.lo : 1) {
+      const size_t taps = merge ? cols.hi - cols.lo : 1;
+      const size_t offset = (ky * s->dilation_h * s->in_w + kx * s->dilation_w) * s->in_channels;
+      if (count == 0) first_offset = offset;
+      t->ranges[tile->range_first + count++] =
+          (q8_k_range){(ky * s->kernel_w + kx) * cg, taps * cg, offset - first_offset};
+    }
+  }
+  tile->range_count = count;
+  tile->a_first = anchor + (int64_t)first_offset;
   b->ranges_used += count;
 }
 
@@ -303,16 +331,27 @@ static void add_line(tiling_builder *b, size_t y, size_t x, size_t count, bool d
     const size_t p0 = y * b->out_w + x + done * step;
     *tile = (q8_conv_tile){.first = b->rows_placed, .rows = rows, .out_pixel = p0,
                            .out_step = step};
-    uint64_t skipped = ~UINT64_C(0);
+    uint64_t skipped = ~UINT64_C(0), padded = 0;
     for (size_t r = 0; r < rows; ++r) {
       const size_t p = p0 + r * step;
       const size_t py = p / b->out_w, px = p % b->out_w;
-      skipped &= padded_taps(b->s, b->row_taps[py], b->col_taps[px]);
+      const uint64_t mask = padded_taps(b->s, b->row_taps[py], b->col_taps[px]);
+      skipped &= mask;
+      padded |= mask;
       t->pixels[b->rows_placed++] = b->table[p];
     }
     if (skipped) b->any_skip = true;
     tile->skip_set = skip_set_index(b, skipped);
-    add_ranges(b, tile, skipped);
+    const tap_range taps_y = b->row_taps[p0 / b->out_w], taps_x = b->col_taps[p0 % b->out_w];
+    /* In place when every row reads the same taps (and some). */
+    tile->direct = b->direct && skipped == padded && taps_y.lo < taps_y.hi && taps_x.lo < taps_x.hi;
+    if (tile->direct) {
+      b->any_direct = true;
+      tile->a_stride = rows > 1 ? (size_t)(b->table[p0 + step].anchor - b->table[p0].anchor) : 0;
+      add_direct_ranges(b, tile, taps_y, taps_x, b->table[p0].anchor);
+    } else {
+      add_ranges(b, tile, skipped);
+    }
     done += rows;
   }
 }
@@ -326,14 +365,14 @@ void q8_conv_tiling_free(q8_conv_tiling *t) {
 }
 
 bool q8_conv_tiling_build(const q8_conv_shape *s, size_t out_h, size_t out_w, unsigned mr,
-                          const q8_conv_pixel *pixels, q8_conv_tiling *out) {
+                          const q8_conv_pixel *pixels, bool direct, q8_conv_tiling *out) {
   *out = (q8_conv_tiling){0};
   const size_t taps = s->kernel_h * s->kernel_w, image = out_h * out_w;
   /* A line of n pixels makes ceil(n / mr) <= n tiles, each with at most
    * one K range per tap (shrunk to what is used at the end). */
   const size_t max_tiles = image;
   tiling_builder b = {.s = s, .out_w = out_w, .mr = mr, .table = pixels, .t = out,
-                      .sets_cap = 8};
+                      .sets_cap = 8, .direct = direct};
   b.row_taps = malloc(out_h * sizeof *b.row_taps);
   b.col_taps = malloc(out_w * sizeof *b.col_taps);
   out->tiles = malloc(max_tiles * sizeof *out->tiles);
@@ -376,7 +415,12 @@ bool q8_conv_tiling_build(const q8_conv_shape *s, size_t out_h, size_t out_w, un
   }
   free(b.row_taps);
   free(b.col_taps);
-  if (!ok || !b.any_skip) {
+  /* Without padding to skip, reading in place must not cost many more tiles
+   * than consecutive pixels make (lines cut into MR-pixel tiles: a 28-pixel
+   * row takes 4 where 3.5 would do, and every tile streams the weights). */
+  const size_t plain_tiles = (image + mr - 1) / mr;
+  const bool worth_it = b.any_skip || (b.any_direct && out->count * 16 <= plain_tiles * 17);
+  if (!ok || !worth_it) {
     q8_conv_tiling_free(out);
     return ok;
   }
@@ -410,8 +454,16 @@ void q8_conv_indirect_tiled(const q8_gemm_ukernel *uk, const q8_conv_indirect_ar
     for (size_t t = t0; t < t1; ++t) {
       const size_t image = t / tiling->count;
       const q8_conv_tile *tile = &tiling->tiles[t % tiling->count];
-      gather(&ordered, image * args->image_pixels + tile->first, tile->rows, flip_byte);
-      if (a_panel) uk->pack_a(tile->rows, k, args->panel, k, a_dtype, a_panel);
+      const void *a_tile = a;
+      size_t a_stride = k;
+      if (tile->direct) {
+        /* The receptive fields in place: no gather. */
+        a_tile = (const unsigned char *)args->input + image * args->image_bytes + tile->a_first;
+        a_stride = tile->a_stride;
+      } else {
+        gather(&ordered, image * args->image_pixels + tile->first, tile->rows, flip_byte);
+        if (a_panel) uk->pack_a(tile->rows, k, args->panel, k, a_dtype, a_panel);
+      }
       const q8_k_range *ranges = tiling->ranges + tile->range_first;
       const int32_t *adjust =
           col_adjust && tile->skip_set ? col_adjust + tile->skip_set * adjust_stride : NULL;
@@ -426,7 +478,7 @@ void q8_conv_indirect_tiled(const q8_gemm_ukernel *uk, const q8_conv_indirect_ar
           uk->run(tile->rows, cols, k, args->panel, k, a_dtype, packed, c_row + n * c_elem,
                   c_stride, rq);
         } else {
-          uk->run_k_ranges(tile->rows, cols, ranges, tile->range_count, a, k, packed,
+          uk->run_k_ranges(tile->rows, cols, ranges, tile->range_count, a_tile, a_stride, packed,
                            adjust ? adjust + n : NULL, c_row + n * c_elem, c_stride, rq);
         }
       }

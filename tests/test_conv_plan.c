@@ -63,6 +63,9 @@ static const q8t_conv_case grid[] = {
     {"5x5 pad 2 12 channels groups 3", {1, 11, 9, 12, 18, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 3}},
     {"3x3 dilation 2 asymmetric pads 4 channels", {1, 9, 12, 4, 7, 3, 3, 1, 1, 2, 2, 3, 1, 0, 2, 1}},
     {"3x3 pad 4 16 channels (all-padding outputs)", {1, 4, 5, 16, 17, 3, 3, 1, 1, 1, 1, 4, 4, 4, 4, 1}},
+    /* Unpadded, 7-pixel output rows: the tiles read the input in place. */
+    {"1x1 stride 2 16 channels, 7x7 out, batch 2", {2, 13, 13, 16, 20, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1}},
+    {"3x3 dilation 2 groups 2 16 channels, 7x7 out", {1, 11, 11, 16, 12, 3, 3, 1, 1, 2, 2, 0, 0, 0, 0, 2}},
 };
 #define GRID (sizeof grid / sizeof grid[0])
 

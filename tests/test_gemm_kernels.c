@@ -418,25 +418,31 @@ static void check_k_ranges(const q8_gemm_ukernel *uk, q8t_rng *r, size_t m, size
   q8_dtype native = uk->uint8_a_offset == 0 ? Q8_UINT8 : Q8_INT8;
   if (uk->uint8_a_offset == 0 && uk->int8_a_offset == 0 && q8t_range(r, 0, 1)) native = Q8_INT8;
   const size_t kr = uk->kr, groups = k / kr;
+  /* Panel kernels read A laid out along K (a_offset = begin); the others
+   * get each range at its own offset, unaligned gaps between them. */
+  const bool along_k = has_panel(uk);
   q8_k_range ranges[64];
-  size_t nranges = 0;
-  unsigned char *in_range = calloc(k, 1);
-  for (size_t g = 0; g < groups;) {
+  size_t nranges = 0, row_bytes = k;
+  for (size_t g = 0, gap = 0; g < groups;) {
     size_t len = (size_t)q8t_range(r, 1, 5);
     if (len > groups - g) len = groups - g;
     if (q8t_range(r, 0, 2) != 0 && nranges < 64) { /* two of three runs read */
-      ranges[nranges++] = (q8_k_range){g * kr, len * kr};
-      memset(in_range + g * kr, 1, len * kr);
+      if (!along_k) gap += (size_t)q8t_range(r, 0, 9);
+      ranges[nranges++] = (q8_k_range){g * kr, len * kr, g * kr + gap};
+      if (g * kr + gap + len * kr > row_bytes) row_bytes = g * kr + gap + len * kr;
     }
     g += len;
   }
-  const size_t lda = k + (size_t)q8t_range(r, 0, 7);
+  const size_t lda = row_bytes + (size_t)q8t_range(r, 0, 7);
   q8t_buf a = q8t_buf_new(m * lda, (size_t)q8t_range(r, 0, 15));
-  unsigned char *zeroed = malloc(m * lda);
-  for (size_t i = 0; i < m * lda; ++i) {
-    a.data[i] = (unsigned char)q8t_range(r, 0, 255);
-    const size_t col = i % lda;
-    zeroed[i] = col < k && in_range[col] ? a.data[i] : 0;
+  for (size_t i = 0; i < m * lda; ++i) a.data[i] = (unsigned char)q8t_range(r, 0, 255);
+  /* The same rows along K for run, zero outside the ranges. */
+  unsigned char *zeroed = calloc(m * k, 1);
+  for (size_t row = 0; row < m; ++row) {
+    for (size_t i = 0; i < nranges; ++i) {
+      memcpy(zeroed + row * k + ranges[i].begin, a.data + row * lda + ranges[i].a_offset,
+             ranges[i].len);
+    }
   }
   int8_t *w = malloc(n * k);
   for (size_t i = 0; i < n * k; ++i) w[i] = (int8_t)q8t_range(r, -128, 127);
@@ -477,7 +483,7 @@ static void check_k_ranges(const q8_gemm_ukernel *uk, q8t_rng *r, size_t m, size
   uk->run_k_ranges(m, n, ranges, nranges, panel ? panel : a.data, lda, packed, col_adjust,
                    got.data, ldc * esize, rqp);
   free(panel);
-  uk->run(m, n, k, zeroed, lda, native, packed_folded, want.data, ldc * esize, rqp);
+  uk->run(m, n, k, zeroed, k, native, packed_folded, want.data, ldc * esize, rqp);
   cr_assert(memcmp(got.data, want.data, m * ldc * esize) == 0,
             "%s run_k_ranges: m=%zu n=%zu k=%zu, %zu ranges, adjust %d, out %s differs from run",
             uk->name, m, n, k, nranges, adjust, out == Q8_INT32 ? "s32" : "8-bit");
@@ -494,7 +500,6 @@ static void check_k_ranges(const q8_gemm_ukernel *uk, q8t_rng *r, size_t m, size
   free(w);
   free(zeroed);
   q8t_buf_free(&a);
-  free(in_range);
 }
 
 Test(gemm_ukernels, k_ranges_equal_run_over_zeroed_bytes) {

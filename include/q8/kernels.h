@@ -130,9 +130,11 @@ q8_status q8_conv_ref(const q8_conv_shape *shape, const void *input, q8_dtype in
  *   int8_t  w[ceil(k / KR)][NR][KR];   (k padded with zeros to a multiple of KR)
  * The block size is q8_gemm_block_bytes(NR, KR, k); block j starts at
  * j * block_bytes and holds channels [j * NR, j * NR + NR). */
-/* A range of the depth K: bytes [begin, begin + len) of each row. */
+/* A range of the depth K, [begin, begin + len), and where each row of A holds
+ * those len bytes: a_offset bytes from the row's start (= begin when A rows
+ * are laid out along K). */
 typedef struct q8_k_range {
-  size_t begin, len;
+  size_t begin, len, a_offset;
 } q8_k_range;
 
 typedef struct q8_gemm_ukernel {
@@ -173,11 +175,12 @@ typedef struct q8_gemm_ukernel {
    *             + sum over ranges r, k in [begin_r, begin_r + len_r) of A[m][k] * W[n][k]
    * with A read as is: the activation type whose q8_gemm_a_offset is 0
    * (drivers flip the other). Row m of A is at a + m * a_stride and range r
-   * reads its bytes [begin_r, begin_r + len_r); begin and len are multiples
+   * reads its len_r bytes at a_offset_r from there (so A may be the input
+   * image itself, rows being receptive fields); begin and len are multiples
    * of KR within the packed depth; nranges may be 0. Kernels with an A
    * panel read instead the panel pack_a made of the rows with the full
-   * packed depth (a_stride unused). col_adjust (NULL or nr entries) starts
-   * at the tile's first column. */
+   * packed depth (a_stride unused; a_offset must equal begin). col_adjust
+   * (NULL or nr entries) starts at the tile's first column. */
   void (*run_k_ranges)(size_t mr, size_t nr, const q8_k_range *ranges, size_t nranges,
                        const void *a, size_t a_stride, const void *packed,
                        const int32_t *col_adjust, void *c, size_t c_stride,
@@ -337,6 +340,10 @@ typedef struct q8_conv_tile {
   size_t rows;       /* 1..MR */
   size_t out_pixel;  /* output pixel (y * out_w + x) of the first row */
   size_t out_step;   /* output pixels from one row to the next: 1 or out_w */
+  bool direct;       /* the kernel reads the input in place: its rows share their padded
+                        taps and the ranges' a_offsets are input offsets from a_first */
+  int64_t a_first;   /* direct: the first row's first read byte, from the image start */
+  size_t a_stride;   /* direct: bytes between the rows' receptive fields */
   size_t range_first, range_count; /* the tile's K ranges in the tiling's ranges */
   size_t skip_set;   /* index into skipped; set 0 skips nothing */
 } q8_conv_tile;
@@ -349,11 +356,15 @@ typedef struct q8_conv_tiling {
   uint64_t *skipped;       /* per set: bit ky * kernel_w + kx for each skipped tap */
 } q8_conv_tiling;
 /* Builds the tiling of `shape` (valid, groups' Cg a multiple of kr, at most
- * 64 taps) over its indirection table `pixels`. Returns false when there is
- * no memory; *out is then empty. out->count == 0: no tile would skip a tap
- * (no padding), nothing to gain. Free with q8_conv_tiling_free. */
+ * 64 taps) over its indirection table `pixels`. direct: the kernel may read
+ * the input in place (it has no A panel and reads the input type as is);
+ * then tiles whose rows are padded alike are marked direct and need no
+ * gather. Returns false when there is no memory; *out is then empty.
+ * out->count == 0: no tile would skip a tap or read in place, nothing to
+ * gain.
+ * Free with q8_conv_tiling_free. */
 bool q8_conv_tiling_build(const q8_conv_shape *shape, size_t out_h, size_t out_w, unsigned mr,
-                          const q8_conv_pixel *pixels, q8_conv_tiling *out);
+                          const q8_conv_pixel *pixels, bool direct, q8_conv_tiling *out);
 void q8_conv_tiling_free(q8_conv_tiling *t);
 /* As q8_conv_indirect, over tiles [t0, t1) (tile t: image t / count, tile
  * t % count of the tiling) with uk->run_k_ranges. args->pixels is ignored

@@ -367,7 +367,7 @@ Q8_VNNI_INLINE void tile_ranges(const int MR, const int NV, const int S, size_t 
   }
   const int8_t *w = packed + Q8_VNNI_NR * 4;
   for (size_t r = 0; r < nranges; ++r) {
-    dot_groups(MR, NV, S, &acc, a + ranges[r].begin, a_stride,
+    dot_groups(MR, NV, S, &acc, a + ranges[r].a_offset, a_stride,
                w + ranges[r].begin / 4 * (Q8_VNNI_NR * 4), ranges[r].len / 4);
   }
   finish(MR, NV, S, &acc, nr, c, c_stride, rq);

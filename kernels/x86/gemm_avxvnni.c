@@ -159,7 +159,7 @@ Q8_AVXVNNI_HELPER void avxvnni_copy_partial(const unsigned char *a, size_t n, co
 #define Q8_AVXVNNI_RANGE_ROW(DPBUSD, r)                                         \
   if (ROWS > r) {                                                            \
     int32_t x;                                                               \
-    memcpy(&x, a##r + 4 * g, sizeof x);                                      \
+    memcpy(&x, a##r + a_offset + 4 * (g - g0), sizeof x);                    \
     const __m256i va = _mm256_set1_epi32(x);                                 \
     acc##r##a = DPBUSD(acc##r##a, va, w0);                                   \
     acc##r##b = DPBUSD(acc##r##b, va, w1);                                   \
@@ -190,8 +190,9 @@ Q8_AVXVNNI_HELPER void avxvnni_copy_partial(const unsigned char *a, size_t n, co
     Q8_AVXVNNI_ADJUST_ROW(5)                                                             \
   }                                                                                      \
   for (size_t i = 0; i < nranges; ++i) {                                                 \
-    const size_t end = (ranges[i].begin + ranges[i].len) / Q8_AVXVNNI_KR;                \
-    for (size_t g = ranges[i].begin / Q8_AVXVNNI_KR; g < end; ++g) {                     \
+    const size_t g0 = ranges[i].begin / Q8_AVXVNNI_KR, a_offset = ranges[i].a_offset;   \
+    const size_t end = g0 + ranges[i].len / Q8_AVXVNNI_KR;                               \
+    for (size_t g = g0; g < end; ++g) {                                                  \
       const int8_t *w = weights + g * (Q8_AVXVNNI_NR * Q8_AVXVNNI_KR);                   \
       const __m256i w0 = _mm256_loadu_si256((const __m256i *)w);                         \
       const __m256i w1 = _mm256_loadu_si256((const __m256i *)(w + 32));                  \
