@@ -255,7 +255,7 @@ Test(conv_plan_paths, bit_exact_with_the_reference_on_every_isa) {
      * padded shapes with channels a multiple of 4 (else this grid would not
      * test them). */
     if (strcmp(isas[i], "avx2") == 0 || strcmp(isas[i], "avxvnni") == 0 ||
-        strcmp(isas[i], "avx512vnni") == 0 ||
+        strcmp(isas[i], "avx512vnni") == 0 || strcmp(isas[i], "neondot") == 0 ||
         strcmp(isas[i], "amx") == 0) {
       cr_assert_geq(border_runs, 8 * VARIANTS, "%s: only %zu plans ran border tiles", isas[i],
                     border_runs);

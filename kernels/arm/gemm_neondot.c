@@ -111,6 +111,59 @@ Q8_DOT_INLINE void dot_tile(const int MR, const bool flip, const bool mca, size_
   q8_tile_neon_store(MR, Q8_DOT_NV, &acc, nr, c, cs, rq);
 }
 
+/* run_k_ranges: int8 rows as they are (the driver flips uint8), each range
+ * through dot_k from its own offset in A and its own K group of W. */
+Q8_DOT_INLINE void dot_ranges_tile(const int MR, size_t nr, const q8_k_range *ranges,
+                                   size_t nranges, const int8_t *a, size_t as,
+                                   const int8_t *packed, const int32_t *col_adjust,
+                                   unsigned char *c, size_t cs, const q8_requant_params *rq) {
+  int32_t adjust[Q8_DOT_NR] = {0}; /* col_adjust has only nr entries */
+  if (col_adjust) memcpy(adjust, col_adjust, nr * sizeof(int32_t));
+  dot_acc acc;
+#pragma GCC unroll 4
+  for (int v = 0; v < Q8_DOT_NV; ++v) {
+    const int32x4_t ct = vaddq_s32(vld1q_s32((const int32_t *)(const void *)packed + 4 * v),
+                                   vld1q_s32(adjust + 4 * v));
+#pragma GCC unroll 8
+    for (int m = 0; m < MR; ++m) acc.v[m][v] = ct;
+  }
+  const int8_t *w = packed + Q8_DOT_NR * sizeof(int32_t);
+  for (size_t r = 0; r < nranges; ++r) {
+    dot_k(MR, false, false, &acc, a + ranges[r].a_offset, as,
+          w + ranges[r].begin / 4 * (Q8_DOT_NR * 4), ranges[r].len);
+  }
+  q8_tile_neon_store(MR, Q8_DOT_NV, &acc, nr, c, cs, rq);
+}
+
+typedef void (*dot_ranges_fn)(size_t nr, const q8_k_range *ranges, size_t nranges,
+                              const int8_t *a, size_t as, const int8_t *packed,
+                              const int32_t *col_adjust, unsigned char *c, size_t cs,
+                              const q8_requant_params *rq);
+#define Q8_DOT_RANGES_FN(R)                                                                 \
+  Q8_DOT_FN void ranges_##R(size_t nr, const q8_k_range *ranges, size_t nranges,            \
+                            const int8_t *a, size_t as, const int8_t *packed,               \
+                            const int32_t *col_adjust, unsigned char *c, size_t cs,         \
+                            const q8_requant_params *rq) {                                  \
+    dot_ranges_tile(R, nr, ranges, nranges, a, as, packed, col_adjust, c, cs, rq);          \
+  }
+Q8_DOT_RANGES_FN(1)
+Q8_DOT_RANGES_FN(2)
+Q8_DOT_RANGES_FN(3)
+Q8_DOT_RANGES_FN(4)
+Q8_DOT_RANGES_FN(5)
+Q8_DOT_RANGES_FN(6)
+Q8_DOT_RANGES_FN(7)
+Q8_DOT_RANGES_FN(8)
+static const dot_ranges_fn range_tiles[Q8_DOT_MR] = {ranges_1, ranges_2, ranges_3, ranges_4,
+                                                     ranges_5, ranges_6, ranges_7, ranges_8};
+
+static void run_k_ranges(size_t mr, size_t nr, const q8_k_range *ranges, size_t nranges,
+                         const void *a, size_t a_stride, const void *packed,
+                         const int32_t *col_adjust, void *c, size_t c_stride,
+                         const q8_requant_params *rq) {
+  range_tiles[mr - 1](nr, ranges, nranges, a, a_stride, packed, col_adjust, c, c_stride, rq);
+}
+
 #define Q8_DOT_TILE_FNS(R) Q8_TILE_NEON_FNS(Q8_DOT_FN, dot_tile, R, Q8_DOT_MR)
 
 #if Q8_DOT_MR != 8
@@ -143,4 +196,5 @@ const q8_gemm_ukernel q8_gemm_x8s8_8x8c4__neondot = {
     .uint8_a_offset = -128,
     .pack = q8_gemm_pack_nrkr,
     .run = run,
+    .run_k_ranges = run_k_ranges,
 };
