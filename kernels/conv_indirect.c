@@ -478,7 +478,8 @@ void q8_conv_indirect_tiled(const q8_gemm_ukernel *uk, const q8_conv_indirect_ar
           uk->run(tile->rows, cols, k, args->panel, k, a_dtype, packed, c_row + n * c_elem,
                   c_stride, rq);
         } else {
-          uk->run_k_ranges(tile->rows, cols, ranges, tile->range_count, a_tile, a_stride, packed,
+          uk->run_k_ranges(tile->rows, cols, ranges, tile->range_count, a_tile, a_stride,
+                           a_dtype, packed,
                            adjust ? adjust + n : NULL, c_row + n * c_elem, c_stride, rq);
         }
       }

@@ -252,12 +252,13 @@ Test(conv_plan_paths, bit_exact_with_the_reference_on_every_isa) {
     border_runs = 0;
     run_grid(isas[i], grid, GRID);
     /* Kernels with run_k_ranges must have taken the border tiles on the
-     * padded shapes with channels a multiple of 4 (else this grid would not
+     * padded shapes with channels a multiple of KR (else this grid would not
      * test them). */
     if (strcmp(isas[i], "avx2") == 0 || strcmp(isas[i], "avxvnni") == 0 ||
         strcmp(isas[i], "avx512vnni") == 0 || strcmp(isas[i], "neondot") == 0 ||
+        strcmp(isas[i], "neoni8mm") == 0 ||
         strcmp(isas[i], "amx") == 0) {
-      cr_assert_geq(border_runs, 8 * VARIANTS, "%s: only %zu plans ran border tiles", isas[i],
+      cr_assert_geq(border_runs, 6 * VARIANTS, "%s: only %zu plans ran border tiles", isas[i],
                     border_runs);
     }
     cr_log_info("%s: %zu plans ran border tiles", isas[i], border_runs);

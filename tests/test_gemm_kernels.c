@@ -480,7 +480,7 @@ static void check_k_ranges(const q8_gemm_ukernel *uk, q8t_rng *r, size_t m, size
     cr_assert_not_null(panel);
     uk->pack_a(m, k, a.data, lda, native, panel);
   }
-  uk->run_k_ranges(m, n, ranges, nranges, panel ? panel : a.data, lda, packed, col_adjust,
+  uk->run_k_ranges(m, n, ranges, nranges, panel ? panel : a.data, lda, native, packed, col_adjust,
                    got.data, ldc * esize, rqp);
   free(panel);
   uk->run(m, n, k, zeroed, k, native, packed_folded, want.data, ldc * esize, rqp);

@@ -173,7 +173,7 @@ typedef struct q8_gemm_ukernel {
    * conv to skip taps that are padding in every row of a tile. As run, but:
    *   acc[m][n] = col_term[n] + (col_adjust ? col_adjust[n] : 0)
    *             + sum over ranges r, k in [begin_r, begin_r + len_r) of A[m][k] * W[n][k]
-   * with A read as is: the activation type whose q8_gemm_a_offset is 0
+   * with A read as is: a_dtype must be a type whose q8_gemm_a_offset is 0
    * (drivers flip the other). Row m of A is at a + m * a_stride and range r
    * reads its len_r bytes at a_offset_r from there (so A may be the input
    * image itself, rows being receptive fields); begin and len are multiples
@@ -182,7 +182,7 @@ typedef struct q8_gemm_ukernel {
    * packed depth (a_stride unused; a_offset must equal begin). col_adjust
    * (NULL or nr entries) starts at the tile's first column. */
   void (*run_k_ranges)(size_t mr, size_t nr, const q8_k_range *ranges, size_t nranges,
-                       const void *a, size_t a_stride, const void *packed,
+                       const void *a, size_t a_stride, q8_dtype a_dtype, const void *packed,
                        const int32_t *col_adjust, void *c, size_t c_stride,
                        const q8_requant_params *rq);
 } q8_gemm_ukernel;

@@ -158,9 +158,10 @@ static const dot_ranges_fn range_tiles[Q8_DOT_MR] = {ranges_1, ranges_2, ranges_
                                                      ranges_5, ranges_6, ranges_7, ranges_8};
 
 static void run_k_ranges(size_t mr, size_t nr, const q8_k_range *ranges, size_t nranges,
-                         const void *a, size_t a_stride, const void *packed,
+                         const void *a, size_t a_stride, q8_dtype a_dtype, const void *packed,
                          const int32_t *col_adjust, void *c, size_t c_stride,
                          const q8_requant_params *rq) {
+  (void)a_dtype; /* int8, the only type read as is */
   range_tiles[mr - 1](nr, ranges, nranges, a, a_stride, packed, col_adjust, c, c_stride, rq);
 }
 

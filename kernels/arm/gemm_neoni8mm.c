@@ -126,22 +126,13 @@ Q8_MM_INLINE void mm_k16(const int P, const bool u8, mm_acc *acc, const int8_t *
   mm_groups2(P, u8, acc, lo, hi, w);
 }
 
-Q8_MM_INLINE void mm_tile(const int MR, const bool u8, const bool mca, size_t nr, size_t k,
-                          const int8_t *a, size_t as, const int8_t *packed, unsigned char *c,
-                          size_t cs, const q8_requant_params *rq) {
+/* acc += the rows (a, as apart) times the packed W at w over k bytes. */
+Q8_MM_INLINE void mm_dot_k(const int MR, const bool u8, const bool mca, mm_acc *acc,
+                           const int8_t *a, size_t as, const int8_t *w, size_t k) {
   const int P = (MR + 1) / 2;
   const int8_t *row[Q8_MM_MR];
 #pragma GCC unroll 16
   for (int m = 0; m < 2 * P; ++m) row[m] = m < MR ? a + (size_t)m * as : a;
-  /* Accumulators start at 0 and col_term is added at the end: started from
-   * one shared col_term register, GCC copies accumulators inside the loop. */
-  mm_acc acc;
-#pragma GCC unroll 16
-  for (int j = 0; j < Q8_MM_CPAIRS; ++j) {
-#pragma GCC unroll 16
-    for (int p = 0; p < P; ++p) acc.v[p][j] = vdupq_n_s32(0);
-  }
-  const int8_t *w = packed + Q8_MM_NR * sizeof(int32_t);
   size_t q = 0;
   /* 128 k per iteration, row pointers advanced once: loads with immediate
    * offsets are one uop where register offsets are two, and with 3 uops
@@ -150,7 +141,7 @@ Q8_MM_INLINE void mm_tile(const int MR, const bool u8, const bool mca, size_t nr
     if (mca) __asm__ volatile("// LLVM-MCA-BEGIN q8_gemm_x8s8_4x24c8__neoni8mm");
 #pragma GCC unroll 16
     for (int u = 0; u < Q8_MM_UNROLL; ++u) {
-      mm_k16(P, u8, &acc, row, 16 * (size_t)u, w);
+      mm_k16(P, u8, acc, row, 16 * (size_t)u, w);
       w += 32 * Q8_MM_CPAIRS;
     }
 #pragma GCC unroll 16
@@ -158,7 +149,7 @@ Q8_MM_INLINE void mm_tile(const int MR, const bool u8, const bool mca, size_t nr
     if (mca) __asm__ volatile("// LLVM-MCA-END");
   }
   for (; q + 16 <= k; q += 16) {
-    mm_k16(P, u8, &acc, row, 0, w);
+    mm_k16(P, u8, acc, row, 0, w);
     w += 32 * Q8_MM_CPAIRS;
 #pragma GCC unroll 16
     for (int m = 0; m < 2 * P; ++m) row[m] += 16;
@@ -173,19 +164,40 @@ Q8_MM_INLINE void mm_tile(const int MR, const bool u8, const bool mca, size_t nr
       rows[m] = vld1q_s8(tail);
     }
     mm_pairs(P, rows, lo, hi);
-    mm_group(P, u8, &acc, lo, w);
-    if (rest > 8) mm_group(P, u8, &acc, hi, w + 16 * Q8_MM_CPAIRS);
+    mm_group(P, u8, acc, lo, w);
+    if (rest > 8) mm_group(P, u8, acc, hi, w + 16 * Q8_MM_CPAIRS);
   }
-  /* 2x2 blocks -> rows of columns, 16 per q8_tile_neon: row 2p takes the low
-   * halves of its pair's blocks, row 2p + 1 the high halves. */
+}
+
+/* Accumulators start at 0 and col_term is added at the end: started from
+ * one shared col_term register, GCC copies accumulators inside the loop. */
+Q8_MM_INLINE void mm_zero(const int MR, mm_acc *acc) {
+  const int P = (MR + 1) / 2;
+#pragma GCC unroll 16
+  for (int j = 0; j < Q8_MM_CPAIRS; ++j) {
+#pragma GCC unroll 16
+    for (int p = 0; p < P; ++p) acc->v[p][j] = vdupq_n_s32(0);
+  }
+}
+
+/* 2x2 blocks -> rows of columns, 16 per q8_tile_neon, plus col_term (and
+ * col_adjust: NULL or nr entries), then stored: row 2p takes the low halves
+ * of its pair's blocks, row 2p + 1 the high halves. */
+Q8_MM_INLINE void mm_store(const int MR, const mm_acc *acc, const int8_t *packed,
+                           const int32_t *col_adjust, size_t nr, unsigned char *c, size_t cs,
+                           const q8_requant_params *rq) {
+  const int P = (MR + 1) / 2;
+  int32_t adjust[Q8_MM_NR] = {0};
+  if (col_adjust) memcpy(adjust, col_adjust, nr * sizeof(int32_t));
   q8_tile_neon t[Q8_MM_PARTS];
 #pragma GCC unroll 16
   for (int v = 0; v < Q8_MM_NR / 4; ++v) {
-    const int32x4_t ct = vld1q_s32((const int32_t *)(const void *)packed + 4 * v);
+    int32x4_t ct = vld1q_s32((const int32_t *)(const void *)packed + 4 * v);
+    if (col_adjust) ct = vaddq_s32(ct, vld1q_s32(adjust + 4 * v));
 #pragma GCC unroll 16
     for (int p = 0; p < P; ++p) {
-      const int64x2_t b0 = vreinterpretq_s64_s32(acc.v[p][2 * v]);
-      const int64x2_t b1 = vreinterpretq_s64_s32(acc.v[p][2 * v + 1]);
+      const int64x2_t b0 = vreinterpretq_s64_s32(acc->v[p][2 * v]);
+      const int64x2_t b1 = vreinterpretq_s64_s32(acc->v[p][2 * v + 1]);
       t[v / 4].v[2 * p][v % 4] = vaddq_s32(vreinterpretq_s32_s64(vzip1q_s64(b0, b1)), ct);
       t[v / 4].v[2 * p + 1][v % 4] = vaddq_s32(vreinterpretq_s32_s64(vzip2q_s64(b0, b1)), ct);
     }
@@ -195,6 +207,67 @@ Q8_MM_INLINE void mm_tile(const int MR, const bool u8, const bool mca, size_t nr
     const int nv = Q8_MM_NR / 4 - 4 * h < 4 ? Q8_MM_NR / 4 - 4 * h : 4;
     q8_tile_neon_store_at(MR, nv, &t[h], 16 * (size_t)h, nr, c, cs, rq);
   }
+}
+
+Q8_MM_INLINE void mm_tile(const int MR, const bool u8, const bool mca, size_t nr, size_t k,
+                          const int8_t *a, size_t as, const int8_t *packed, unsigned char *c,
+                          size_t cs, const q8_requant_params *rq) {
+  mm_acc acc;
+  mm_zero(MR, &acc);
+  mm_dot_k(MR, u8, mca, &acc, a, as, packed + Q8_MM_NR * sizeof(int32_t), k);
+  mm_store(MR, &acc, packed, NULL, nr, c, cs, rq);
+}
+
+/* run_k_ranges: each range through mm_dot_k from its own A offset and K
+ * group of W (begin and len multiples of 8). */
+Q8_MM_INLINE void mm_ranges_tile(const int MR, const bool u8, size_t nr, const q8_k_range *ranges,
+                                 size_t nranges, const int8_t *a, size_t as,
+                                 const int8_t *packed, const int32_t *col_adjust,
+                                 unsigned char *c, size_t cs, const q8_requant_params *rq) {
+  mm_acc acc;
+  mm_zero(MR, &acc);
+  const int8_t *w = packed + Q8_MM_NR * sizeof(int32_t);
+  for (size_t r = 0; r < nranges; ++r) {
+    mm_dot_k(MR, u8, false, &acc, a + ranges[r].a_offset, as,
+             w + ranges[r].begin / 8 * (8 * Q8_MM_NR), ranges[r].len);
+  }
+  mm_store(MR, &acc, packed, col_adjust, nr, c, cs, rq);
+}
+
+typedef void (*mm_ranges_fn)(size_t nr, const q8_k_range *ranges, size_t nranges,
+                             const int8_t *a, size_t as, const int8_t *packed,
+                             const int32_t *col_adjust, unsigned char *c, size_t cs,
+                             const q8_requant_params *rq);
+#define Q8_MM_RANGES_FNS(R)                                                                  \
+  Q8_MM_FN void ranges_s8_##R(size_t nr, const q8_k_range *ranges, size_t nranges,           \
+                              const int8_t *a, size_t as, const int8_t *packed,              \
+                              const int32_t *col_adjust, unsigned char *c, size_t cs,        \
+                              const q8_requant_params *rq) {                                 \
+    mm_ranges_tile(R, false, nr, ranges, nranges, a, as, packed, col_adjust, c, cs, rq);     \
+  }                                                                                          \
+  Q8_MM_FN void ranges_u8_##R(size_t nr, const q8_k_range *ranges, size_t nranges,           \
+                              const int8_t *a, size_t as, const int8_t *packed,              \
+                              const int32_t *col_adjust, unsigned char *c, size_t cs,        \
+                              const q8_requant_params *rq) {                                 \
+    mm_ranges_tile(R, true, nr, ranges, nranges, a, as, packed, col_adjust, c, cs, rq);      \
+  }
+Q8_MM_RANGES_FNS(1)
+Q8_MM_RANGES_FNS(2)
+Q8_MM_RANGES_FNS(3)
+Q8_MM_RANGES_FNS(4)
+
+/* [mr - 1][0: int8, 1: uint8] */
+static const mm_ranges_fn range_tiles[Q8_MM_MR][2] = {{ranges_s8_1, ranges_u8_1},
+                                                      {ranges_s8_2, ranges_u8_2},
+                                                      {ranges_s8_3, ranges_u8_3},
+                                                      {ranges_s8_4, ranges_u8_4}};
+
+static void run_k_ranges(size_t mr, size_t nr, const q8_k_range *ranges, size_t nranges,
+                         const void *a, size_t a_stride, q8_dtype a_dtype, const void *packed,
+                         const int32_t *col_adjust, void *c, size_t c_stride,
+                         const q8_requant_params *rq) {
+  range_tiles[mr - 1][a_dtype == Q8_UINT8](nr, ranges, nranges, a, a_stride, packed, col_adjust,
+                                           c, c_stride, rq);
 }
 
 #define Q8_MM_TILE_FNS(R) Q8_TILE_NEON_FNS(Q8_MM_FN, mm_tile, R, Q8_MM_MR)
@@ -225,4 +298,5 @@ const q8_gemm_ukernel q8_gemm_x8s8_4x24c8__neoni8mm = {
     .uint8_a_offset = 0,
     .pack = q8_gemm_pack_nrkr,
     .run = run,
+    .run_k_ranges = run_k_ranges,
 };

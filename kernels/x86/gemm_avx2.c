@@ -328,9 +328,10 @@ Q8_AVX2_KERNEL_INLINE void tile_avx2_ranges(const int ROWS, size_t nr, const q8_
 
 static Q8_AVX2_TARGET void q8_gemm_x8s8_5x16c4__avx2_run_k_ranges(
     size_t mr, size_t nr, const q8_k_range *ranges, size_t nranges, const void *panel,
-    size_t a_stride, const void *packed, const int32_t *col_adjust, void *c, size_t c_stride,
-    const q8_requant_params *rq) {
-  (void)a_stride; /* the panel's layout is fixed */
+    size_t a_stride, q8_dtype a_dtype, const void *packed, const int32_t *col_adjust, void *c,
+    size_t c_stride, const q8_requant_params *rq) {
+  (void)a_stride; /* the panel's layout is fixed, its type set by pack_a */
+  (void)a_dtype;
   switch (mr) {
     Q8_AVX2_RANGES_CASE(1)
     Q8_AVX2_RANGES_CASE(2)

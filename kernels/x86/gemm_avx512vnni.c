@@ -464,9 +464,10 @@ static const ranges_fn range_tiles[Q8_VNNI_MR][2] = {
 };
 
 static void run_k_ranges(size_t mr, size_t nr, const q8_k_range *ranges, size_t nranges,
-                         const void *a, size_t a_stride, const void *packed,
+                         const void *a, size_t a_stride, q8_dtype a_dtype, const void *packed,
                          const int32_t *col_adjust, void *c, size_t c_stride,
                          const q8_requant_params *rq) {
+  (void)a_dtype; /* uint8, the only type read as is */
   range_tiles[mr - 1][nr > 16](nr, ranges, nranges, a, a_stride, packed, col_adjust, c, c_stride,
                                rq);
 }

@@ -256,8 +256,9 @@ Q8_AVXVNNI_HELPER void avxvnni_copy_partial(const unsigned char *a, size_t n, co
   }                                                                                          \
   static __attribute__((target(TARGET))) void NAME##_run_k_ranges(                           \
       size_t mr, size_t nr, const q8_k_range *ranges, size_t nranges, const void *a,         \
-      size_t a_stride, const void *packed, const int32_t *col_adjust, void *c,               \
-      size_t c_stride, const q8_requant_params *rq) {                                        \
+      size_t a_stride, q8_dtype a_dtype, const void *packed, const int32_t *col_adjust,      \
+      void *c, size_t c_stride, const q8_requant_params *rq) {                               \
+    (void)a_dtype; /* uint8, the only type read as is */                                     \
     switch (mr) {                                                                            \
       Q8_AVXVNNI_RANGES_CASE(NAME##_ranges_tile, 1)                                          \
       Q8_AVXVNNI_RANGES_CASE(NAME##_ranges_tile, 2)                                          \
