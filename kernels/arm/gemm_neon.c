@@ -171,6 +171,42 @@ Q8_TILE_NEON_NO_PRE_RA_SCHED static void q8_gemm_x8s8_4x4c16__neon_run(
   }
 }
 
+/* run_k_ranges: int8 rows as they are (the driver flips uint8); ranges are
+ * whole groups of 16 k, each from its own A offset. */
+Q8_TILE_NEON_NO_PRE_RA_SCHED static void q8_gemm_x8s8_4x4c16__neon_run_k_ranges(
+    size_t mr, size_t nr, const q8_k_range *ranges, size_t nranges, const void *a,
+    size_t a_stride, q8_dtype a_dtype, const void *packed, const int32_t *col_adjust, void *c,
+    size_t c_stride, const q8_requant_params *rq) {
+  (void)a_dtype; /* int8, the only type read as is */
+  const int8_t *a0 = (const int8_t *)a;
+  const int8_t *a1 = mr > 1 ? a0 + a_stride : a0;
+  const int8_t *a2 = mr > 2 ? a1 + a_stride : a0;
+  const int8_t *a3 = mr > 3 ? a2 + a_stride : a0;
+  const int8_t *weights = (const int8_t *)packed + Q8_NEON_NR * sizeof(int32_t);
+  const int32x4_t zero = vdupq_n_s32(0);
+  int32x4_t acc00 = zero, acc01 = zero, acc02 = zero, acc03 = zero;
+  int32x4_t acc10 = zero, acc11 = zero, acc12 = zero, acc13 = zero;
+  int32x4_t acc20 = zero, acc21 = zero, acc22 = zero, acc23 = zero;
+  int32x4_t acc30 = zero, acc31 = zero, acc32 = zero, acc33 = zero;
+  for (size_t r = 0; r < nranges; ++r) {
+    const int8_t *w = weights + ranges[r].begin / Q8_NEON_KR * (Q8_NEON_NR * Q8_NEON_KR);
+    for (size_t off = ranges[r].a_offset; off < ranges[r].a_offset + ranges[r].len;
+         off += Q8_NEON_KR) {
+      int8x16_t va0 = vld1q_s8(a0 + off), va1 = vld1q_s8(a1 + off);
+      int8x16_t va2 = vld1q_s8(a2 + off), va3 = vld1q_s8(a3 + off);
+      Q8_NEON_GROUP(va0, va1, va2, va3)
+    }
+  }
+  int32_t adjust[Q8_NEON_NR] = {0}; /* col_adjust has only nr entries */
+  if (col_adjust) memcpy(adjust, col_adjust, nr * sizeof(int32_t));
+  const int32x4_t col_term = vaddq_s32(vld1q_s32((const int32_t *)packed), vld1q_s32(adjust));
+  const int32x4_t rows[Q8_NEON_MR] = {vaddq_s32(reduce4(acc00, acc01, acc02, acc03), col_term),
+                                      vaddq_s32(reduce4(acc10, acc11, acc12, acc13), col_term),
+                                      vaddq_s32(reduce4(acc20, acc21, acc22, acc23), col_term),
+                                      vaddq_s32(reduce4(acc30, acc31, acc32, acc33), col_term)};
+  store_tile((unsigned char *)c, c_stride, mr, nr, rows, rq);
+}
+
 const q8_gemm_ukernel q8_gemm_x8s8_4x4c16__neon = {
     .name = "q8_gemm_x8s8_4x4c16__neon",
     .mr = Q8_NEON_MR,
@@ -180,4 +216,5 @@ const q8_gemm_ukernel q8_gemm_x8s8_4x4c16__neon = {
     .uint8_a_offset = -128,
     .pack = q8_gemm_pack_nrkr,
     .run = q8_gemm_x8s8_4x4c16__neon_run,
+    .run_k_ranges = q8_gemm_x8s8_4x4c16__neon_run_k_ranges,
 };
