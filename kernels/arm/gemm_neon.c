@@ -72,6 +72,21 @@
     Q8_NEON_MAC(acc33, a3, w3);                                                     \
   }
 
+/* The 16 accumulators of a tile: row r, column j in accrj (pairwise sums). */
+#define Q8_NEON_ZERO_ACC                                                 \
+  const int32x4_t zero = vdupq_n_s32(0);                                 \
+  int32x4_t acc00 = zero, acc01 = zero, acc02 = zero, acc03 = zero;      \
+  int32x4_t acc10 = zero, acc11 = zero, acc12 = zero, acc13 = zero;      \
+  int32x4_t acc20 = zero, acc21 = zero, acc22 = zero, acc23 = zero;      \
+  int32x4_t acc30 = zero, acc31 = zero, acc32 = zero, acc33 = zero;
+
+/* rows[r] = row r's 4 column totals + col_term. */
+#define Q8_NEON_TOTALS(rows, col_term)                                                     \
+  const int32x4_t rows[Q8_NEON_MR] = {vaddq_s32(reduce4(acc00, acc01, acc02, acc03), col_term), \
+                                      vaddq_s32(reduce4(acc10, acc11, acc12, acc13), col_term), \
+                                      vaddq_s32(reduce4(acc20, acc21, acc22, acc23), col_term), \
+                                      vaddq_s32(reduce4(acc30, acc31, acc32, acc33), col_term)};
+
 /* Activations of one group as int8: uint8 bytes flipped to A - 128. */
 Q8_NEON_INLINE int8x16_t load_a(const int8_t *p, const int U8) {
   const int8x16_t v = vld1q_s8(p);
@@ -118,11 +133,7 @@ Q8_NEON_INLINE void tile_neon(const int U8, size_t mr, size_t nr, size_t k, cons
   const int8_t *w = (const int8_t *)packed + Q8_NEON_NR * sizeof(int32_t);
   const size_t full = k / Q8_NEON_KR, rem = k % Q8_NEON_KR;
 
-  const int32x4_t zero = vdupq_n_s32(0);
-  int32x4_t acc00 = zero, acc01 = zero, acc02 = zero, acc03 = zero;
-  int32x4_t acc10 = zero, acc11 = zero, acc12 = zero, acc13 = zero;
-  int32x4_t acc20 = zero, acc21 = zero, acc22 = zero, acc23 = zero;
-  int32x4_t acc30 = zero, acc31 = zero, acc32 = zero, acc33 = zero;
+  Q8_NEON_ZERO_ACC
   for (size_t g = 0; g < full; ++g) {
     if (!U8) __asm__ volatile("// LLVM-MCA-BEGIN q8_gemm_x8s8_4x4c16__neon");
     const size_t off = g * Q8_NEON_KR;
@@ -148,10 +159,7 @@ Q8_NEON_INLINE void tile_neon(const int U8, size_t mr, size_t nr, size_t k, cons
   }
 
   const int32x4_t col_term = vld1q_s32((const int32_t *)packed);
-  const int32x4_t rows[Q8_NEON_MR] = {vaddq_s32(reduce4(acc00, acc01, acc02, acc03), col_term),
-                                      vaddq_s32(reduce4(acc10, acc11, acc12, acc13), col_term),
-                                      vaddq_s32(reduce4(acc20, acc21, acc22, acc23), col_term),
-                                      vaddq_s32(reduce4(acc30, acc31, acc32, acc33), col_term)};
+  Q8_NEON_TOTALS(rows, col_term)
   store_tile((unsigned char *)c, c_stride, mr, nr, rows, rq);
 }
 
@@ -183,11 +191,7 @@ Q8_TILE_NEON_NO_PRE_RA_SCHED static void q8_gemm_x8s8_4x4c16__neon_run_k_ranges(
   const int8_t *a2 = mr > 2 ? a1 + a_stride : a0;
   const int8_t *a3 = mr > 3 ? a2 + a_stride : a0;
   const int8_t *weights = (const int8_t *)packed + Q8_NEON_NR * sizeof(int32_t);
-  const int32x4_t zero = vdupq_n_s32(0);
-  int32x4_t acc00 = zero, acc01 = zero, acc02 = zero, acc03 = zero;
-  int32x4_t acc10 = zero, acc11 = zero, acc12 = zero, acc13 = zero;
-  int32x4_t acc20 = zero, acc21 = zero, acc22 = zero, acc23 = zero;
-  int32x4_t acc30 = zero, acc31 = zero, acc32 = zero, acc33 = zero;
+  Q8_NEON_ZERO_ACC
   for (size_t r = 0; r < nranges; ++r) {
     const int8_t *w = weights + ranges[r].begin / Q8_NEON_KR * (Q8_NEON_NR * Q8_NEON_KR);
     for (size_t off = ranges[r].a_offset; off < ranges[r].a_offset + ranges[r].len;
@@ -200,10 +204,7 @@ Q8_TILE_NEON_NO_PRE_RA_SCHED static void q8_gemm_x8s8_4x4c16__neon_run_k_ranges(
   int32_t adjust[Q8_NEON_NR] = {0}; /* col_adjust has only nr entries */
   if (col_adjust) memcpy(adjust, col_adjust, nr * sizeof(int32_t));
   const int32x4_t col_term = vaddq_s32(vld1q_s32((const int32_t *)packed), vld1q_s32(adjust));
-  const int32x4_t rows[Q8_NEON_MR] = {vaddq_s32(reduce4(acc00, acc01, acc02, acc03), col_term),
-                                      vaddq_s32(reduce4(acc10, acc11, acc12, acc13), col_term),
-                                      vaddq_s32(reduce4(acc20, acc21, acc22, acc23), col_term),
-                                      vaddq_s32(reduce4(acc30, acc31, acc32, acc33), col_term)};
+  Q8_NEON_TOTALS(rows, col_term)
   store_tile((unsigned char *)c, c_stride, mr, nr, rows, rq);
 }
 
