@@ -368,9 +368,11 @@ bool q8_conv_tiling_build(const q8_conv_shape *s, size_t out_h, size_t out_w, un
                           const q8_conv_pixel *pixels, bool direct, q8_conv_tiling *out) {
   *out = (q8_conv_tiling){0};
   const size_t taps = s->kernel_h * s->kernel_w, image = out_h * out_w;
-  /* A line of n pixels makes ceil(n / mr) <= n tiles, each with at most
-   * one K range per tap (shrunk to what is used at the end). */
-  const size_t max_tiles = image;
+  /* A line of n pixels makes ceil(n / mr) <= n / mr + 1 tiles, and there
+   * are at most 2 out_h + out_w lines (padded rows, padded columns, interior
+   * rows); each tile has at most one K range per tap. Both arrays are
+   * shrunk to what is used at the end. */
+  const size_t max_tiles = image / mr + 2 * out_h + out_w + 1;
   tiling_builder b = {.s = s, .out_w = out_w, .mr = mr, .table = pixels, .t = out,
                       .sets_cap = 8, .direct = direct};
   b.row_taps = malloc(out_h * sizeof *b.row_taps);
@@ -426,6 +428,8 @@ bool q8_conv_tiling_build(const q8_conv_shape *s, size_t out_h, size_t out_w, un
   }
   q8_k_range *fit = realloc(out->ranges, (b.ranges_used ? b.ranges_used : 1) * sizeof *fit);
   if (fit) out->ranges = fit;
+  q8_conv_tile *tiles_fit = realloc(out->tiles, out->count * sizeof *tiles_fit);
+  if (tiles_fit) out->tiles = tiles_fit;
   return true;
 }
 
