@@ -63,14 +63,18 @@ static tap_range valid_taps(int64_t start, size_t kernel, size_t dilation, size_
 
 static bool same_taps(tap_range a, tap_range b) { return a.lo == b.lo && a.hi == b.hi; }
 
+/* Whether tap (ky, kx) lands inside the input, given the valid taps of each axis. */
+static bool tap_inside(size_t ky, size_t kx, tap_range rows, tap_range cols) {
+  return ky >= rows.lo && ky < rows.hi && kx >= cols.lo && kx < cols.hi;
+}
+
 /* A pattern: every tap of the kernel, relative to the anchor, or padding. */
 static void add_pattern(row_builder *b, const q8_conv_shape *s, tap_range rows, tap_range cols) {
   const size_t cg = s->in_channels / s->groups;
   for (size_t ky = 0; ky < s->kernel_h; ++ky) {
     for (size_t kx = 0; kx < s->kernel_w; ++kx) {
-      const bool inside = ky >= rows.lo && ky < rows.hi && kx >= cols.lo && kx < cols.hi;
       const int64_t offset =
-          inside ? (int64_t)((ky * s->dilation_h * s->in_w + kx * s->dilation_w) * s->in_channels)
+          tap_inside(ky, kx, rows, cols) ? (int64_t)((ky * s->dilation_h * s->in_w + kx * s->dilation_w) * s->in_channels)
                  : Q8_CONV_PADDING;
       add_tap(b, offset, cg);
     }
@@ -230,8 +234,7 @@ static uint64_t padded_taps(const q8_conv_shape *s, tap_range rows, tap_range co
   uint64_t mask = 0;
   for (size_t ky = 0; ky < s->kernel_h; ++ky) {
     for (size_t kx = 0; kx < s->kernel_w; ++kx) {
-      const bool inside = ky >= rows.lo && ky < rows.hi && kx >= cols.lo && kx < cols.hi;
-      if (!inside) mask |= UINT64_C(1) << (ky * s->kernel_w + kx);
+      if (!tap_inside(ky, kx, rows, cols)) mask |= UINT64_C(1) << (ky * s->kernel_w + kx);
     }
   }
   return mask;

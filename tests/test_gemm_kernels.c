@@ -409,11 +409,13 @@ Test(gemm_ukernels, blocked_driver_over_many_tiles) {
   }
 }
 
-/* run_k_ranges over random K ranges (and none) equals run over A with the
- * bytes outside the ranges zeroed and col_adjust folded into col_term; A's
- * bytes outside the ranges are random, so reading one shows. */
+/* run_k_ranges over random K ranges (and none) equals the reference GEMM
+ * over A with the bytes outside the ranges zeroed, zero point 0 and
+ * col_term + col_adjust as the bias (with offset 0, col_term is the bias);
+ * A's bytes outside the ranges are random, so reading one shows. fill: 0
+ * random, -1 / +1 A at its minimum / maximum with every weight -128. */
 static void check_k_ranges(const q8_gemm_ukernel *uk, q8t_rng *r, size_t m, size_t n, size_t k,
-                           q8_dtype out, bool adjust) {
+                           q8_dtype out, bool adjust, int fill) {
   /* A as the kernel reads it as is: the type whose offset is 0. */
   q8_dtype native = uk->uint8_a_offset == 0 ? Q8_UINT8 : Q8_INT8;
   if (uk->uint8_a_offset == 0 && uk->int8_a_offset == 0 && q8t_range(r, 0, 1)) native = Q8_INT8;
@@ -435,8 +437,10 @@ static void check_k_ranges(const q8_gemm_ukernel *uk, q8t_rng *r, size_t m, size
   }
   const size_t lda = row_bytes + (size_t)q8t_range(r, 0, 7);
   q8t_buf a = q8t_buf_new(m * lda, (size_t)q8t_range(r, 0, 15));
-  for (size_t i = 0; i < m * lda; ++i) a.data[i] = (unsigned char)q8t_range(r, 0, 255);
-  /* The same rows along K for run, zero outside the ranges. */
+  for (size_t i = 0; i < m * lda; ++i) {
+    a.data[i] = fill == 0 ? (unsigned char)q8t_range(r, 0, 255) : (unsigned char)rnd_a(r, native, fill);
+  }
+  /* The same rows along K for the reference, zero outside the ranges. */
   unsigned char *zeroed = calloc(m * k, 1);
   for (size_t row = 0; row < m; ++row) {
     for (size_t i = 0; i < nranges; ++i) {
@@ -445,7 +449,7 @@ static void check_k_ranges(const q8_gemm_ukernel *uk, q8t_rng *r, size_t m, size
     }
   }
   int8_t *w = malloc(n * k);
-  for (size_t i = 0; i < n * k; ++i) w[i] = (int8_t)q8t_range(r, -128, 127);
+  for (size_t i = 0; i < n * k; ++i) w[i] = (int8_t)(fill == 0 ? q8t_range(r, -128, 127) : -128);
   int32_t *col_term = malloc(n * sizeof(int32_t)), *folded = malloc(n * sizeof(int32_t));
   int32_t *col_adjust = adjust ? malloc(n * sizeof(int32_t)) : NULL; /* exactly nr entries */
   for (size_t j = 0; j < n; ++j) {
@@ -453,10 +457,8 @@ static void check_k_ranges(const q8_gemm_ukernel *uk, q8t_rng *r, size_t m, size
     if (col_adjust) col_adjust[j] = q8t_range(r, -2000000, 2000000);
     folded[j] = col_term[j] + (col_adjust ? col_adjust[j] : 0);
   }
-  const size_t bytes = q8_gemm_packed_bytes(uk->nr, kr, n, k);
-  void *packed = malloc(bytes), *packed_folded = malloc(bytes);
+  void *packed = malloc(q8_gemm_packed_bytes(uk->nr, kr, n, k));
   uk->pack(uk->nr, kr, n, k, w, col_term, packed);
-  uk->pack(uk->nr, kr, n, k, w, folded, packed_folded);
   int32_t mult[64], shift[64];
   float scale[64], wscale[64];
   for (size_t c = 0; c < n; ++c) wscale[c] = q8t_uniform(r, 1e-5f, 1e-3f);
@@ -483,17 +485,18 @@ static void check_k_ranges(const q8_gemm_ukernel *uk, q8t_rng *r, size_t m, size
   uk->run_k_ranges(m, n, ranges, nranges, panel ? panel : a.data, lda, native, packed, col_adjust,
                    got.data, ldc * esize, rqp);
   free(panel);
-  uk->run(m, n, k, zeroed, k, native, packed_folded, want.data, ldc * esize, rqp);
+  cr_assert_eq(q8_ref_gemm(m, n, k, zeroed, k, native, 0, w, k, NULL, folded, rqp, want.data, ldc),
+               Q8_OK);
   cr_assert(memcmp(got.data, want.data, m * ldc * esize) == 0,
-            "%s run_k_ranges: m=%zu n=%zu k=%zu, %zu ranges, adjust %d, out %s differs from run",
-            uk->name, m, n, k, nranges, adjust, out == Q8_INT32 ? "s32" : "8-bit");
+            "%s run_k_ranges: m=%zu n=%zu k=%zu, %zu ranges, adjust %d, fill %d, out %s differs "
+            "from the reference",
+            uk->name, m, n, k, nranges, adjust, fill, out == Q8_INT32 ? "s32" : "8-bit");
   cr_assert(q8t_buf_guards_ok(&got), "%s run_k_ranges wrote outside C (m=%zu n=%zu)", uk->name, m,
             n);
   cr_assert(q8t_buf_guards_ok(&a), "%s run_k_ranges wrote into A", uk->name);
   q8t_buf_free(&got);
   q8t_buf_free(&want);
   free(packed);
-  free(packed_folded);
   free(col_adjust);
   free(folded);
   free(col_term);
@@ -502,7 +505,7 @@ static void check_k_ranges(const q8_gemm_ukernel *uk, q8t_rng *r, size_t m, size
   q8t_buf_free(&a);
 }
 
-Test(gemm_ukernels, k_ranges_equal_run_over_zeroed_bytes) {
+Test(gemm_ukernels, k_ranges_match_the_reference) {
   q8t_rng r = q8t_rng_new(41);
   const q8_gemm_ukernel *uks[32];
   const size_t count = runnable_ukernels(uks, 32);
@@ -517,7 +520,10 @@ Test(gemm_ukernels, k_ranges_equal_run_over_zeroed_bytes) {
       for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ++ni) {
         for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ++ki) {
           const q8_dtype out = (m + ni + ki) % 3 == 0 ? Q8_INT32 : (m + ki) % 2 ? Q8_INT8 : Q8_UINT8;
-          check_k_ranges(uk, &r, m, ns[ni] < uk->nr ? ns[ni] : uk->nr, ks[ki], out, (m + ni) % 2);
+          for (int fill = -1; fill <= 1; ++fill) {
+            check_k_ranges(uk, &r, m, ns[ni] < uk->nr ? ns[ni] : uk->nr, ks[ki], out,
+                           (m + ni + (fill != 0)) % 2, fill);
+          }
         }
       }
     }
