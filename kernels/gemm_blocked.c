@@ -15,8 +15,10 @@ static const unsigned char *flip_panel(const unsigned char *a, size_t lda, size_
   return panel;
 }
 
-const q8_requant_params *q8_requant_params_at(const q8_requant_params *rq, size_t column,
-                                              q8_requant_params *scratch) {
+/* Inline here: the row tile loop calls it per tile, and at small k (1x1
+ * convs of 16-32 channels) a call per tile is a measurable share. */
+static inline const q8_requant_params *params_at(const q8_requant_params *rq, size_t column,
+                                                 q8_requant_params *scratch) {
   if (rq == NULL || rq->channels == 1) return rq;
   *scratch = *rq;
   scratch->channels = rq->channels - column;
@@ -24,6 +26,11 @@ const q8_requant_params *q8_requant_params_at(const q8_requant_params *rq, size_
   if (rq->shift) scratch->shift = rq->shift + column;
   if (rq->scale) scratch->scale = rq->scale + column;
   return scratch;
+}
+
+const q8_requant_params *q8_requant_params_at(const q8_requant_params *rq, size_t column,
+                                              q8_requant_params *scratch) {
+  return params_at(rq, column, scratch);
 }
 
 void *q8_gemm_a_panel_new(const q8_gemm_ukernel *uk, size_t k) {
@@ -41,7 +48,7 @@ void q8_gemm_row_tile(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *arg
   if (a_panel) uk->pack_a(rows, k, a, a_stride, a_dtype, a_panel);
   for (size_t n = n0; n < n1; n += nr) {
     const size_t cols = n1 - n < nr ? n1 - n : nr;
-    const q8_requant_params *rq = q8_requant_params_at(args->rq, n, &rq_tile);
+    const q8_requant_params *rq = params_at(args->rq, n, &rq_tile);
     const void *packed = (const unsigned char *)args->packed + (n / nr) * block;
     void *c = (unsigned char *)args->c + (m * args->ldc + n) * c_elem;
     if (a_panel) {
