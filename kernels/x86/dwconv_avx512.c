@@ -200,12 +200,18 @@ DW_INLINE void dw_slot_params(const int32_t *v, size_t c0, size_t cn, bool pair,
   for (size_t a = 0; a < 4; ++a) _mm512_storeu_si512(out + 16 * a, slots[a]);
 }
 
-DW_INLINE void dw_rq_init(dw_rq *s, const q8_requant_params *rq, size_t c0, size_t cn,
-                          bool pair) {
-  int32_t multiplier[DW_CT], shift[DW_CT];
-  q8_requant_params slots = *rq;
+/* The registers every kind of dw_store names (GCC cannot see that int32
+ * output reads none of them); zeroing them is free, unlike the whole struct. */
+DW_INLINE void dw_rq_clear(dw_rq *s) {
   s->scale[0] = s->scale[1] = s->scale[2] = s->scale[3] = s->fhi = _mm512_setzero_ps();
   s->zp16 = s->qmin8 = _mm512_setzero_si512();
+}
+
+DW_INLINE void dw_rq_init(dw_rq *s, const q8_requant_params *rq, size_t c0, size_t cn,
+                          bool pair) {
+  dw_rq_clear(s);
+  int32_t multiplier[DW_CT], shift[DW_CT];
+  q8_requant_params slots = *rq;
   if (rq->mode == Q8_REQUANT_FP32) {
     if (rq->channels > 1) {
       __m512i bits[4];
@@ -287,13 +293,33 @@ DW_INLINE __m512i dw_join256(__m256i lo, __m256i hi) {
   return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
 }
 
+/* The 3 input rows of a 3x3 block, at its first channel: one bounds test per
+ * column (not per tap), and no multiply (the column's byte offset is kept). */
+typedef struct dw_rows3 {
+  const uint8_t *row[3], *zero;
+  size_t in_w, channels;
+} dw_rows3;
+
+DW_INLINE dw_rows3 dw_rows3_of(const q8_dwconv_row *r, size_t c0) {
+  dw_rows3 R = {.zero = (const uint8_t *)r->zero_pixel + c0, .in_w = r->in_w,
+                .channels = r->channels};
+  for (size_t ky = 0; ky < 3; ++ky) R.row[ky] = (const uint8_t *)r->rows[ky] + c0;
+  return R;
+}
+
 #define DW_COLUMNS(W, SI, MASK, PAIR)                                                              \
-  DW_INLINE void dw_column##W(const q8_dwconv_row *r, ptrdiff_t ix, size_t c0, MASK mask,    \
-                              bool s8, __m##W##i col[4]) {                                   \
+  DW_INLINE void dw_column##W(const dw_rows3 *R, ptrdiff_t ix, MASK mask, bool s8,          \
+                              __m##W##i col[4]) {                                            \
+    /* Unsigned: a column left of the input wraps to a huge value. */                        \
     __m##W##i x[3];                                                                          \
-    for (size_t ky = 0; ky < 3; ++ky) {                                                      \
-      const __m##W##i v = _mm##W##_maskz_loadu_epi8(mask, dw_tap(r, ky, 0, ix, 1, c0, false)); \
-      x[ky] = s8 ? _mm##W##_xor_##SI(v, _mm##W##_set1_epi8((char)0x80)) : v;                \
+    if (__builtin_expect((size_t)ix < R->in_w, 1)) {                                         \
+      const size_t at = (size_t)ix * R->channels;                                            \
+      for (size_t ky = 0; ky < 3; ++ky) x[ky] = _mm##W##_maskz_loadu_epi8(mask, R->row[ky] + at); \
+    } else {                                                                                 \
+      x[0] = x[1] = x[2] = _mm##W##_maskz_loadu_epi8(mask, R->zero);                         \
+    }                                                                                        \
+    for (size_t ky = 0; ky < 3 && s8; ++ky) {                                                \
+      x[ky] = _mm##W##_xor_##SI(x[ky], _mm##W##_set1_epi8((char)0x80));                     \
     }                                                                                        \
     /* Element 3 of each group has weight 0: row 2 fills it. */                              \
     const __m##W##i a_lo = _mm##W##_unpacklo_epi8(x[0], x[1]);                               \
@@ -321,14 +347,14 @@ DW_INLINE __m512i dw_join256(__m256i lo, __m256i hi) {
   /* The next output pixel's columns: at stride 1 one new column (right; mid   \
    * and left shifted from the previous pixel), at stride 2 two (mid, right;   \
    * left is the previous pixel's right, which the shift left in mid). */      \
-  DW_INLINE void dw_next_columns##W(const q8_dwconv_row *r, ptrdiff_t right_x, size_t stride, \
-                                    size_t c0, MASK mask, bool s8, __m##W##i left[4],        \
-                                    __m##W##i mid[4], __m##W##i right[4]) {                  \
+  DW_INLINE void dw_next_columns##W(const dw_rows3 *R, ptrdiff_t right_x, size_t stride,   \
+                                    MASK mask, bool s8, __m##W##i left[4], __m##W##i mid[4], \
+                                    __m##W##i right[4]) {                                    \
     if (stride == 2) {                                                                       \
       for (size_t a = 0; a < 4; ++a) left[a] = mid[a];                                       \
-      dw_column##W(r, right_x - 1, c0, mask, s8, mid);                                       \
+      dw_column##W(R, right_x - 1, mask, s8, mid);                                           \
     }                                                                                        \
-    dw_column##W(r, right_x, c0, mask, s8, right);                                           \
+    dw_column##W(R, right_x, mask, s8, right);                                               \
   }                                                                                          \
                                                                                              \
   /* PAIR: pixels two at a time, one in each 256-bit half of the             \
@@ -343,24 +369,25 @@ DW_INLINE __m512i dw_join256(__m256i lo, __m256i hi) {
     __m##W##i terms[4], w[12];                                                               \
     for (size_t i = 0; i < 4; ++i) terms[i] = dw_narrow##W(packed[i]);                       \
     for (size_t i = 0; i < 12; ++i) w[i] = dw_narrow##W(packed[4 + i]);                      \
-    dw_rq rs; /* zeroed: int32 output never reads it, which GCC cannot always see */        \
-    memset(&rs, 0, sizeof rs);                                                               \
+    dw_rq rs;                                                                                \
+    dw_rq_clear(&rs);                                                                        \
     if (kind != DW_OUT_I32) dw_rq_init(&rs, r->rq, c0, cn, pair);                            \
     const size_t out_elem = r->rq ? 1 : sizeof(int32_t), step = r->channels * out_elem;      \
     const q8_dtype out_dtype = r->rq ? r->rq->out_dtype : Q8_INT32;                          \
     const ptrdiff_t pad = (ptrdiff_t)r->pad_left;                                            \
     __m##W##i left[4], mid[4], right[4], first[4], second[4];                                \
     /* Stride 2 starts by moving mid to left (dw_next_columns). */                           \
-    dw_column##W(r, -pad, c0, mask, s8, stride == 2 ? mid : left);                           \
-    if (stride == 1) dw_column##W(r, 1 - pad, c0, mask, s8, mid);                            \
+    const dw_rows3 R = dw_rows3_of(r, c0);                                                   \
+    dw_column##W(&R, -pad, mask, s8, stride == 2 ? mid : left);                              \
+    if (stride == 1) dw_column##W(&R, 1 - pad, mask, s8, mid);                               \
     for (size_t x = 0; x < r->out_w; x += pair ? 2 : 1) {                                    \
       unsigned char *out = (unsigned char *)r->out + x * step + c0 * out_elem;               \
       const ptrdiff_t right_x = (ptrdiff_t)(x * stride + 2) - pad;                           \
-      dw_next_columns##W(r, right_x, stride, c0, mask, s8, left, mid, right);                \
+      dw_next_columns##W(&R, right_x, stride, mask, s8, left, mid, right);                   \
       dw_pixel_columns##W(terms, w, left, mid, right, first);                                \
       __m512i acc[4];                                                                        \
       if (pair && x + 1 < r->out_w) {                                                        \
-        dw_next_columns##W(r, right_x + (ptrdiff_t)stride, stride, c0, mask, s8, left, mid,  \
+        dw_next_columns##W(&R, right_x + (ptrdiff_t)stride, stride, mask, s8, left, mid,     \
                            right);                                                           \
         dw_pixel_columns##W(terms, w, left, mid, right, second);                             \
         for (size_t a = 0; a < 4; ++a) acc[a] = dw_join##W(first[a], second[a]);             \
@@ -397,7 +424,7 @@ DW_INLINE void dw_block(const q8_dwconv_row *r, size_t kh, size_t kw, size_t str
     w = wv;
   }
   dw_rq rs;
-  memset(&rs, 0, sizeof rs);
+  dw_rq_clear(&rs);
   if (kind != DW_OUT_I32) dw_rq_init(&rs, r->rq, c0, cn, false);
   const size_t span = (kw - 1) * dilation;
   for (size_t x = 0; x < r->out_w; ++x) {
