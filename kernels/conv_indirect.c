@@ -61,6 +61,23 @@ static tap_range valid_taps(int64_t start, size_t kernel, size_t dilation, size_
   return r;
 }
 
+/* The valid taps of each of `count` output positions along one axis, and the
+ * unpadded positions [*first, *last), every tap valid: one range (both
+ * bounds of the valid taps fall as the position grows), possibly empty. */
+static void axis_taps(size_t count, size_t stride, size_t pad, size_t kernel, size_t dilation,
+                      size_t in, tap_range *taps, size_t *first, size_t *last) {
+  *first = count;
+  *last = 0;
+  for (size_t i = 0; i < count; ++i) {
+    taps[i] = valid_taps((int64_t)(i * stride) - (int64_t)pad, kernel, dilation, in);
+    if (taps[i].lo == 0 && taps[i].hi == kernel) {
+      if (i < *first) *first = i;
+      *last = i + 1;
+    }
+  }
+  if (*first > *last) *first = *last = 0;
+}
+
 static bool same_taps(tap_range a, tap_range b) { return a.lo == b.lo && a.hi == b.hi; }
 
 /* Whether tap (ky, kx) lands inside the input, given the valid taps of each axis. */
@@ -388,27 +405,11 @@ bool q8_conv_tiling_build(const q8_conv_shape *s, size_t out_h, size_t out_w, un
   if (ok) {
     out->skipped[0] = 0; /* set 0: nothing skipped */
     out->skip_sets = 1;
-    size_t y0 = out_h, y1 = 0, x0 = out_w, x1 = 0; /* unpadded rows [y0, y1), columns [x0, x1) */
-    for (size_t y = 0; y < out_h; ++y) {
-      const int64_t iy = (int64_t)(y * s->stride_h) - (int64_t)s->pad_top;
-      b.row_taps[y] = valid_taps(iy, s->kernel_h, s->dilation_h, s->in_h);
-      if (b.row_taps[y].lo == 0 && b.row_taps[y].hi == s->kernel_h) {
-        if (y < y0) y0 = y;
-        y1 = y + 1;
-      }
-    }
-    for (size_t x = 0; x < out_w; ++x) {
-      const int64_t ix = (int64_t)(x * s->stride_w) - (int64_t)s->pad_left;
-      b.col_taps[x] = valid_taps(ix, s->kernel_w, s->dilation_w, s->in_w);
-      if (b.col_taps[x].lo == 0 && b.col_taps[x].hi == s->kernel_w) {
-        if (x < x0) x0 = x;
-        x1 = x + 1;
-      }
-    }
-    /* Unpadded rows and columns are one range each (both bounds of the valid
-     * taps fall as the position grows), possibly empty. */
-    if (y0 > y1) y0 = y1 = 0;
-    if (x0 > x1) x0 = x1 = 0;
+    size_t y0, y1, x0, x1; /* unpadded rows [y0, y1), columns [x0, x1) */
+    axis_taps(out_h, s->stride_h, s->pad_top, s->kernel_h, s->dilation_h, s->in_h, b.row_taps,
+              &y0, &y1);
+    axis_taps(out_w, s->stride_w, s->pad_left, s->kernel_w, s->dilation_w, s->in_w, b.col_taps,
+              &x0, &x1);
     for (size_t y = 0; y < out_h; ++y) {
       if (y < y0 || y >= y1) add_line(&b, y, 0, out_w, false);
     }

@@ -227,6 +227,18 @@ Q8_AVXVNNI_HELPER void avxvnni_copy_partial(const unsigned char *a, size_t n, co
     }                                                                                \
     break;
 
+/* One case per tile height (mr > 6 cannot happen: the driver passes at most MR). */
+#define Q8_AVXVNNI_MR_SWITCH(CASE, TILE)                                                 \
+  switch (mr) {                                                                          \
+    CASE(TILE, 1)                                                                        \
+    CASE(TILE, 2)                                                                        \
+    CASE(TILE, 3)                                                                        \
+    CASE(TILE, 4)                                                                        \
+    CASE(TILE, 5)                                                                        \
+    default:                                                                             \
+    CASE(TILE, 6)                                                                        \
+  }
+
 /* Defines the tile template and the run function of one instantiation. */
 #define Q8_AVXVNNI_DEFINE(NAME, TARGET, DPBUSD)                                                 \
   static inline __attribute__((always_inline, target(TARGET))) void NAME##_tile(             \
@@ -238,15 +250,7 @@ Q8_AVXVNNI_HELPER void avxvnni_copy_partial(const unsigned char *a, size_t n, co
       size_t mr, size_t nr, size_t k, const void *a, size_t a_stride, q8_dtype a_dtype,      \
       const void *packed, void *c, size_t c_stride, const q8_requant_params *rq) {           \
     const int u8 = a_dtype == Q8_UINT8;                                                      \
-    switch (mr) {                                                                            \
-      Q8_AVXVNNI_CASE(NAME##_tile, 1)                                                           \
-      Q8_AVXVNNI_CASE(NAME##_tile, 2)                                                           \
-      Q8_AVXVNNI_CASE(NAME##_tile, 3)                                                           \
-      Q8_AVXVNNI_CASE(NAME##_tile, 4)                                                           \
-      Q8_AVXVNNI_CASE(NAME##_tile, 5)                                                           \
-      default:                                                                               \
-      Q8_AVXVNNI_CASE(NAME##_tile, 6)                                                           \
-    }                                                                                        \
+    Q8_AVXVNNI_MR_SWITCH(Q8_AVXVNNI_CASE, NAME##_tile)                                       \
   }                                                                                          \
   static inline __attribute__((always_inline, target(TARGET))) void NAME##_ranges_tile(      \
       const int ROWS, size_t nr, const q8_k_range *ranges, size_t nranges, const void *a,    \
@@ -259,15 +263,7 @@ Q8_AVXVNNI_HELPER void avxvnni_copy_partial(const unsigned char *a, size_t n, co
       size_t a_stride, q8_dtype a_dtype, const void *packed, const int32_t *col_adjust,      \
       void *c, size_t c_stride, const q8_requant_params *rq) {                               \
     (void)a_dtype; /* uint8, the only type read as is */                                     \
-    switch (mr) {                                                                            \
-      Q8_AVXVNNI_RANGES_CASE(NAME##_ranges_tile, 1)                                          \
-      Q8_AVXVNNI_RANGES_CASE(NAME##_ranges_tile, 2)                                          \
-      Q8_AVXVNNI_RANGES_CASE(NAME##_ranges_tile, 3)                                          \
-      Q8_AVXVNNI_RANGES_CASE(NAME##_ranges_tile, 4)                                          \
-      Q8_AVXVNNI_RANGES_CASE(NAME##_ranges_tile, 5)                                          \
-      default:                                                                               \
-      Q8_AVXVNNI_RANGES_CASE(NAME##_ranges_tile, 6)                                          \
-    }                                                                                        \
+    Q8_AVXVNNI_MR_SWITCH(Q8_AVXVNNI_RANGES_CASE, NAME##_ranges_tile)                         \
   }                                                                                          \
   const q8_gemm_ukernel NAME = {                                                             \
       .name = #NAME,                                                                         \
