@@ -38,6 +38,7 @@ static const char *const feature_names[Q8_CPU_FEATURE_COUNT] = {
     [Q8_CPU_AVX512BW] = "avx512bw",
     [Q8_CPU_AVX512VL] = "avx512vl",
     [Q8_CPU_AVX512VNNI] = "avx512_vnni",
+    [Q8_CPU_AVX512VBMI] = "avx512vbmi",
     [Q8_CPU_AVXVNNI] = "avx_vnni",
     [Q8_CPU_AMX_TILE] = "amx_tile",
     [Q8_CPU_AMX_INT8] = "amx_int8",
@@ -186,6 +187,7 @@ static void detect_x86(q8_cpu_info *out) {
     has[Q8_CPU_AVX512BW] = id.flags[CPU_FEATURE_AVX512BW];
     has[Q8_CPU_AVX512VL] = id.flags[CPU_FEATURE_AVX512VL];
     has[Q8_CPU_AVX512VNNI] = id.flags[CPU_FEATURE_AVX512VNNI];
+    has[Q8_CPU_AVX512VBMI] = id.flags[CPU_FEATURE_AVX512VBMI];
   }
 #endif
 
@@ -200,6 +202,7 @@ static void detect_x86(q8_cpu_info *out) {
     has[Q8_CPU_AVX512BW] |= bit(b, 30);
     has[Q8_CPU_AVX512VL] |= bit(b, 31);
     has[Q8_CPU_AVX512VNNI] |= bit(c, 11);
+    has[Q8_CPU_AVX512VBMI] |= bit(c, 1);
     has[Q8_CPU_AMX_TILE] = bit(d, 24);
     has[Q8_CPU_AMX_INT8] = bit(d, 25);
     if (a >= 1) { /* EAX of sub-leaf 0 = highest valid sub-leaf */
@@ -236,7 +239,8 @@ static void detect_x86(q8_cpu_info *out) {
 
   static const q8_cpu_feature avx_feats[] = {Q8_CPU_AVX2, Q8_CPU_FMA, Q8_CPU_AVXVNNI};
   static const q8_cpu_feature avx512_feats[] = {Q8_CPU_AVX512F, Q8_CPU_AVX512BW,
-                                                Q8_CPU_AVX512VL, Q8_CPU_AVX512VNNI};
+                                                Q8_CPU_AVX512VL, Q8_CPU_AVX512VNNI,
+                                                Q8_CPU_AVX512VBMI};
   for (size_t i = 0; i < sizeof avx_feats / sizeof avx_feats[0]; i++) {
     q8_cpu_feature f = avx_feats[i];
     ok[f] = has[f] && avx_state;

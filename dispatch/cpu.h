@@ -14,6 +14,7 @@ typedef enum q8_cpu_feature {
   Q8_CPU_AVX512BW,
   Q8_CPU_AVX512VL,
   Q8_CPU_AVX512VNNI,
+  Q8_CPU_AVX512VBMI, /* vpermb: byte permutes (the strided conv gather) */
   Q8_CPU_AVXVNNI,   /* VEX-encoded vpdpbusd (CPUID.(7,1):EAX[4]) */
   Q8_CPU_AMX_TILE,
   Q8_CPU_AMX_INT8,

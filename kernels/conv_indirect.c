@@ -136,8 +136,68 @@ size_t q8_conv_indirection(const q8_conv_shape *s, size_t out_h, size_t out_w,
   return b.count;
 }
 
+size_t q8_conv_indirect_panel_stride(const q8_gemm_ukernel *uk, size_t k) {
+  return (k + uk->kr - 1) / uk->kr * uk->kr;
+}
+
 size_t q8_conv_indirect_panel_bytes(const q8_gemm_ukernel *uk, size_t k) {
-  return (size_t)uk->mr * k + Q8_CONV_PANEL_SLACK;
+  return (size_t)uk->mr * q8_conv_indirect_panel_stride(uk, k) + Q8_CONV_PANEL_SLACK;
+}
+
+bool q8_conv_strided_build(const q8_conv_segment *segments, size_t pattern, size_t count,
+                           size_t rows, int64_t step, size_t panel_stride,
+                           q8_conv_strided *out) {
+  memset(out, 0, sizeof *out);
+  if (rows == 0 || step <= 0 || count > Q8_CONV_STRIDED_MAX_SOURCES) return false;
+  const size_t chunks = (rows * panel_stride + 63) / 64;
+  if (chunks > Q8_CONV_STRIDED_MAX_CHUNKS) return false;
+  /* Sources: each data segment's bytes for all rows, at most 64. */
+  size_t position[Q8_CONV_STRIDED_MAX_SOURCES], length[Q8_CONV_STRIDED_MAX_SOURCES];
+  size_t pos = 0;
+  for (size_t i = 0; i < count; ++i) {
+    const q8_conv_segment *seg = &segments[pattern + i];
+    if (seg->offset != Q8_CONV_PADDING) {
+      const uint64_t span = (uint64_t)(rows - 1) * (uint64_t)step + seg->len;
+      if (span > 64) return false;
+      out->source_offset[out->sources] = seg->offset;
+      out->source_mask[out->sources] = span == 64 ? ~UINT64_C(0) : (UINT64_C(1) << span) - 1u;
+      position[out->sources] = pos;
+      length[out->sources] = seg->len;
+      ++out->sources;
+    }
+    pos += seg->len;
+  }
+  out->entries = malloc(chunks * (out->sources ? out->sources : 1) * sizeof *out->entries);
+  if (out->entries == NULL) return false;
+  out->pattern = pattern;
+  out->rows = rows;
+  out->step = step;
+  out->chunks = chunks;
+  size_t n = 0;
+  for (size_t c = 0; c < chunks; ++c) {
+    out->chunk_first[c] = n;
+    for (size_t src = 0; src < out->sources; ++src) {
+      q8_conv_strided_entry *e = &out->entries[n];
+      memset(e, 0, sizeof *e);
+      e->source = src;
+      for (size_t b = 0; b < 64; ++b) {
+        const size_t at = 64 * c + b, row = at / panel_stride, col = at % panel_stride;
+        if (row < rows && col >= position[src] && col < position[src] + length[src]) {
+          e->index[b] = (uint8_t)((int64_t)row * step + (int64_t)(col - position[src]));
+          e->mask |= UINT64_C(1) << b;
+        }
+      }
+      if (e->mask) ++n;
+    }
+  }
+  out->chunk_first[chunks] = n;
+  return true;
+}
+
+void q8_conv_strided_free(q8_conv_strided *s) {
+  if (s == NULL) return;
+  free(s->entries);
+  memset(s, 0, sizeof *s);
 }
 
 /* 16 bytes in a vector register (GCC/Clang vector extension: SSE2 on any
@@ -188,9 +248,11 @@ void q8_copy_flip(unsigned char *dst, const unsigned char *src, size_t len, uint
 }
 
 /* One row of A: the pixel's pattern from `image + anchor` (summed before
- * use: the anchor alone may point before the image). */
-static void gather_row(unsigned char *dst, const unsigned char *image, const q8_conv_pixel *pixel,
-                       const q8_conv_segment *segments, uint8_t flip, unsigned char pad) {
+ * use: the anchor alone may point before the image), then pad bytes up to
+ * the stride. */
+static void gather_row(unsigned char *dst, size_t tail, const unsigned char *image,
+                       const q8_conv_pixel *pixel, const q8_conv_segment *segments,
+                       uint8_t flip, unsigned char pad) {
   const q8_conv_segment *seg = segments + pixel->first, *end = seg + pixel->count;
   for (; seg < end; ++seg) {
     if (seg->offset == Q8_CONV_PADDING) {
@@ -200,6 +262,7 @@ static void gather_row(unsigned char *dst, const unsigned char *image, const q8_
     }
     dst += seg->len;
   }
+  memset(dst, pad, tail);
 }
 
 void q8_conv_gather(const q8_conv_indirect_args *args, size_t m, size_t rows, uint8_t flip) {
@@ -209,7 +272,8 @@ void q8_conv_gather(const q8_conv_indirect_args *args, size_t m, size_t rows, ui
   const unsigned char *image =
       (const unsigned char *)args->input + m / args->image_pixels * args->image_bytes;
   for (size_t r = 0; r < rows; ++r) {
-    gather_row(args->panel + r * args->k, image, &args->pixels[pixel], args->segments, flip, pad);
+    gather_row(args->panel + r * args->panel_stride, args->panel_stride - args->k, image,
+               &args->pixels[pixel], args->segments, flip, pad);
     if (++pixel == args->image_pixels) {
       pixel = 0;
       image += args->image_bytes;
@@ -219,7 +283,8 @@ void q8_conv_gather(const q8_conv_indirect_args *args, size_t m, size_t rows, ui
 
 void q8_conv_indirect(const q8_gemm_ukernel *uk, const q8_conv_indirect_args *args,
                       size_t m0, size_t m1, size_t n0, size_t n1) {
-  const size_t mr = uk->mr, nr = uk->nr, k = args->k;
+  /* The kernels run over whole panel rows (see q8_conv_indirect_args). */
+  const size_t mr = uk->mr, nr = uk->nr, k = args->panel_stride;
   const size_t nc = args->nc >= nr ? args->nc / nr * nr : nr;
   /* int8 for a u8 x s8 kernel, uint8 for an s8 x s8 one: flip while
    * gathering (col_term holds the +-128) and pass the other type. */
@@ -440,7 +505,7 @@ bool q8_conv_tiling_build(const q8_conv_shape *s, size_t out_h, size_t out_w, un
 void q8_conv_indirect_tiled(const q8_gemm_ukernel *uk, const q8_conv_indirect_args *args,
                             const q8_conv_tiling *tiling, const int32_t *col_adjust,
                             size_t adjust_stride, size_t t0, size_t t1, size_t n0, size_t n1) {
-  const size_t nr = uk->nr, k = args->k;
+  const size_t nr = uk->nr, k = args->panel_stride;
   const size_t nc = args->nc >= nr ? args->nc / nr * nr : nr;
   const bool flip = q8_gemm_a_offset(uk, args->in_dtype) != 0;
   const uint8_t flip_byte = flip ? 0x80u : 0u;

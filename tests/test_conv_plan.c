@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dispatch/cpu.h"
+#include "q8/kernels.h"
 #include "q8/q8.h"
 #include "tests/support/q8test.h"
 
@@ -51,6 +53,12 @@ static const q8t_conv_case grid[] = {
     {"3x3 11 channels (33-byte rows)", {1, 6, 7, 11, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
     {"3x3 pad 2 35 channels (70-byte padding)", {1, 5, 5, 35, 6, 3, 3, 1, 1, 1, 1, 2, 2, 2, 2, 1}},
     {"5x5 dilation 2 groups 3", {2, 9, 8, 9, 6, 5, 5, 1, 2, 2, 2, 3, 1, 4, 2, 3}},
+    /* Output rows of 20-30 pixels with 3-8 channels: row tiles inside a row
+     * are strided runs (the AVX-512 VBMI gather's byte permutes), the rest
+     * not; stride 2 and 1, grouped taps (9 segments of 4 bytes). */
+    {"3x3 stride 2 3 channels, 20-pixel rows (strided tiles)", {1, 9, 40, 3, 33, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1}},
+    {"3x3 4 channels, 24-pixel rows (strided tiles)", {2, 5, 24, 4, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
+    {"3x3 8 channels groups 2, 30-pixel rows", {1, 4, 30, 8, 6, 3, 3, 1, 1, 1, 1, 0, 0, 1, 1, 2}},
     /* K = 4608: the plan's column blocks (half of L2 of packed weights) are
      * narrower than N, so each row tile is gathered once per block. */
     {"3x3 512 channels, 100 out (several column blocks)", {1, 3, 3, 512, 100, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
@@ -382,4 +390,103 @@ Test(conv_indirection, grouped_taps_stay_separate) {
   cr_expect_eq(checked_table(&s, &px, &seg, &out_w), 9, "one pattern, one segment per tap");
   free(px);
   free(seg);
+}
+
+/* The row gathers, panel for panel: the AVX-512 ones (masked loads; and with
+ * VBMI, byte permutes for strided tiles) equal the portable q8_conv_gather on
+ * every 8-row tile of shapes with strided runs, including the bytes past k
+ * up to the panel stride, for both flips, with the input ending at an
+ * inaccessible page. */
+typedef struct gather_case {
+  const char *name;
+  q8_conv_shape shape;
+  bool strided; /* the interior pattern qualifies for the permutes */
+} gather_case;
+
+Test(conv_gather, x86_gathers_equal_the_portable_one) {
+#if defined(__x86_64__)
+  const q8_cpu_info *cpu = q8_cpu();
+  if (!q8_cpu_usable(cpu, Q8_CPU_AVX512BW) || !q8_cpu_usable(cpu, Q8_CPU_AVX512VL)) {
+    cr_log_info("AVX-512 BW/VL not usable here: the x86 gathers are not tested");
+    return;
+  }
+  const bool vbmi = q8_cpu_usable(cpu, Q8_CPU_AVX512VBMI);
+  if (!vbmi) cr_log_info("AVX-512 VBMI not usable here: the permute gather is not tested");
+  static const gather_case cases[] = {
+      {"stem 3x3 s2, 3 channels", {2, 9, 40, 3, 4, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1}, true},
+      {"3x3 s1, 4 channels", {1, 5, 24, 4, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}, true},
+      {"3x3 s1 groups 2 of 4 channels", {1, 4, 30, 8, 4, 3, 3, 1, 1, 1, 1, 0, 0, 1, 1, 2}, true},
+      {"2x2 s1, 1 channel, dilation 3", {1, 6, 33, 1, 4, 2, 2, 1, 1, 3, 3, 1, 0, 0, 1, 1}, true},
+      {"7x7 s2, 3 channels (spans of 63 bytes)", {1, 13, 40, 3, 4, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, 1}, true},
+      {"3x3 s2, 5 channels (spans over 64 bytes)", {1, 7, 40, 5, 4, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1}, false},
+  };
+  const size_t mr = 8;
+  q8t_rng r = q8t_rng_new(67);
+  for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ++ci) {
+    const q8_conv_shape *s = &cases[ci].shape;
+    q8_conv_pixel *px;
+    q8_conv_segment *seg;
+    size_t out_w;
+    checked_table(s, &px, &seg, &out_w);
+    size_t out_h, ow;
+    cr_assert_eq(q8_conv_output_shape(s, &out_h, &ow), Q8_OK);
+    const size_t cg = q8t_conv_group_in(s), k = taps(s) * cg, stride = (k + 3) / 4 * 4;
+    const size_t image_pixels = out_h * out_w, image_bytes = s->in_h * s->in_w * s->in_channels;
+    q8t_page_end in = q8t_page_end_new(s->batch * image_bytes);
+    for (size_t i = 0; i < s->batch * image_bytes; ++i) in.data[i] = (unsigned char)q8t_range(&r, 0, 255);
+    const size_t mid = out_h / 2 * out_w + (out_w - 1) / 2;
+    q8_conv_strided st;
+    const bool built = q8_conv_strided_build(seg, px[mid].first, px[mid].count, mr,
+                                             px[mid + 1].anchor - px[mid].anchor, stride, &st);
+    cr_assert_eq(built, cases[ci].strided, "%s: the strided table is %sbuilt", cases[ci].name,
+                 built ? "" : "not ");
+    const size_t panel_bytes = mr * stride + Q8_CONV_PANEL_SLACK;
+    unsigned char *want = malloc(panel_bytes), *got = malloc(panel_bytes);
+    size_t strided_tiles = 0;
+    for (size_t g = 0; g < s->groups; ++g) {
+      for (unsigned flip = 0; flip <= 0x80; flip += 0x80) {
+        q8_conv_indirect_args a = {.k = k, .panel_stride = stride, .input = in.data + g * cg,
+                                   .image_pixels = image_pixels, .image_bytes = image_bytes,
+                                   .in_dtype = Q8_UINT8, .in_zero_point = q8t_range(&r, 0, 255),
+                                   .pixels = px, .segments = seg,
+                                   .strided = built ? &st : NULL};
+        const size_t rows_total = s->batch * image_pixels;
+        for (size_t m = 0; m < rows_total; m += (m % 3 == 0 ? mr : 1)) {
+          const size_t rows = rows_total - m < mr ? rows_total - m : mr;
+          a.panel = want;
+          q8_conv_gather(&a, m, rows, (uint8_t)flip);
+          for (int which = 0; which < (vbmi ? 2 : 1); ++which) {
+            memset(got, 0x5a, panel_bytes);
+            a.panel = got;
+            if (which == 0) {
+              q8_conv_gather_x8__avx512vnni(&a, m, rows, (uint8_t)flip);
+            } else {
+              q8_conv_gather_x8__avx512vbmi(&a, m, rows, (uint8_t)flip);
+            }
+            cr_assert_arr_eq(got, want, rows * stride, "%s: tile %zu (%zu rows) group %zu flip %u: %s gather differs",
+                             cases[ci].name, m, rows, g, flip, which ? "VBMI" : "AVX-512");
+          }
+          /* What the VBMI gather takes as strided: a run of the table's pattern. */
+          if (built && rows == mr && m % image_pixels + mr <= image_pixels) {
+            const q8_conv_pixel *p = &px[m % image_pixels];
+            bool run = true;
+            for (size_t i = 0; i < mr; ++i) {
+              run = run && p[i].first == st.pattern && p[i].anchor == p[0].anchor + (int64_t)i * st.step;
+            }
+            strided_tiles += run;
+          }
+        }
+      }
+    }
+    if (built) cr_assert_gt(strided_tiles, 0, "%s: no tile was a strided run", cases[ci].name);
+    q8_conv_strided_free(&st);
+    free(want);
+    free(got);
+    q8t_page_end_free(&in);
+    free(px);
+    free(seg);
+  }
+#else
+  cr_log_info("not x86-64: no x86 gathers to test");
+#endif
 }

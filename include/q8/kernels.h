@@ -279,18 +279,56 @@ size_t q8_conv_indirection(const q8_conv_shape *shape, size_t out_h, size_t out_
  * blocks of nc outermost as in q8_gemm_blocked; per row tile the driver
  * gathers the MR x k panel (flipped to A' on the way for kernels whose
  * q8_gemm_a_offset is not 0, whose col_term holds the correction),
- * then runs every column tile of the block over it. */
+ * then runs every column tile of the block over it. Panel rows are
+ * panel_stride bytes apart: k rounded up to uk->kr, the bytes past k holding
+ * the padded byte. They meet the zero padding of the packed weights, so the
+ * kernels run over panel_stride bytes, exactly, with no K remainder. */
 typedef struct q8_conv_indirect_args q8_conv_indirect_args;
 /* Gathers rows [m, m + rows) (rows <= MR) of the implicit GEMM into
- * args->panel, k bytes apart, each byte xor flip (0 or 0x80), padded taps
- * as the zero point xor flip. Reads only bytes of the receptive fields; may
+ * args->panel, panel_stride bytes apart, each byte xor flip (0 or 0x80),
+ * padded taps and the bytes [k, panel_stride) as the zero point xor flip. Reads only bytes of the receptive fields; may
  * write up to Q8_CONV_PANEL_SLACK bytes past the last row (the panel has
  * them). */
 typedef void (*q8_conv_gather_fn)(const q8_conv_indirect_args *args, size_t m, size_t rows,
                                   uint8_t flip);
 #define Q8_CONV_PANEL_SLACK 64
+
+/* Strided row tiles: `rows` pixels of the pattern starting at segments index
+ * `pattern` whose anchors are `step` bytes apart (a run along one output row:
+ * step = stride_w x in_channels). When each data segment of the pattern spans
+ * at most 64 bytes over all rows ((rows - 1) x step + len: few input
+ * channels, as in stems), the tile's panel is one load per segment (a source)
+ * and, per 64-byte chunk of the panel, one byte permute per source that
+ * supplies bytes to it: the entries below, made once per plan. */
+#define Q8_CONV_STRIDED_MAX_SOURCES 16
+#define Q8_CONV_STRIDED_MAX_CHUNKS 64
+typedef struct q8_conv_strided_entry {
+  uint8_t index[64]; /* chunk byte b = source byte index[b], where mask has bit b */
+  uint64_t mask;
+  size_t source;
+} q8_conv_strided_entry;
+typedef struct q8_conv_strided {
+  size_t pattern, rows;
+  int64_t step;
+  size_t sources;
+  int64_t source_offset[Q8_CONV_STRIDED_MAX_SOURCES]; /* from the first row's anchor */
+  uint64_t source_mask[Q8_CONV_STRIDED_MAX_SOURCES];  /* the span's bytes */
+  size_t chunks;
+  size_t chunk_first[Q8_CONV_STRIDED_MAX_CHUNKS + 1]; /* entries of chunk c: [first[c], first[c+1]) */
+  q8_conv_strided_entry *entries;
+} q8_conv_strided;
+/* Fills *out (entries allocated, free with q8_conv_strided_free) for tiles
+ * of `rows` rows of the pattern of segments[pattern .. pattern + count),
+ * panel rows panel_stride bytes apart. Returns false when such tiles do not
+ * qualify (a span over 64 bytes, too many segments or chunks) or on no
+ * memory; *out is then empty. */
+bool q8_conv_strided_build(const q8_conv_segment *segments, size_t pattern, size_t count,
+                           size_t rows, int64_t step, size_t panel_stride,
+                           q8_conv_strided *out);
+void q8_conv_strided_free(q8_conv_strided *s);
 struct q8_conv_indirect_args {
   size_t k;                       /* kernel_h * kernel_w * Cg */
+  size_t panel_stride;            /* q8_conv_indirect_panel_stride(uk, k) */
   const void *input;              /* the group's first channel: input + g * Cg */
   size_t image_pixels;            /* out_h * out_w: row m is pixel m % image_pixels... */
   size_t image_bytes;             /* ...of image m / image_pixels, this many bytes apart */
@@ -305,8 +343,11 @@ struct q8_conv_indirect_args {
   size_t nc;                      /* column block, multiple of uk->nr */
   unsigned char *panel;           /* q8_conv_indirect_panel_bytes(uk, k) bytes of scratch */
   q8_conv_gather_fn gather;       /* NULL: q8_conv_gather (portable) */
+  const q8_conv_strided *strided; /* for q8_conv_gather_x8__avx512vbmi; NULL: none */
 };
-/* MR x k plus Q8_CONV_PANEL_SLACK. */
+/* k rounded up to uk->kr. */
+size_t q8_conv_indirect_panel_stride(const q8_gemm_ukernel *uk, size_t k);
+/* MR x panel stride plus Q8_CONV_PANEL_SLACK. */
 size_t q8_conv_indirect_panel_bytes(const q8_gemm_ukernel *uk, size_t k);
 /* The portable gather: one copy per segment (q8_copy_flip). */
 void q8_conv_gather(const q8_conv_indirect_args *args, size_t m, size_t rows, uint8_t flip);
@@ -315,6 +356,10 @@ void q8_conv_gather(const q8_conv_indirect_args *args, size_t m, size_t rows, ui
  * segment) and a plain 16/32-byte store; the rows of a tile that share a
  * pattern are copied segment by segment. For short segments (few channels). */
 void q8_conv_gather_x8__avx512vnni(const q8_conv_indirect_args *args, size_t m, size_t rows,
+                                   uint8_t flip);
+/* x86 with AVX-512 VBMI as well: strided tiles (args->strided) by byte
+ * permutes, every other tile as q8_conv_gather_x8__avx512vnni. */
+void q8_conv_gather_x8__avx512vbmi(const q8_conv_indirect_args *args, size_t m, size_t rows,
                                    uint8_t flip);
 void q8_conv_indirect(const q8_gemm_ukernel *uk, const q8_conv_indirect_args *args,
                       size_t m0, size_t m1, size_t n0, size_t n1);

@@ -70,8 +70,9 @@ static inline const unsigned char *at(uintptr_t field, int64_t offset) {
   return (const unsigned char *)(field + (uintptr_t)offset);
 }
 
-/* One row, plain stores only (see the file comment). */
-Q8_GATHER_INLINE void gather_row(unsigned char *dst, uintptr_t field,
+/* One row, plain stores only (see the file comment), then `tail` (< 16)
+ * padded bytes up to the stride. */
+Q8_GATHER_INLINE void gather_row(unsigned char *dst, size_t tail, uintptr_t field,
                                  const q8_conv_segment *seg, const q8_conv_segment *end,
                                  __m256i flip, __m256i pad) {
   for (; seg < end; ++seg) {
@@ -93,6 +94,7 @@ Q8_GATHER_INLINE void gather_row(unsigned char *dst, uintptr_t field,
     copy_piece(dst, src, len, flip);
     dst += len;
   }
+  if (tail) pad_piece(dst, tail, pad, false);
 }
 
 /* One piece of every row (at the same place in each), stored whole or, if
@@ -131,8 +133,9 @@ Q8_GATHER_INLINE void copy_rows(unsigned char *dst, size_t k, size_t rows,
   }
 }
 
-/* Rows sharing one pattern: segment by segment, every row per piece. */
-Q8_GATHER_INLINE void gather_shared(unsigned char *panel, size_t k, size_t rows,
+/* Rows sharing one pattern, rows `stride` bytes apart: segment by segment,
+ * every row per piece, then the padded bytes [pos, stride) of every row. */
+Q8_GATHER_INLINE void gather_shared(unsigned char *panel, size_t stride, size_t rows,
                                     const uintptr_t *fields,
                                     const q8_conv_segment *seg, const q8_conv_segment *end,
                                     __m256i flip, __m256i pad) {
@@ -141,17 +144,68 @@ Q8_GATHER_INLINE void gather_shared(unsigned char *panel, size_t k, size_t rows,
     int64_t offset = seg->offset;
     for (size_t len = seg->len; len > 0;) {
       const size_t n = len < Q8_GATHER_PIECE ? len : Q8_GATHER_PIECE;
-      const bool exact = pos + store_width(n) > k;
+      const bool exact = pos + store_width(n) > stride;
       unsigned char *dst = panel + pos;
       if (offset == Q8_CONV_PADDING) {
-        for (size_t r = 0; r < rows; ++r) pad_piece(dst + r * k, n, pad, exact);
+        for (size_t r = 0; r < rows; ++r) pad_piece(dst + r * stride, n, pad, exact);
       } else {
-        copy_rows(dst, k, rows, fields, offset, n, flip, exact);
+        copy_rows(dst, stride, rows, fields, offset, n, flip, exact);
         offset += (int64_t)n;
       }
       pos += n;
       len -= n;
     }
+  }
+  if (pos < stride) {
+    for (size_t r = 0; r < rows; ++r) pad_piece(panel + r * stride + pos, stride - pos, pad, true);
+  }
+}
+
+/* At most this many segments per row for gather_short. */
+#define Q8_GATHER_SHORT_SEGMENTS 16
+
+/* Rows of at most 64 bytes sharing one pattern (few input channels: the
+ * MobileNetV2 stem's 3 segments of 9 bytes): each row is built in a register,
+ * one merge-masked load per segment putting its bytes at their place (the
+ * load's address is the segment's minus that place; masked-off bytes are not
+ * read), padded bytes holding the zero point, and stored whole. The kernel's
+ * 4-byte loads that follow each read within one store, so they are forwarded
+ * from the store queue; piecewise copies made a third of them straddle two
+ * stores and wait for both to reach the cache. Plain stores, rows in order:
+ * what a store writes past its row is overwritten by the next row, past the
+ * last in the panel's slack. */
+Q8_GATHER_INLINE void gather_short(unsigned char *panel, size_t stride, size_t rows,
+                                   const uintptr_t *fields, const q8_conv_segment *seg,
+                                   size_t count, uint8_t flip, int32_t zero_point) {
+  __mmask64 masks[Q8_GATHER_SHORT_SEGMENTS];
+  int64_t shifts[Q8_GATHER_SHORT_SEGMENTS];
+  size_t loads = 0, pos = 0;
+  for (size_t i = 0; i < count; ++i) {
+    const size_t len = seg[i].len;
+    if (seg[i].offset != Q8_CONV_PADDING) {
+      masks[loads] = (len == 64 ? ~(__mmask64)0 : (((__mmask64)1 << len) - 1u)) << pos;
+      shifts[loads] = seg[i].offset - (int64_t)pos;
+      ++loads;
+    }
+    pos += len;
+  }
+  const __m512i zp = _mm512_set1_epi8((char)(uint8_t)zero_point);
+  const __m512i flip_v = _mm512_set1_epi8((char)flip);
+  if (stride <= 32) {
+    for (size_t r = 0; r < rows; ++r) {
+      __m256i v = _mm512_castsi512_si256(zp);
+      for (size_t i = 0; i < loads; ++i) {
+        v = _mm256_mask_loadu_epi8(v, (__mmask32)masks[i], at(fields[r], shifts[i]));
+      }
+      _mm256_storeu_si256((__m256i *)(void *)(panel + r * stride),
+                          _mm256_xor_si256(v, _mm512_castsi512_si256(flip_v)));
+    }
+    return;
+  }
+  for (size_t r = 0; r < rows; ++r) {
+    __m512i v = zp;
+    for (size_t i = 0; i < loads; ++i) v = _mm512_mask_loadu_epi8(v, masks[i], at(fields[r], shifts[i]));
+    _mm512_storeu_si512(panel + r * stride, _mm512_xor_si512(v, flip_v));
   }
 }
 
@@ -165,6 +219,7 @@ __attribute__((target(Q8_GATHER_TARGET))) void q8_conv_gather_x8__avx512vnni(
     q8_conv_gather_x8__avx512vnni(args, m + Q8_GATHER_MAX_ROWS, rows - Q8_GATHER_MAX_ROWS, flip);
     return;
   }
+  /* Rows each panel_stride bytes apart from here on. */
   const __m256i flip_v = _mm256_set1_epi8((char)flip);
   const __m256i pad = _mm256_set1_epi8((char)((uint8_t)args->in_zero_point ^ flip));
   /* Each row's receptive field and whether all rows share a pattern. */
@@ -183,16 +238,66 @@ __attribute__((target(Q8_GATHER_TARGET))) void q8_conv_gather_x8__avx512vnni(
       image += args->image_bytes;
     }
   }
+  const size_t stride = args->panel_stride;
   if (shared) {
     const q8_conv_segment *seg = args->segments + first->first;
-    gather_shared(args->panel, args->k, rows, fields, seg, seg + first->count, flip_v, pad);
+    if (stride <= 64 && first->count <= Q8_GATHER_SHORT_SEGMENTS) {
+      gather_short(args->panel, stride, rows, fields, seg, first->count, flip,
+                   args->in_zero_point);
+    } else {
+      gather_shared(args->panel, stride, rows, fields, seg, seg + first->count, flip_v, pad);
+    }
     return;
   }
   pixel = m % args->image_pixels;
   for (size_t r = 0; r < rows; ++r) {
     const q8_conv_pixel *p = &args->pixels[pixel];
     const q8_conv_segment *seg = args->segments + p->first;
-    gather_row(args->panel + r * args->k, fields[r], seg, seg + p->count, flip_v, pad);
+    gather_row(args->panel + r * stride, stride - args->k, fields[r], seg, seg + p->count,
+               flip_v, pad);
     if (++pixel == args->image_pixels) pixel = 0;
+  }
+}
+
+/* ---- strided tiles: byte permutes (AVX-512 VBMI) ----------------------------
+ * The stem's row tile is 8 pixels whose 3 segments of 9 bytes each lie within
+ * 51 bytes per kernel row: 3 loads and 12 vpermb make the 8 x 28-byte panel,
+ * where copying takes 24 loads and 8-24 stores. Rows are checked to be a
+ * strided run of the table's pattern (an output row's interior); any other
+ * tile goes the general way. */
+#define Q8_GATHER_VBMI_TARGET Q8_GATHER_TARGET ",avx512vbmi"
+
+__attribute__((target(Q8_GATHER_VBMI_TARGET))) void q8_conv_gather_x8__avx512vbmi(
+    const q8_conv_indirect_args *args, size_t m, size_t rows, uint8_t flip) {
+  const q8_conv_strided *st = args->strided;
+  const size_t pixel = m % args->image_pixels;
+  if (st == NULL || rows != st->rows || pixel + rows > args->image_pixels) {
+    q8_conv_gather_x8__avx512vnni(args, m, rows, flip);
+    return;
+  }
+  const q8_conv_pixel *p = &args->pixels[pixel];
+  for (size_t r = 0; r < rows; ++r) {
+    if (p[r].first != st->pattern || p[r].anchor != p[0].anchor + (int64_t)r * st->step) {
+      q8_conv_gather_x8__avx512vnni(args, m, rows, flip);
+      return;
+    }
+  }
+  const uintptr_t field = (uintptr_t)args->input + m / args->image_pixels * args->image_bytes +
+                          (uintptr_t)p[0].anchor;
+  __m512i src[Q8_CONV_STRIDED_MAX_SOURCES];
+  for (size_t i = 0; i < st->sources; ++i) {
+    src[i] = _mm512_maskz_loadu_epi8(st->source_mask[i], at(field, st->source_offset[i]));
+  }
+  const __m512i zp = _mm512_set1_epi8((char)(uint8_t)args->in_zero_point);
+  const __m512i flip_v = _mm512_set1_epi8((char)flip);
+  unsigned char *dst = args->panel;
+  for (size_t c = 0; c < st->chunks; ++c, dst += 64) {
+    __m512i v = zp;
+    for (size_t e = st->chunk_first[c]; e < st->chunk_first[c + 1]; ++e) {
+      const q8_conv_strided_entry *en = &st->entries[e];
+      v = _mm512_mask_permutexvar_epi8(v, en->mask, _mm512_loadu_si512(en->index), src[en->source]);
+    }
+    /* Past the last row: the panel's slack. */
+    _mm512_storeu_si512(dst, _mm512_xor_si512(v, flip_v));
   }
 }
