@@ -344,17 +344,23 @@ DW_INLINE dw_rows3 dw_rows3_of(const q8_dwconv_row *r, size_t c0) {
     }                                                                                        \
   }                                                                                          \
                                                                                              \
-  /* The next output pixel's columns: at stride 1 one new column (right; mid   \
-   * and left shifted from the previous pixel), at stride 2 two (mid, right;   \
-   * left is the previous pixel's right, which the shift left in mid). */      \
-  DW_INLINE void dw_next_columns##W(const dw_rows3 *R, ptrdiff_t right_x, size_t stride,   \
-                                    MASK mask, bool s8, __m##W##i left[4], __m##W##i mid[4], \
-                                    __m##W##i right[4]) {                                    \
-    if (stride == 2) {                                                                       \
-      for (size_t a = 0; a < 4; ++a) left[a] = mid[a];                                       \
-      dw_column##W(R, right_x - 1, mask, s8, mid);                                           \
+  /* Stride 2, column by column: the pixel's middle and right columns are    \
+   * multiplied as soon as they are made, and the right one also starts the   \
+   * next pixel (its left column, weights kx = 0) in `next`. No left/mid/right \
+   * arrays stay live across pixels: with them, 12 column registers, 12 weight \
+   * registers, the terms and the requantization did not fit in 32 and the    \
+   * loop spilled to the stack. */                                            \
+  DW_INLINE void dw_pixel_s2##W(const dw_rows3 *R, ptrdiff_t right_x, MASK mask, bool s8,    \
+                                const __m##W##i terms[4], const __m##W##i w[12],            \
+                                __m##W##i next[4], __m##W##i acc[4]) {                      \
+    __m##W##i col[4];                                                                        \
+    dw_column##W(R, right_x - 1, mask, s8, col);                                             \
+    for (size_t a = 0; a < 4; ++a) acc[a] = _mm##W##_dpbusd_epi32(next[a], col[a], w[4 + a]); \
+    dw_column##W(R, right_x, mask, s8, col);                                                 \
+    for (size_t a = 0; a < 4; ++a) {                                                         \
+      acc[a] = _mm##W##_dpbusd_epi32(acc[a], col[a], w[8 + a]);                              \
+      next[a] = _mm##W##_dpbusd_epi32(terms[a], col[a], w[a]);                               \
     }                                                                                        \
-    dw_column##W(R, right_x, mask, s8, right);                                               \
   }                                                                                          \
                                                                                              \
   /* PAIR: pixels two at a time, one in each 256-bit half of the             \
@@ -376,20 +382,31 @@ DW_INLINE dw_rows3 dw_rows3_of(const q8_dwconv_row *r, size_t c0) {
     const q8_dtype out_dtype = r->rq ? r->rq->out_dtype : Q8_INT32;                          \
     const ptrdiff_t pad = (ptrdiff_t)r->pad_left;                                            \
     __m##W##i left[4], mid[4], right[4], first[4], second[4];                                \
-    /* Stride 2 starts by moving mid to left (dw_next_columns). */                           \
     const dw_rows3 R = dw_rows3_of(r, c0);                                                   \
-    dw_column##W(&R, -pad, mask, s8, stride == 2 ? mid : left);                              \
-    if (stride == 1) dw_column##W(&R, 1 - pad, mask, s8, mid);                               \
+    dw_column##W(&R, -pad, mask, s8, left);                                                  \
+    if (stride == 1) {                                                                       \
+      dw_column##W(&R, 1 - pad, mask, s8, mid);                                              \
+    } else { /* left holds the next pixel's accumulators from here on */                    \
+      for (size_t a = 0; a < 4; ++a) left[a] = _mm##W##_dpbusd_epi32(terms[a], left[a], w[a]); \
+    }                                                                                        \
     for (size_t x = 0; x < r->out_w; x += pair ? 2 : 1) {                                    \
       unsigned char *out = (unsigned char *)r->out + x * step + c0 * out_elem;               \
       const ptrdiff_t right_x = (ptrdiff_t)(x * stride + 2) - pad;                           \
-      dw_next_columns##W(&R, right_x, stride, mask, s8, left, mid, right);                   \
-      dw_pixel_columns##W(terms, w, left, mid, right, first);                                \
+      if (stride == 2) {                                                                     \
+        dw_pixel_s2##W(&R, right_x, mask, s8, terms, w, left, first);                        \
+      } else {                                                                               \
+        /* Stride 1: one new column; left and mid shifted by the previous pixel. */          \
+        dw_column##W(&R, right_x, mask, s8, right);                                          \
+        dw_pixel_columns##W(terms, w, left, mid, right, first);                              \
+      }                                                                                      \
       __m512i acc[4];                                                                        \
       if (pair && x + 1 < r->out_w) {                                                        \
-        dw_next_columns##W(&R, right_x + (ptrdiff_t)stride, stride, mask, s8, left, mid,     \
-                           right);                                                           \
-        dw_pixel_columns##W(terms, w, left, mid, right, second);                             \
+        if (stride == 2) {                                                                   \
+          dw_pixel_s2##W(&R, right_x + 2, mask, s8, terms, w, left, second);                 \
+        } else {                                                                             \
+          dw_column##W(&R, right_x + 1, mask, s8, right);                                    \
+          dw_pixel_columns##W(terms, w, left, mid, right, second);                           \
+        }                                                                                    \
         for (size_t a = 0; a < 4; ++a) acc[a] = dw_join##W(first[a], second[a]);             \
         dw_store(out, cn, mask64, full, kind, acc, out_dtype, &rs, step);                    \
       } else {                                                                               \
