@@ -320,7 +320,7 @@ static q8_conv_gather_fn choose_gather(q8_isa isa) {
  * permutes would cost more than the copies: a 512-bit vpermb counts 2 (Zen 4
  * splits it), a chunk's store 1, against a load and a store per segment and
  * row. Measured on Zen 4: the MobileNetV2 stem (12 permutes, 4 chunks
- * against 24 copies) 136 -> 128 us; ResNet-50 conv1 (76 permutes, 19 chunks
+ * against 24 copies) 136 -> 130 us; ResNet-50 conv1 (76 permutes, 19 chunks
  * against 56 copies) 667 -> 735 us, so it keeps the copies. */
 static void choose_strided_gather(q8_conv_plan *plan) {
 #if defined(__x86_64__)

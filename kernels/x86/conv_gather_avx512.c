@@ -161,54 +161,6 @@ Q8_GATHER_INLINE void gather_shared(unsigned char *panel, size_t stride, size_t 
   }
 }
 
-/* At most this many segments per row for gather_short. */
-#define Q8_GATHER_SHORT_SEGMENTS 16
-
-/* Rows of at most 64 bytes sharing one pattern (few input channels: the
- * MobileNetV2 stem's 3 segments of 9 bytes): each row is built in a register,
- * one merge-masked load per segment putting its bytes at their place (the
- * load's address is the segment's minus that place; masked-off bytes are not
- * read), padded bytes holding the zero point, and stored whole. The kernel's
- * 4-byte loads that follow each read within one store, so they are forwarded
- * from the store queue; piecewise copies made a third of them straddle two
- * stores and wait for both to reach the cache. Plain stores, rows in order:
- * what a store writes past its row is overwritten by the next row, past the
- * last in the panel's slack. */
-Q8_GATHER_INLINE void gather_short(unsigned char *panel, size_t stride, size_t rows,
-                                   const uintptr_t *fields, const q8_conv_segment *seg,
-                                   size_t count, uint8_t flip, int32_t zero_point) {
-  __mmask64 masks[Q8_GATHER_SHORT_SEGMENTS];
-  int64_t shifts[Q8_GATHER_SHORT_SEGMENTS];
-  size_t loads = 0, pos = 0;
-  for (size_t i = 0; i < count; ++i) {
-    const size_t len = seg[i].len;
-    if (seg[i].offset != Q8_CONV_PADDING) {
-      masks[loads] = (len == 64 ? ~(__mmask64)0 : (((__mmask64)1 << len) - 1u)) << pos;
-      shifts[loads] = seg[i].offset - (int64_t)pos;
-      ++loads;
-    }
-    pos += len;
-  }
-  const __m512i zp = _mm512_set1_epi8((char)(uint8_t)zero_point);
-  const __m512i flip_v = _mm512_set1_epi8((char)flip);
-  if (stride <= 32) {
-    for (size_t r = 0; r < rows; ++r) {
-      __m256i v = _mm512_castsi512_si256(zp);
-      for (size_t i = 0; i < loads; ++i) {
-        v = _mm256_mask_loadu_epi8(v, (__mmask32)masks[i], at(fields[r], shifts[i]));
-      }
-      _mm256_storeu_si256((__m256i *)(void *)(panel + r * stride),
-                          _mm256_xor_si256(v, _mm512_castsi512_si256(flip_v)));
-    }
-    return;
-  }
-  for (size_t r = 0; r < rows; ++r) {
-    __m512i v = zp;
-    for (size_t i = 0; i < loads; ++i) v = _mm512_mask_loadu_epi8(v, masks[i], at(fields[r], shifts[i]));
-    _mm512_storeu_si512(panel + r * stride, _mm512_xor_si512(v, flip_v));
-  }
-}
-
 /* Rows per call: the largest MR of any x86 micro-kernel. */
 #define Q8_GATHER_MAX_ROWS 16
 
@@ -219,7 +171,6 @@ __attribute__((target(Q8_GATHER_TARGET))) void q8_conv_gather_x8__avx512vnni(
     q8_conv_gather_x8__avx512vnni(args, m + Q8_GATHER_MAX_ROWS, rows - Q8_GATHER_MAX_ROWS, flip);
     return;
   }
-  /* Rows each panel_stride bytes apart from here on. */
   const __m256i flip_v = _mm256_set1_epi8((char)flip);
   const __m256i pad = _mm256_set1_epi8((char)((uint8_t)args->in_zero_point ^ flip));
   /* Each row's receptive field and whether all rows share a pattern. */
@@ -241,12 +192,7 @@ __attribute__((target(Q8_GATHER_TARGET))) void q8_conv_gather_x8__avx512vnni(
   const size_t stride = args->panel_stride;
   if (shared) {
     const q8_conv_segment *seg = args->segments + first->first;
-    if (stride <= 64 && first->count <= Q8_GATHER_SHORT_SEGMENTS) {
-      gather_short(args->panel, stride, rows, fields, seg, first->count, flip,
-                   args->in_zero_point);
-    } else {
-      gather_shared(args->panel, stride, rows, fields, seg, seg + first->count, flip_v, pad);
-    }
+    gather_shared(args->panel, stride, rows, fields, seg, seg + first->count, flip_v, pad);
     return;
   }
   pixel = m % args->image_pixels;

@@ -381,19 +381,22 @@ DW_INLINE dw_rows3 dw_rows3_of(const q8_dwconv_row *r, size_t c0) {
     const size_t out_elem = r->rq ? 1 : sizeof(int32_t), step = r->channels * out_elem;      \
     const q8_dtype out_dtype = r->rq ? r->rq->out_dtype : Q8_INT32;                          \
     const ptrdiff_t pad = (ptrdiff_t)r->pad_left;                                            \
-    __m##W##i left[4], mid[4], right[4], first[4], second[4];                                \
+    /* Stride 1: the current pixel's columns (left, mid, right); stride 2:    \
+     * next, the next pixel's accumulators (dw_pixel_s2). */                                 \
+    __m##W##i left[4], mid[4], right[4], next[4], first[4], second[4];                       \
     const dw_rows3 R = dw_rows3_of(r, c0);                                                   \
     dw_column##W(&R, -pad, mask, s8, left);                                                  \
+    for (size_t a = 0; a < 4; ++a) next[a] = terms[a];                                       \
     if (stride == 1) {                                                                       \
       dw_column##W(&R, 1 - pad, mask, s8, mid);                                              \
-    } else { /* left holds the next pixel's accumulators from here on */                    \
-      for (size_t a = 0; a < 4; ++a) left[a] = _mm##W##_dpbusd_epi32(terms[a], left[a], w[a]); \
+    } else {                                                                                 \
+      for (size_t a = 0; a < 4; ++a) next[a] = _mm##W##_dpbusd_epi32(next[a], left[a], w[a]); \
     }                                                                                        \
     for (size_t x = 0; x < r->out_w; x += pair ? 2 : 1) {                                    \
       unsigned char *out = (unsigned char *)r->out + x * step + c0 * out_elem;               \
       const ptrdiff_t right_x = (ptrdiff_t)(x * stride + 2) - pad;                           \
       if (stride == 2) {                                                                     \
-        dw_pixel_s2##W(&R, right_x, mask, s8, terms, w, left, first);                        \
+        dw_pixel_s2##W(&R, right_x, mask, s8, terms, w, next, first);                        \
       } else {                                                                               \
         /* Stride 1: one new column; left and mid shifted by the previous pixel. */          \
         dw_column##W(&R, right_x, mask, s8, right);                                          \
@@ -402,7 +405,7 @@ DW_INLINE dw_rows3 dw_rows3_of(const q8_dwconv_row *r, size_t c0) {
       __m512i acc[4];                                                                        \
       if (pair && x + 1 < r->out_w) {                                                        \
         if (stride == 2) {                                                                   \
-          dw_pixel_s2##W(&R, right_x + 2, mask, s8, terms, w, left, second);                 \
+          dw_pixel_s2##W(&R, right_x + 2, mask, s8, terms, w, next, second);                 \
         } else {                                                                             \
           dw_column##W(&R, right_x + 1, mask, s8, right);                                    \
           dw_pixel_columns##W(terms, w, left, mid, right, second);                           \
