@@ -41,7 +41,7 @@ static void odd_run(size_t mr, size_t nr, size_t k, const void *a, size_t a_stri
   }
 }
 static const q8_gemm_ukernel odd_kernel = {"q8_gemm_x8s8_3x5c3__testc", 3, 5, 3, 0,
-                                           q8_gemm_pack_nrkr, odd_run, 0, NULL, NULL, NULL, NULL};
+                                           q8_gemm_pack_nrkr, odd_run, 0, NULL, NULL, NULL, NULL, NULL};
 
 typedef struct tcase {
   size_t m, n, k;
@@ -50,6 +50,7 @@ typedef struct tcase {
   bool per_channel, clamp;
   int fill;               /* 0 random, -1 all minimum, +1 all maximum,
                            * 2 raw sign extremes: A -128 (int8) or 255 (uint8), W -128, za 0 */
+  bool tight;             /* lda = k and ldc = n (rows back to back), else a few bytes more */
 } tcase;
 
 static int32_t rnd_a(q8t_rng *r, q8_dtype dt, int fill) {
@@ -86,9 +87,9 @@ static bool has_panel(const q8_gemm_ukernel *uk) {
 /* Runs uk on one tile (or, with nc, through q8_gemm_blocked) and compares
  * every byte with the reference. Returns false on the first mismatch. */
 static void check_tile(const q8_gemm_ukernel *uk, q8t_rng *r, const tcase *t, size_t nc) {
-  const size_t lda = t->k + (size_t)q8t_range(r, 0, 5);
+  const size_t lda = t->k + (t->tight ? 0 : (size_t)q8t_range(r, 0, 5));
   const size_t esize = t->out == Q8_INT32 ? 4 : 1;
-  const size_t ldc = t->n + (size_t)q8t_range(r, 0, 3);
+  const size_t ldc = t->n + (t->tight ? 0 : (size_t)q8t_range(r, 0, 3));
   q8t_buf abuf = q8t_buf_new(t->m * lda, (size_t)q8t_range(r, 0, 15));
   const bool raw = t->fill == 2;
   for (size_t i = 0; i < t->m * lda; ++i) {
@@ -130,10 +131,18 @@ static void check_tile(const q8_gemm_ukernel *uk, q8t_rng *r, const tcase *t, si
   cr_assert_eq(q8_ref_gemm(t->m, t->n, t->k, abuf.data, lda, t->a_dtype, za, w, t->k, NULL, bias, rqp,
                            want, ldc), Q8_OK);
   /* A single tile runs through run and, where the kernel has one, through its
-   * A panel; the blocked driver picks the panel itself. */
-  for (int panel = 0; panel < (nc == 0 && has_panel(uk) ? 2 : 1); ++panel) {
+   * A panel; the blocked driver picks the panel itself. run_rows (where the
+   * kernel has it) takes any number of rows, so it also gets this case. */
+  enum { VIA_RUN, VIA_PANEL, VIA_ROWS };
+  for (int via = VIA_RUN; via <= VIA_ROWS; ++via) {
+    if (via == VIA_PANEL && (nc != 0 || !has_panel(uk))) continue;
+    if (via == VIA_ROWS && (nc != 0 || uk->run_rows == NULL)) continue;
+    if (via == VIA_RUN && nc == 0 && t->m > uk->mr) continue; /* run takes one tile */
+    const bool panel = via == VIA_PANEL;
     q8t_buf cbuf = q8t_buf_new(t->m * ldc * esize, esize == 4 ? 4 * (size_t)q8t_range(r, 0, 3) : (size_t)q8t_range(r, 0, 15));
-    if (nc == 0) {
+    if (via == VIA_ROWS) {
+      uk->run_rows(t->m, t->n, t->k, abuf.data, lda, t->a_dtype, packed, cbuf.data, ldc * esize, rqp);
+    } else if (nc == 0) {
       run_tile(uk, panel, t->m, t->n, t->k, abuf.data, lda, t->a_dtype, packed, cbuf.data, ldc * esize, rqp);
     } else {
       const q8_gemm_blocked_args args = {.k = t->k, .a = abuf.data, .lda = lda, .a_dtype = t->a_dtype,
@@ -146,7 +155,7 @@ static void check_tile(const q8_gemm_ukernel *uk, q8t_rng *r, const tcase *t, si
       while (cbuf.data[at] == want[at]) ++at;
       cr_assert_fail("%s%s: m=%zu n=%zu k=%zu a=%s out=%s mode=%d per_channel=%d clamp=%d fill=%d nc=%zu: "
                      "first difference at byte %zu (row %zu): got 0x%02x want 0x%02x",
-                     uk->name, panel ? " (A panel)" : "", t->m, t->n, t->k, t->a_dtype == Q8_INT8 ? "s8" : "u8",
+                     uk->name, panel ? " (A panel)" : via == VIA_ROWS ? " (run_rows)" : "", t->m, t->n, t->k, t->a_dtype == Q8_INT8 ? "s8" : "u8",
                      t->out == Q8_INT32 ? "s32" : t->out == Q8_INT8 ? "s8" : "u8", (int)t->mode,
                      t->per_channel, t->clamp, t->fill, nc, at, at / (ldc * esize), cbuf.data[at], want[at]);
     }
@@ -407,6 +416,40 @@ Test(gemm_ukernels, blocked_driver_over_many_tiles) {
       }
     }
   }
+}
+
+/* run_rows over many row tiles and a row tail, at every output type and
+ * mode, with rows back to back (the kernel's contiguous-output path) and
+ * with padded strides, full and partial column tiles, extreme values. */
+Test(gemm_ukernels, run_rows_over_many_row_tiles) {
+  q8t_rng r = q8t_rng_new(39);
+  const q8_gemm_ukernel *uks[32];
+  const size_t n = runnable_ukernels(uks, 32);
+  bool any = false;
+  for (size_t i = 0; i < n; ++i) {
+    if (uks[i]->run_rows == NULL) continue;
+    any = true;
+    const size_t mr = uks[i]->mr, nr = uks[i]->nr;
+    const size_t ms[] = {mr, mr + 1, 2 * mr, 3 * mr - 1, 5 * mr + 3, 37, 101};
+    const size_t ns[] = {1, nr / 2 - 1, nr / 2, nr / 2 + 1, nr - 1, nr};
+    const size_t ks[] = {1, 3, 4, 16, 32, 61, 258};
+    const q8_dtype outs[] = {Q8_INT32, Q8_INT8, Q8_UINT8};
+    size_t count = 0;
+    for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; ++mi) {
+      for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ++ni) {
+        for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ++ki, ++count) {
+          const tcase t = {.m = ms[mi], .n = ns[ni], .k = ks[ki],
+                           .a_dtype = count % 5 == 0 ? Q8_INT8 : Q8_UINT8,
+                           .out = outs[count % 3], .mode = (q8_requant_mode)(count / 3 % 3),
+                           .per_channel = count % 2, .clamp = count % 7 == 0,
+                           .fill = count % 11 == 0 ? -1 : count % 13 == 0 ? 1 : 0,
+                           .tight = count % 4 != 3};
+          check_tile(uks[i], &r, &t, 0);
+        }
+      }
+    }
+  }
+  if (!any) cr_log_info("no runnable kernel has run_rows: nothing to test here");
 }
 
 /* run_k_ranges over random K ranges (and none) equals the reference GEMM

@@ -185,6 +185,14 @@ typedef struct q8_gemm_ukernel {
                        const void *a, size_t a_stride, q8_dtype a_dtype, const void *packed,
                        const int32_t *col_adjust, void *c, size_t c_stride,
                        const q8_requant_params *rq);
+  /* Optional (NULL: drivers call run per tile): as run, but over any number
+   * of rows m (row tiles of MR, then the rest), the rows of A a_stride bytes
+   * apart and those of C c_stride bytes apart. For kernels whose per-tile
+   * setup (requantization constants, the call) is a measurable share of a
+   * tile at small k. */
+  void (*run_rows)(size_t m, size_t nr, size_t k, const void *a, size_t a_stride,
+                   q8_dtype a_dtype, const void *packed, void *c, size_t c_stride,
+                   const q8_requant_params *rq);
 } q8_gemm_ukernel;
 
 /* What the kernel adds to activations of type a_dtype: the offset of col_term. */

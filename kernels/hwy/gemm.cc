@@ -321,6 +321,7 @@ const q8_gemm_ukernel q8_gemm_x8s8_8x16c2__hwy = {
     nullptr,
     nullptr,
     nullptr, /* no run_k_ranges: the indirect conv multiplies every tap */
+    nullptr, /* no run_rows */
 };
 }  // extern "C"
 #endif  // HWY_ONCE

@@ -44,6 +44,12 @@
  * run at full speed and each gets its own register allocation. (A 1x1 conv
  * with 16 output channels, 112x112x32:16, took 81 us with the full-width tile
  * and takes 53 us with the narrow one.)
+ * run_rows runs a chunk of many row tiles on one column tile in one call (the
+ * blocked driver uses it for small k, e.g. 1x1 convs of 16-64 channels): the
+ * requantization constants are set up once, the mode and output layout are
+ * chosen once, and where output rows are back to back (16 or 32 output
+ * channels) a pack of 64 output bytes is one store. 112x112x32:16 (fp32,
+ * int8 out): 60 -> 40 us; 112x112x16:96 184 -> 161 us.
  * Compiled for AVX-512 through function attributes only: the file builds with
  * a plain `cc -std=c17 -O2`, and dispatch calls it only where AVX-512 VNNI is
  * usable. */
@@ -82,11 +88,20 @@ Q8_VNNI_INLINE __m512i bcast4(const uint8_t *p) {
   return _mm512_set1_epi32(x);
 }
 
+/* acc += a . w through inline asm, whose "+v" ties the accumulator to one
+ * register: with the intrinsic, in the row loop of run_rows GCC 12 moved
+ * every accumulator to a scratch register and back around each vpdpbusd
+ * (two extra moves per vpdpbusd, in 8x16 tiles at k = 32 a third of the
+ * loop). */
+Q8_VNNI_INLINE void dpbusd_tied(__m512i *acc, __m512i a, __m512i w) {
+  __asm__("vpdpbusd %2, %1, %0" : "+v"(*acc) : "v"(a), "v"(w));
+}
+
 /* acc += K groups [0, ng) of rows a (stride as) times the packed weights w;
  * group g goes to accumulator set g % S. Returns w past the groups. */
-Q8_VNNI_INLINE const int8_t *dot_groups(const int MR, const int NV, const int S, vnni_acc *acc,
-                                        const uint8_t *a, size_t as, const int8_t *w,
-                                        size_t ng) {
+Q8_VNNI_INLINE const int8_t *dot_groups_pf(const int MR, const int NV, const int S, const int PF,
+                                           vnni_acc *acc, const uint8_t *a, size_t as,
+                                           const int8_t *w, size_t ng) {
   size_t g = 0;
   for (; g + S <= ng; g += S) {
 #pragma GCC unroll 4
@@ -94,7 +109,7 @@ Q8_VNNI_INLINE const int8_t *dot_groups(const int MR, const int NV, const int S,
       __m512i wv[Q8_VNNI_NV];
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) {
-        if (S == 1) _mm_prefetch((const char *)w + Q8_VNNI_PREFETCH + 64 * v, _MM_HINT_T0);
+        if (PF && S == 1) _mm_prefetch((const char *)w + Q8_VNNI_PREFETCH + 64 * v, _MM_HINT_T0);
         wv[v] = _mm512_loadu_si512(w + 64 * v);
       }
 #pragma GCC unroll 16
@@ -102,7 +117,11 @@ Q8_VNNI_INLINE const int8_t *dot_groups(const int MR, const int NV, const int S,
         const __m512i av = bcast4(a + m * as + 4 * (g + s));
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) {
-          acc->v[s][m][v] = _mm512_dpbusd_epi32(acc->v[s][m][v], av, wv[v]);
+          if (PF) {
+            acc->v[s][m][v] = _mm512_dpbusd_epi32(acc->v[s][m][v], av, wv[v]);
+          } else {
+            dpbusd_tied(&acc->v[s][m][v], av, wv[v]);
+          }
         }
       }
       w += Q8_VNNI_NR * 4;
@@ -123,6 +142,13 @@ Q8_VNNI_INLINE const int8_t *dot_groups(const int MR, const int NV, const int S,
     w += Q8_VNNI_NR * 4;
   }
   return w;
+}
+
+/* The single-tile form: prefetches the weights ahead (see the file comment). */
+Q8_VNNI_INLINE const int8_t *dot_groups(const int MR, const int NV, const int S, vnni_acc *acc,
+                                        const uint8_t *a, size_t as, const int8_t *w,
+                                        size_t ng) {
+  return dot_groups_pf(MR, NV, S, 1, acc, a, as, w, ng);
 }
 
 /* Flips (xor 0x80) 64 bytes of each of MR rows into the ring slot dst (rows
@@ -184,22 +210,41 @@ Q8_VNNI_INLINE __mmask16 lane_mask(size_t nr, int v) {
   return (__mmask16)((1u << (nr - lo)) - 1u);
 }
 
+/* What the requantizing store needs per column tile: set up once per tile,
+ * or once per run of row tiles (run_rows). */
+typedef struct vnni_rq {
+  q8_rq512 p[Q8_VNNI_NV];
+  __m512i zp16, qmin8, order;
+  __m512 fhi;
+} vnni_rq;
+
+Q8_VNNI_INLINE void rq_setup(const int NV, vnni_rq *r, const q8_requant_params *rq, size_t nr) {
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) q8_rq512_init(&r->p[v], rq, (size_t)v * 16, lane_mask(nr, v));
+  r->zp16 = _mm512_set1_epi16((short)rq->zero_point);
+  r->qmin8 = _mm512_set1_epi8((char)rq->qmin);
+  r->fhi = _mm512_set1_ps((float)(rq->qmax - rq->zero_point));
+  /* Dword j * 4 + i of the result is dword i * 4 + j of the packs' output. */
+  r->order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+}
+
 /* Requantizes and stores the tile: four vectors at a time narrowed by
  * q8_rq512_pack4 (two rows of 32 columns, or four rows of 16) and put back in
  * order by one permute, cheaper than a vpmovdb per vector; one instance per
  * mode and output type. 8x32 at k = 16, fp32 int8 output: 169 cycles per
  * tile with vpmovdb and the mode chosen per row, 135 now. */
+/* Output layouts of a tile: rows of any width (masked stores), rows of the
+ * full 16 * NV columns, or full rows back to back (c_stride = 16 * NV, as in
+ * a 1x1 conv with 16 or 32 output channels), where the 64 bytes of a pack
+ * are one store. */
+#define Q8_VNNI_ROWS_ANY 0
+#define Q8_VNNI_ROWS_FULL 1
+#define Q8_VNNI_ROWS_CONTIGUOUS 2
+
 Q8_VNNI_INLINE void store_requantized(const int MR, const int NV, const q8_requant_mode MODE,
-                                      const int U8, vnni_acc *acc, size_t nr, unsigned char *c,
-                                      size_t c_stride, const q8_requant_params *rq) {
-  q8_rq512 p[Q8_VNNI_NV];
-#pragma GCC unroll 4
-  for (int v = 0; v < NV; ++v) q8_rq512_init(&p[v], rq, (size_t)v * 16, lane_mask(nr, v));
-  const __m512i zp16 = _mm512_set1_epi16((short)rq->zero_point);
-  const __m512i qmin8 = _mm512_set1_epi8((char)rq->qmin);
-  const __m512 fhi = _mm512_set1_ps((float)(rq->qmax - rq->zero_point));
-  /* Dword j * 4 + i of the result is dword i * 4 + j of the packs' output. */
-  const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+                                      const int U8, const int LAYOUT, const vnni_rq *r,
+                                      vnni_acc *acc, size_t nr, unsigned char *c,
+                                      size_t c_stride) {
   const int rows_per_pack = 4 / NV;
 #pragma GCC unroll 16
   for (int m = 0; m < MR; m += rows_per_pack) {
@@ -211,24 +256,28 @@ Q8_VNNI_INLINE void store_requantized(const int MR, const int NV, const q8_requa
       const int row = m + i / NV < MR ? m + i / NV : m, v = i % NV;
       const __m512i acc_rv = acc->v[0][row][v];
       if (MODE == Q8_REQUANT_GEMMLOWP) {
-        z[i] = q8_rq512_gemmlowp(&p[v], acc_rv);
+        z[i] = q8_rq512_gemmlowp(&r->p[v], acc_rv);
       } else if (MODE == Q8_REQUANT_SINGLE) {
-        z[i] = q8_rq512_single(&p[v], acc_rv);
+        z[i] = q8_rq512_single(&r->p[v], acc_rv);
       } else {
-        z[i] = q8_rq512_fp32_upper(acc_rv, p[v].scale, fhi);
+        z[i] = q8_rq512_fp32_upper(acc_rv, r->p[v].scale, r->fhi);
       }
     }
     const __m512i b = _mm512_permutexvar_epi32(
-        order, q8_rq512_pack4(z[0], z[1], z[2], z[3], MODE == Q8_REQUANT_FP32, zp16, qmin8,
-                              U8 ? Q8_UINT8 : Q8_INT8));
-    if (NV == 2) {
-      const __mmask32 cols = nr >= 32 ? 0xFFFFFFFFu : (__mmask32)((1u << nr) - 1u);
+        r->order, q8_rq512_pack4(z[0], z[1], z[2], z[3], MODE == Q8_REQUANT_FP32, r->zp16,
+                                 r->qmin8, U8 ? Q8_UINT8 : Q8_INT8));
+    if (LAYOUT == Q8_VNNI_ROWS_CONTIGUOUS && MR % rows_per_pack == 0) {
+      _mm512_storeu_si512(c + m * c_stride, b);
+    } else if (NV == 2) {
+      const __mmask32 cols = LAYOUT == Q8_VNNI_ROWS_FULL || nr >= 32
+                                 ? 0xFFFFFFFFu
+                                 : (__mmask32)((1u << nr) - 1u);
       _mm256_mask_storeu_epi8(c + m * c_stride, cols, _mm512_castsi512_si256(b));
       if (m + 1 < MR) {
         _mm256_mask_storeu_epi8(c + (m + 1) * c_stride, cols, _mm512_extracti64x4_epi64(b, 1));
       }
     } else {
-      const __mmask16 cols = lane_mask(nr, 0);
+      const __mmask16 cols = LAYOUT == Q8_VNNI_ROWS_FULL ? 0xFFFF : lane_mask(nr, 0);
       _mm_mask_storeu_epi8(c + m * c_stride, cols, _mm512_castsi512_si128(b));
       if (m + 1 < MR) {
         _mm_mask_storeu_epi8(c + (m + 1) * c_stride, cols, _mm512_extracti32x4_epi32(b, 1));
@@ -241,6 +290,45 @@ Q8_VNNI_INLINE void store_requantized(const int MR, const int NV, const q8_requa
       }
     }
   }
+}
+
+Q8_VNNI_INLINE void store_int32(const int MR, const int NV, vnni_acc *acc, size_t nr,
+                                unsigned char *c, size_t c_stride) {
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) {
+    const __mmask16 lanes = lane_mask(nr, v);
+    if (lanes == 0) break;
+#pragma GCC unroll 16
+    for (int m = 0; m < MR; ++m) {
+      void *dst = c + m * c_stride + 64 * v;
+      if (lanes == 0xFFFF) {
+        _mm512_storeu_si512(dst, acc->v[0][m][v]);
+      } else {
+        _mm512_mask_storeu_epi32(dst, lanes, acc->v[0][m][v]);
+      }
+    }
+  }
+}
+
+/* The requantizing store for rq's mode and output type: one loop each, so
+ * that nothing is decided per row. */
+Q8_VNNI_INLINE void store_mode(const int MR, const int NV, const vnni_rq *r, vnni_acc *acc,
+                               size_t nr, unsigned char *c, size_t c_stride,
+                               const q8_requant_params *rq) {
+#define Q8_VNNI_STORE_MODE(MODE)                                                         \
+  if (rq->out_dtype == Q8_UINT8) {                                                       \
+    store_requantized(MR, NV, MODE, 1, Q8_VNNI_ROWS_ANY, r, acc, nr, c, c_stride);                        \
+  } else {                                                                               \
+    store_requantized(MR, NV, MODE, 0, Q8_VNNI_ROWS_ANY, r, acc, nr, c, c_stride);                        \
+  }                                                                                      \
+  break;
+  switch (rq->mode) {
+    case Q8_REQUANT_GEMMLOWP: Q8_VNNI_STORE_MODE(Q8_REQUANT_GEMMLOWP)
+    case Q8_REQUANT_SINGLE: Q8_VNNI_STORE_MODE(Q8_REQUANT_SINGLE)
+    case Q8_REQUANT_FP32:
+    default: Q8_VNNI_STORE_MODE(Q8_REQUANT_FP32)
+  }
+#undef Q8_VNNI_STORE_MODE
 }
 
 /* Sums the K-split sets and writes the mr x nr tile (int32 or requantized). */
@@ -257,48 +345,22 @@ Q8_VNNI_INLINE void finish(const int MR, const int NV, const int S, vnni_acc *ac
     }
   }
   if (rq == NULL) {
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      const __mmask16 lanes = lane_mask(nr, v);
-      if (lanes == 0) break;
-#pragma GCC unroll 16
-      for (int m = 0; m < MR; ++m) {
-        void *dst = c + m * c_stride + 64 * v;
-        if (lanes == 0xFFFF) {
-          _mm512_storeu_si512(dst, acc->v[0][m][v]);
-        } else {
-          _mm512_mask_storeu_epi32(dst, lanes, acc->v[0][m][v]);
-        }
-      }
-    }
+    store_int32(MR, NV, acc, nr, c, c_stride);
     return;
   }
-  /* One loop per mode and output type, so that nothing is decided per row. */
-#define Q8_VNNI_STORE_MODE(MODE)                                                         \
-  if (rq->out_dtype == Q8_UINT8) {                                                       \
-    store_requantized(MR, NV, MODE, 1, acc, nr, c, c_stride, rq);                       \
-  } else {                                                                               \
-    store_requantized(MR, NV, MODE, 0, acc, nr, c, c_stride, rq);                       \
-  }                                                                                      \
-  break;
-  switch (rq->mode) {
-    case Q8_REQUANT_GEMMLOWP: Q8_VNNI_STORE_MODE(Q8_REQUANT_GEMMLOWP)
-    case Q8_REQUANT_SINGLE: Q8_VNNI_STORE_MODE(Q8_REQUANT_SINGLE)
-    case Q8_REQUANT_FP32:
-    default: Q8_VNNI_STORE_MODE(Q8_REQUANT_FP32)
-  }
-#undef Q8_VNNI_STORE_MODE
+  vnni_rq r;
+  rq_setup(NV, &r, rq, nr);
+  store_mode(MR, NV, &r, acc, nr, c, c_stride, rq);
 }
 
 /* uint8 activations: broadcast straight from A. */
-Q8_VNNI_INLINE void tile_u8(const int MR, const int NV, const int S, size_t nr, size_t k,
-                            const uint8_t *a, size_t a_stride, const int8_t *packed,
-                            unsigned char *c, size_t c_stride, const q8_requant_params *rq) {
-  vnni_acc acc;
-  prefetch_c(MR, c, c_stride, rq ? nr : nr * sizeof(int32_t));
-  init_acc(MR, NV, S, &acc, packed);
+Q8_VNNI_INLINE void accumulate_u8(const int MR, const int NV, const int S, const int PF,
+                                  vnni_acc *acc, size_t k, const uint8_t *a,
+                                  size_t a_stride, const int8_t *packed) {
+  init_acc(MR, NV, S, acc, packed);
   const size_t full = k / 4;
-  const int8_t *w = dot_groups(MR, NV, S, &acc, a, a_stride, packed + Q8_VNNI_NR * 4, full);
+  const int8_t *w =
+      dot_groups_pf(MR, NV, S, PF, acc, a, a_stride, packed + Q8_VNNI_NR * 4, full);
   const size_t rest = k % 4;
   if (rest) {
     const __mmask16 mk = (__mmask16)((1u << rest) - 1u);
@@ -311,10 +373,18 @@ Q8_VNNI_INLINE void tile_u8(const int MR, const int NV, const int S, size_t nr, 
           _mm512_broadcastd_epi32(_mm_maskz_loadu_epi8(mk, a + m * a_stride + 4 * full));
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) {
-        acc.v[0][m][v] = _mm512_dpbusd_epi32(acc.v[0][m][v], av, wv[v]);
+        acc->v[0][m][v] = _mm512_dpbusd_epi32(acc->v[0][m][v], av, wv[v]);
       }
     }
   }
+}
+
+Q8_VNNI_INLINE void tile_u8(const int MR, const int NV, const int S, size_t nr, size_t k,
+                            const uint8_t *a, size_t a_stride, const int8_t *packed,
+                            unsigned char *c, size_t c_stride, const q8_requant_params *rq) {
+  vnni_acc acc;
+  prefetch_c(MR, c, c_stride, rq ? nr : nr * sizeof(int32_t));
+  accumulate_u8(MR, NV, S, 1, &acc, k, a, a_stride, packed);
   finish(MR, NV, S, &acc, nr, c, c_stride, rq);
 }
 
@@ -478,6 +548,118 @@ static void run(size_t mr, size_t nr, size_t k, const void *a, size_t a_stride, 
   tiles[mr - 1][a_dtype == Q8_INT8][nr > 16](nr, k, a, a_stride, packed, c, c_stride, rq);
 }
 
+/* run_rows: m rows of uint8 A as full 8-row tiles with the requantization set
+ * up once for the run (constants stay in registers, no call and no mode
+ * switch per tile), then the row tail through the tile table. The weight
+ * prefetch of the single tiles is left out: the driver hands this a column
+ * tile's weights for many row tiles in a row, so after the first they sit in
+ * L1. KIND is a q8_requant_mode, or Q8_VNNI_INT32 for int32 output. */
+#define Q8_VNNI_INT32 (-1)
+/* The full row tiles of run_rows with output layout LAYOUT; returns the rows
+ * left over (fewer than MR). */
+Q8_VNNI_INLINE size_t rows_full_tiles(const int NV, const int KIND, const int U8,
+                                      const int LAYOUT, const vnni_rq *r, size_t m, size_t nr,
+                                      size_t k, const uint8_t **a_io, size_t a_stride,
+                                      const int8_t *packed, unsigned char **c_io,
+                                      size_t c_stride) {
+  const uint8_t *a = *a_io;
+  unsigned char *c = *c_io;
+  for (; m >= Q8_VNNI_MR; m -= Q8_VNNI_MR) {
+    vnni_acc acc;
+    if (LAYOUT == Q8_VNNI_ROWS_CONTIGUOUS) {
+      /* The tile's 8 rows are 8 * nr bytes in a row: its lines, and its last byte. */
+#pragma GCC unroll 4
+      for (int i = 0; i < Q8_VNNI_MR * 16 * NV / 64; ++i) __builtin_prefetch(c + 64 * i, 1, 3);
+      __builtin_prefetch(c + Q8_VNNI_MR * 16 * NV - 1, 1, 3);
+    } else {
+      prefetch_c(Q8_VNNI_MR, c, c_stride, KIND == Q8_VNNI_INT32 ? nr * sizeof(int32_t) : nr);
+    }
+    accumulate_u8(Q8_VNNI_MR, NV, 1, 0, &acc, k, a, a_stride, packed);
+    if (KIND == Q8_VNNI_INT32) {
+      store_int32(Q8_VNNI_MR, NV, &acc, nr, c, c_stride);
+    } else {
+      store_requantized(Q8_VNNI_MR, NV, (q8_requant_mode)KIND, U8, LAYOUT, r, &acc, nr, c,
+                        c_stride);
+    }
+    a += Q8_VNNI_MR * a_stride;
+    c += Q8_VNNI_MR * c_stride;
+  }
+  *a_io = a;
+  *c_io = c;
+  return m;
+}
+
+Q8_VNNI_INLINE void rows_u8(const int NV, const int KIND, const int U8, size_t m, size_t nr,
+                            size_t k, const uint8_t *a, size_t a_stride, const int8_t *packed,
+                            unsigned char *c, size_t c_stride, const q8_requant_params *rq) {
+  vnni_rq r;
+  if (KIND != Q8_VNNI_INT32) rq_setup(NV, &r, rq, nr);
+  if (KIND != Q8_VNNI_INT32 && nr == 16u * NV && c_stride == nr) {
+    m = rows_full_tiles(NV, KIND, U8, Q8_VNNI_ROWS_CONTIGUOUS, &r, m, nr, k, &a, a_stride,
+                        packed, &c, c_stride);
+  } else if (KIND != Q8_VNNI_INT32 && nr == 16u * NV) {
+    m = rows_full_tiles(NV, KIND, U8, Q8_VNNI_ROWS_FULL, &r, m, nr, k, &a, a_stride, packed, &c,
+                        c_stride);
+  } else {
+    m = rows_full_tiles(NV, KIND, U8, Q8_VNNI_ROWS_ANY, &r, m, nr, k, &a, a_stride, packed, &c,
+                        c_stride);
+  }
+  if (m) tiles[m - 1][0][NV == 2](nr, k, a, a_stride, packed, c, c_stride, rq);
+}
+
+typedef void (*rows_fn)(size_t m, size_t nr, size_t k, const uint8_t *a, size_t a_stride,
+                        const int8_t *packed, unsigned char *c, size_t c_stride,
+                        const q8_requant_params *rq);
+
+#define Q8_VNNI_ROWS_FN(NAME, NV, KIND, U8)                                              \
+  Q8_VNNI_FN void NAME(size_t m, size_t nr, size_t k, const uint8_t *a, size_t a_stride, \
+                       const int8_t *packed, unsigned char *c, size_t c_stride,          \
+                       const q8_requant_params *rq) {                                    \
+    rows_u8(NV, KIND, U8, m, nr, k, a, a_stride, packed, c, c_stride, rq);               \
+  }
+#define Q8_VNNI_ROWS_FNS(NV)                                                             \
+  Q8_VNNI_ROWS_FN(rows_i32_##NV, NV, Q8_VNNI_INT32, 0)                                   \
+  Q8_VNNI_ROWS_FN(rows_gemmlowp_s8_##NV, NV, Q8_REQUANT_GEMMLOWP, 0)                     \
+  Q8_VNNI_ROWS_FN(rows_gemmlowp_u8_##NV, NV, Q8_REQUANT_GEMMLOWP, 1)                     \
+  Q8_VNNI_ROWS_FN(rows_single_s8_##NV, NV, Q8_REQUANT_SINGLE, 0)                         \
+  Q8_VNNI_ROWS_FN(rows_single_u8_##NV, NV, Q8_REQUANT_SINGLE, 1)                         \
+  Q8_VNNI_ROWS_FN(rows_fp32_s8_##NV, NV, Q8_REQUANT_FP32, 0)                             \
+  Q8_VNNI_ROWS_FN(rows_fp32_u8_##NV, NV, Q8_REQUANT_FP32, 1)
+Q8_VNNI_ROWS_FNS(1)
+Q8_VNNI_ROWS_FNS(2)
+
+/* [0: nr <= 16, 1: full][mode: gemmlowp, single, fp32][0: int8 out, 1: uint8 out] */
+static const rows_fn rows_requantized[2][3][2] = {
+    {{rows_gemmlowp_s8_1, rows_gemmlowp_u8_1},
+     {rows_single_s8_1, rows_single_u8_1},
+     {rows_fp32_s8_1, rows_fp32_u8_1}},
+    {{rows_gemmlowp_s8_2, rows_gemmlowp_u8_2},
+     {rows_single_s8_2, rows_single_u8_2},
+     {rows_fp32_s8_2, rows_fp32_u8_2}},
+};
+
+static void run_rows(size_t m, size_t nr, size_t k, const void *a, size_t a_stride,
+                     q8_dtype a_dtype, const void *packed, void *c, size_t c_stride,
+                     const q8_requant_params *rq) {
+  if (a_dtype == Q8_INT8) { /* through the flipping tiles (drivers flip A first) */
+    const size_t c_rows = Q8_VNNI_MR * c_stride;
+    for (size_t i = 0; i < m; i += Q8_VNNI_MR) {
+      run(m - i < Q8_VNNI_MR ? m - i : Q8_VNNI_MR, nr, k, (const uint8_t *)a + i * a_stride,
+          a_stride, a_dtype, packed, (unsigned char *)c + i / Q8_VNNI_MR * c_rows, c_stride, rq);
+    }
+    return;
+  }
+  const int wide = nr > 16;
+  rows_fn fn;
+  if (rq == NULL) {
+    fn = wide ? rows_i32_2 : rows_i32_1;
+  } else {
+    const int mode = rq->mode == Q8_REQUANT_GEMMLOWP ? 0 : rq->mode == Q8_REQUANT_SINGLE ? 1 : 2;
+    fn = rows_requantized[wide][mode][rq->out_dtype == Q8_UINT8];
+  }
+  fn(m, nr, k, a, a_stride, packed, c, c_stride, rq);
+}
+
 const q8_gemm_ukernel q8_gemm_x8s8_8x32c4__avx512vnni = {
     .name = "q8_gemm_x8s8_8x32c4__avx512vnni",
     .mr = Q8_VNNI_MR,
@@ -487,4 +669,5 @@ const q8_gemm_ukernel q8_gemm_x8s8_8x32c4__avx512vnni = {
     .pack = q8_gemm_pack_nrkr,
     .run = run,
     .run_k_ranges = run_k_ranges,
+    .run_rows = run_rows,
 };
