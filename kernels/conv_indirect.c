@@ -140,8 +140,15 @@ size_t q8_conv_indirect_panel_stride(const q8_gemm_ukernel *uk, size_t k) {
   return (k + uk->kr - 1) / uk->kr * uk->kr;
 }
 
+size_t q8_conv_indirect_chunk_rows(const q8_gemm_ukernel *uk, size_t k) {
+  if (uk->run_rows == NULL) return uk->mr;
+  const size_t rows = 8192 / q8_conv_indirect_panel_stride(uk, k) / uk->mr * uk->mr;
+  return rows > uk->mr ? rows : uk->mr;
+}
+
 size_t q8_conv_indirect_panel_bytes(const q8_gemm_ukernel *uk, size_t k) {
-  return (size_t)uk->mr * q8_conv_indirect_panel_stride(uk, k) + Q8_CONV_PANEL_SLACK;
+  return q8_conv_indirect_chunk_rows(uk, k) * q8_conv_indirect_panel_stride(uk, k) +
+         Q8_CONV_PANEL_SLACK;
 }
 
 bool q8_conv_strided_build(const q8_conv_segment *segments, size_t pattern, size_t count,
@@ -298,12 +305,29 @@ void q8_conv_indirect(const q8_gemm_ukernel *uk, const q8_conv_indirect_args *ar
   void *a_panel = q8_gemm_a_panel_new(uk, k);
   const q8_gemm_blocked_args tiles = {.k = k, .packed = args->packed, .c = args->c,
                                       .ldc = args->ldc, .rq = args->rq, .nc = nc};
+  /* Chunks of row tiles gathered one tile after the other into the panel,
+   * then each column tile over the chunk in one run_rows call (a gather may
+   * write past its tile's rows: the next tile's gather overwrites them). */
+  size_t mc = q8_gemm_chunk_rows(uk, k, nc < n1 - n0 ? nc : n1 - n0, args->rq ? 1 : 4);
+  const size_t capacity = q8_conv_indirect_chunk_rows(uk, args->k);
+  if (mc > capacity) mc = capacity;
+  const bool by_chunks = a_panel == NULL && mc >= 4 * mr && m1 - m0 >= 2 * mr;
+  const size_t step = by_chunks ? mc : mr;
+  q8_conv_indirect_args sub = *args;
   for (size_t nb = n0; nb < n1; nb += nc) {
     const size_t nb_end = nb + nc < n1 ? nb + nc : n1;
-    for (size_t m = m0; m < m1; m += mr) {
-      const size_t rows = m1 - m < mr ? m1 - m : mr;
-      gather(args, m, rows, flip_byte);
-      q8_gemm_row_tile(uk, &tiles, m, rows, args->panel, k, a_dtype, a_panel, nb, nb_end);
+    for (size_t m = m0; m < m1; m += step) {
+      const size_t rows = m1 - m < step ? m1 - m : step;
+      if (!by_chunks) {
+        gather(args, m, rows, flip_byte);
+        q8_gemm_row_tile(uk, &tiles, m, rows, args->panel, k, a_dtype, a_panel, nb, nb_end);
+        continue;
+      }
+      for (size_t t = 0; t < rows; t += mr) {
+        sub.panel = args->panel + t * k;
+        gather(&sub, m + t, rows - t < mr ? rows - t : mr, flip_byte);
+      }
+      q8_gemm_row_chunk(uk, &tiles, m, rows, args->panel, k, a_dtype, nb, nb_end);
     }
   }
   free(a_panel);

@@ -59,15 +59,16 @@ void q8_gemm_row_tile(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *arg
   }
 }
 
-/* Rows per run_rows call: as many whole row tiles as keep their A and their
- * output (over the column block) within this many bytes, in L1 while every
- * column tile of the block passes over them; each column tile's weights then
- * serve the whole chunk from L1. Counting the output matters: 28x28x128:512
- * with 64-row chunks (A alone, 8 KiB) took 4 % longer than tile by tile. */
+/* See q8_gemm_chunk_rows (kernels.h). */
 #define Q8_ROWS_CHUNK_BYTES 16384
 
-/* The column tiles [n0, n1) of a chunk of rows through run_rows. */
-static void rows_chunk(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args, size_t m,
+size_t q8_gemm_chunk_rows(const q8_gemm_ukernel *uk, size_t k, size_t cols, size_t c_elem) {
+  if (uk->run_rows == NULL) return 0;
+  const size_t mc = Q8_ROWS_CHUNK_BYTES / (k + cols * c_elem) / uk->mr * uk->mr;
+  return mc >= 4 * (size_t)uk->mr ? mc : 0;
+}
+
+void q8_gemm_row_chunk(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args, size_t m,
                        size_t rows, const void *a, size_t a_stride, q8_dtype a_dtype, size_t n0,
                        size_t n1) {
   const size_t nr = uk->nr, k = args->k;
@@ -87,16 +88,11 @@ void q8_gemm_blocked(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args
                      size_t m0, size_t m1, size_t n0, size_t n1) {
   const size_t mr = uk->mr, nr = uk->nr;
   const size_t nc = args->nc >= nr ? args->nc / nr * nr : nr;
-  /* Chunks of rows through run_rows where a chunk holds four row tiles or
-   * more. With fewer the gain of the call and setup saved is small, and it
-   * measured a loss: 28x28x128:512 (chunks of 3 tiles) 2 % slower, and with
-   * 1-tile chunks 14x14x256:1024 8 % slower, as run_rows leaves out the
-   * weight prefetch of the tiles, which pays where each row tile streams the
-   * weights from L2 or L3 (large k x n). */
+  /* Chunks of rows through run_rows (q8_gemm_chunk_rows) where the rows fill
+   * at least two chunks' worth of tiles. */
   const size_t c_elem = args->rq ? 1 : sizeof(int32_t);
-  const size_t row_bytes = args->k + (nc < n1 - n0 ? nc : n1 - n0) * c_elem;
-  const size_t mc = Q8_ROWS_CHUNK_BYTES / row_bytes / mr * mr;
-  const int by_rows = uk->run_rows != NULL && mc >= 4 * mr && m1 - m0 >= 2 * mr;
+  const size_t mc = q8_gemm_chunk_rows(uk, args->k, nc < n1 - n0 ? nc : n1 - n0, c_elem);
+  const int by_rows = mc != 0 && m1 - m0 >= 2 * mr;
   const size_t step = by_rows ? mc : mr;
   /* No panel (allocation failed, or the kernel reads A as is): the kernel
    * handles int8 itself. */
@@ -118,7 +114,7 @@ void q8_gemm_blocked(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args
         a_stride = args->k;
       }
       if (by_rows) {
-        rows_chunk(uk, args, m, rows, a, a_stride, a_dtype, nb, nb_end);
+        q8_gemm_row_chunk(uk, args, m, rows, a, a_stride, a_dtype, nb, nb_end);
       } else {
         q8_gemm_row_tile(uk, args, m, rows, a, a_stride, a_dtype, a_panel, nb, nb_end);
       }

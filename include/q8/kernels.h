@@ -239,6 +239,22 @@ void q8_gemm_row_tile(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *arg
                       void *a_panel, size_t n0, size_t n1);
 void q8_gemm_blocked(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args,
                      size_t m0, size_t m1, size_t n0, size_t n1);
+/* Rows per run_rows call for depth k and `cols` output columns of c_elem
+ * bytes per row, or 0 where the kernel has no run_rows or the chunk would
+ * hold fewer than four row tiles: whole row tiles whose A and output fit in
+ * 16 KiB, in L1 while each column tile passes over them (so each column
+ * tile's weights serve the chunk from L1). Counting the output matters:
+ * 28x28x128:512 with 64-row chunks (A alone) took 4 % longer than tile by
+ * tile. With fewer than four tiles the call and setup saved are little, and
+ * it measured a loss: 3 tiles 2 %, 1 tile 8 % (14x14x256:1024: run_rows
+ * leaves out the tiles' weight prefetch, which pays where each row tile
+ * streams the weights from L2 or L3). */
+size_t q8_gemm_chunk_rows(const q8_gemm_ukernel *uk, size_t k, size_t cols, size_t c_elem);
+/* As q8_gemm_row_tile without an A panel, for any number of rows (a chunk),
+ * each column tile through uk->run_rows. */
+void q8_gemm_row_chunk(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args, size_t m,
+                       size_t rows, const void *a, size_t a_stride, q8_dtype a_dtype, size_t n0,
+                       size_t n1);
 /* Parameters for output columns starting at `column`: per-channel arrays
  * offset into *scratch (which is returned); per-tensor ones returned as is. */
 const q8_requant_params *q8_requant_params_at(const q8_requant_params *rq, size_t column,
@@ -355,8 +371,12 @@ struct q8_conv_indirect_args {
 };
 /* k rounded up to uk->kr. */
 size_t q8_conv_indirect_panel_stride(const q8_gemm_ukernel *uk, size_t k);
-/* MR x panel stride plus Q8_CONV_PANEL_SLACK. */
+/* q8_conv_indirect_chunk_rows x panel stride plus Q8_CONV_PANEL_SLACK. */
 size_t q8_conv_indirect_panel_bytes(const q8_gemm_ukernel *uk, size_t k);
+/* Rows the panel holds: MR, or for kernels with run_rows, a chunk of row tiles
+ * of at most 8 KiB (q8_conv_indirect gathers them all, then runs each column
+ * tile over them with run_rows where q8_gemm_chunk_rows allows). */
+size_t q8_conv_indirect_chunk_rows(const q8_gemm_ukernel *uk, size_t k);
 /* The portable gather: one copy per segment (q8_copy_flip). */
 void q8_conv_gather(const q8_conv_indirect_args *args, size_t m, size_t rows, uint8_t flip);
 /* x86 with AVX-512 BW/VL only (kernels/x86/conv_gather_avx512.c): segments
