@@ -88,8 +88,8 @@ void q8_gemm_blocked(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args
                      size_t m0, size_t m1, size_t n0, size_t n1) {
   const size_t mr = uk->mr, nr = uk->nr;
   const size_t nc = args->nc >= nr ? args->nc / nr * nr : nr;
-  /* Chunks of rows through run_rows (q8_gemm_chunk_rows) where the rows fill
-   * at least two chunks' worth of tiles. */
+  /* Chunks of rows through run_rows (q8_gemm_chunk_rows) from two row tiles
+   * up. */
   const size_t c_elem = args->rq ? 1 : sizeof(int32_t);
   const size_t mc = q8_gemm_chunk_rows(uk, args->k, nc < n1 - n0 ? nc : n1 - n0, c_elem);
   const int by_rows = mc != 0 && m1 - m0 >= 2 * mr;

@@ -98,10 +98,12 @@ Q8_VNNI_INLINE void dpbusd_tied(__m512i *acc, __m512i a, __m512i w) {
 }
 
 /* acc += K groups [0, ng) of rows a (stride as) times the packed weights w;
- * group g goes to accumulator set g % S. Returns w past the groups. */
-Q8_VNNI_INLINE const int8_t *dot_groups_pf(const int MR, const int NV, const int S, const int PF,
-                                           vnni_acc *acc, const uint8_t *a, size_t as,
-                                           const int8_t *w, size_t ng) {
+ * group g goes to accumulator set g % S. Returns w past the groups.
+ * IN_ROWS: inside run_rows's row loop, where the weights are in L1 after the
+ * first tile (no prefetch ahead) and vpdpbusd goes through dpbusd_tied. */
+Q8_VNNI_INLINE const int8_t *dot_groups_in(const int MR, const int NV, const int S,
+                                           const int IN_ROWS, vnni_acc *acc, const uint8_t *a,
+                                           size_t as, const int8_t *w, size_t ng) {
   size_t g = 0;
   for (; g + S <= ng; g += S) {
 #pragma GCC unroll 4
@@ -109,7 +111,7 @@ Q8_VNNI_INLINE const int8_t *dot_groups_pf(const int MR, const int NV, const int
       __m512i wv[Q8_VNNI_NV];
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) {
-        if (PF && S == 1) _mm_prefetch((const char *)w + Q8_VNNI_PREFETCH + 64 * v, _MM_HINT_T0);
+        if (!IN_ROWS && S == 1) _mm_prefetch((const char *)w + Q8_VNNI_PREFETCH + 64 * v, _MM_HINT_T0);
         wv[v] = _mm512_loadu_si512(w + 64 * v);
       }
 #pragma GCC unroll 16
@@ -117,10 +119,10 @@ Q8_VNNI_INLINE const int8_t *dot_groups_pf(const int MR, const int NV, const int
         const __m512i av = bcast4(a + m * as + 4 * (g + s));
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) {
-          if (PF) {
-            acc->v[s][m][v] = _mm512_dpbusd_epi32(acc->v[s][m][v], av, wv[v]);
-          } else {
+          if (IN_ROWS) {
             dpbusd_tied(&acc->v[s][m][v], av, wv[v]);
+          } else {
+            acc->v[s][m][v] = _mm512_dpbusd_epi32(acc->v[s][m][v], av, wv[v]);
           }
         }
       }
@@ -148,7 +150,7 @@ Q8_VNNI_INLINE const int8_t *dot_groups_pf(const int MR, const int NV, const int
 Q8_VNNI_INLINE const int8_t *dot_groups(const int MR, const int NV, const int S, vnni_acc *acc,
                                         const uint8_t *a, size_t as, const int8_t *w,
                                         size_t ng) {
-  return dot_groups_pf(MR, NV, S, 1, acc, a, as, w, ng);
+  return dot_groups_in(MR, NV, S, 0, acc, a, as, w, ng);
 }
 
 /* Flips (xor 0x80) 64 bytes of each of MR rows into the ring slot dst (rows
@@ -354,13 +356,13 @@ Q8_VNNI_INLINE void finish(const int MR, const int NV, const int S, vnni_acc *ac
 }
 
 /* uint8 activations: broadcast straight from A. */
-Q8_VNNI_INLINE void accumulate_u8(const int MR, const int NV, const int S, const int PF,
+Q8_VNNI_INLINE void accumulate_u8(const int MR, const int NV, const int S, const int IN_ROWS,
                                   vnni_acc *acc, size_t k, const uint8_t *a,
                                   size_t a_stride, const int8_t *packed) {
   init_acc(MR, NV, S, acc, packed);
   const size_t full = k / 4;
   const int8_t *w =
-      dot_groups_pf(MR, NV, S, PF, acc, a, a_stride, packed + Q8_VNNI_NR * 4, full);
+      dot_groups_in(MR, NV, S, IN_ROWS, acc, a, a_stride, packed + Q8_VNNI_NR * 4, full);
   const size_t rest = k % 4;
   if (rest) {
     const __mmask16 mk = (__mmask16)((1u << rest) - 1u);
@@ -384,7 +386,7 @@ Q8_VNNI_INLINE void tile_u8(const int MR, const int NV, const int S, size_t nr, 
                             unsigned char *c, size_t c_stride, const q8_requant_params *rq) {
   vnni_acc acc;
   prefetch_c(MR, c, c_stride, rq ? nr : nr * sizeof(int32_t));
-  accumulate_u8(MR, NV, S, 1, &acc, k, a, a_stride, packed);
+  accumulate_u8(MR, NV, S, 0, &acc, k, a, a_stride, packed);
   finish(MR, NV, S, &acc, nr, c, c_stride, rq);
 }
 
@@ -574,7 +576,7 @@ Q8_VNNI_INLINE size_t rows_full_tiles(const int NV, const int KIND, const int U8
     } else {
       prefetch_c(Q8_VNNI_MR, c, c_stride, KIND == Q8_VNNI_INT32 ? nr * sizeof(int32_t) : nr);
     }
-    accumulate_u8(Q8_VNNI_MR, NV, 1, 0, &acc, k, a, a_stride, packed);
+    accumulate_u8(Q8_VNNI_MR, NV, 1, 1, &acc, k, a, a_stride, packed);
     if (KIND == Q8_VNNI_INT32) {
       store_int32(Q8_VNNI_MR, NV, &acc, nr, c, c_stride);
     } else {
@@ -642,10 +644,9 @@ static void run_rows(size_t m, size_t nr, size_t k, const void *a, size_t a_stri
                      q8_dtype a_dtype, const void *packed, void *c, size_t c_stride,
                      const q8_requant_params *rq) {
   if (a_dtype == Q8_INT8) { /* through the flipping tiles (drivers flip A first) */
-    const size_t c_rows = Q8_VNNI_MR * c_stride;
     for (size_t i = 0; i < m; i += Q8_VNNI_MR) {
       run(m - i < Q8_VNNI_MR ? m - i : Q8_VNNI_MR, nr, k, (const uint8_t *)a + i * a_stride,
-          a_stride, a_dtype, packed, (unsigned char *)c + i / Q8_VNNI_MR * c_rows, c_stride, rq);
+          a_stride, a_dtype, packed, (unsigned char *)c + i * c_stride, c_stride, rq);
     }
     return;
   }
