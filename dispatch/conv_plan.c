@@ -7,6 +7,9 @@
  *          through q8_gemm_blocked;
  *   igemm: every other dense or grouped conv: indirect GEMM
  *          (q8_conv_indirect) over an indirection table built here once;
+ *   windows: dense convs of few input channels (stems) on kernels with
+ *          run_k_ranges: each kernel row a K range read straight from a
+ *          padded copy of the input row (q8_conv_windows), no gather;
  *   depthwise: one input channel per group (groups = in_channels, any
  *          multiplier): the depthwise engine (dispatch/conv_depthwise.h)
  *          with its own kernels;
@@ -25,7 +28,7 @@
 #include "dispatch/registry.h"
 #include "dispatch/threadpool.h"
 
-typedef enum conv_path { CONV_REF = 0, CONV_GEMM, CONV_IGEMM, CONV_DEPTHWISE } conv_path;
+typedef enum conv_path { CONV_REF = 0, CONV_GEMM, CONV_IGEMM, CONV_WINDOWS, CONV_DEPTHWISE } conv_path;
 
 struct q8_conv_plan {
   q8_conv_shape shape;
@@ -41,6 +44,7 @@ struct q8_conv_plan {
   const q8_gemm_ukernel *uk;   /* gemm and igemm */
   void *packed;                /* groups blocks of group_bytes */
   size_t group_bytes;
+  size_t window;               /* windows: bytes of K per kernel row */
   size_t nc;                   /* column block (L2-sized) */
   q8_conv_pixel *pixels;       /* igemm: indirection table */
   q8_conv_segment *segments;
@@ -224,10 +228,10 @@ static bool is_pointwise(const q8_conv_shape *s) {
 
 /* Per group: col_term = bias - (in_zero_point + offset) * sum W, packed by
  * the micro-kernel's own pack. */
-static q8_status pack_groups(q8_conv_plan *plan) {
+static q8_status pack_groups(q8_conv_plan *plan, const int8_t *weights, size_t k) {
   const q8_conv_shape *s = &plan->shape;
   const q8_gemm_ukernel *uk = plan->uk;
-  const size_t k = tap_bytes(s), group_out = s->out_channels / s->groups;
+  const size_t group_out = s->out_channels / s->groups;
   plan->group_bytes = q8_gemm_packed_bytes(uk->nr, uk->kr, group_out, k);
   const size_t bytes = s->groups * plan->group_bytes;
   plan->packed = aligned_alloc(64, (bytes + 63) / 64 * 64);
@@ -238,7 +242,7 @@ static q8_status pack_groups(q8_conv_plan *plan) {
   }
   const int32_t offset = q8_gemm_a_offset(uk, plan->in_dtype);
   for (size_t g = 0; g < s->groups; ++g) {
-    const int8_t *w = plan->weights + g * group_out * k;
+    const int8_t *w = weights + g * group_out * k;
     q8_gemm_col_terms(group_out, k, w, plan->bias ? plan->bias + g * group_out : NULL,
                       plan->in_zero_point, offset, col_term);
     uk->pack(uk->nr, uk->kr, group_out, k, w, col_term,
@@ -247,6 +251,22 @@ static q8_status pack_groups(q8_conv_plan *plan) {
   free(col_term);
   plan->nc = column_block(uk, k);
   return Q8_OK;
+}
+
+/* The windows path's weights: each kernel row padded to the window. */
+static q8_status pack_windows(q8_conv_plan *plan) {
+  const q8_conv_shape *s = &plan->shape;
+  plan->window = q8_conv_window_bytes(plan->uk, s);
+  const size_t k = s->kernel_h * plan->window;
+  int8_t *windows = malloc(s->out_channels * k);
+  if (windows == NULL) {
+    return q8_fail(Q8_ERR_NOMEM, "conv plan: no memory for %zu bytes of window weights",
+                   s->out_channels * k);
+  }
+  q8_conv_windows_weights(s, plan->window, plan->weights, windows);
+  const q8_status st = pack_groups(plan, windows, k);
+  free(windows);
+  return st;
 }
 
 static q8_status build_indirection(q8_conv_plan *plan) {
@@ -321,7 +341,10 @@ static q8_conv_gather_fn choose_gather(q8_isa isa) {
  * splits it), a chunk's store 1, against a load and a store per segment and
  * row. Measured on Zen 4: the MobileNetV2 stem (12 permutes, 4 chunks
  * against 24 copies) 136 -> 130 us; ResNet-50 conv1 (76 permutes, 19 chunks
- * against 56 copies) 667 -> 735 us, so it keeps the copies. */
+ * against 56 copies) 667 -> 735 us, so it keeps the copies. (Both now take
+ * the kernel-row windows instead, which gather nothing: the stem 114 -> 95
+ * us, conv1 668 -> 646 us; this stays for the grouped and dilated convs of
+ * few channels the windows do not take.) */
 static void choose_strided_gather(q8_conv_plan *plan) {
 #if defined(__x86_64__)
   if (plan->gather != q8_conv_gather_x8__avx512vnni || plan->out_w < 2 ||
@@ -367,11 +390,16 @@ static q8_status choose_path(q8_conv_plan *plan) {
     return st;
   }
   plan->uk = kernel->ukernel;
+  if (!is_pointwise(s) && q8_conv_windows_suit(plan->uk, s)) {
+    plan->path = CONV_WINDOWS;
+    snprintf(plan->name, sizeof plan->name, "windows:%s", plan->uk->name);
+    return pack_windows(plan);
+  }
   plan->path = is_pointwise(s) ? CONV_GEMM : CONV_IGEMM;
   plan->gather = choose_gather(kernel->isa);
   snprintf(plan->name, sizeof plan->name, "%s:%s", plan->path == CONV_GEMM ? "gemm" : "igemm",
            plan->uk->name);
-  q8_status st = pack_groups(plan);
+  q8_status st = pack_groups(plan, plan->weights, tap_bytes(s));
   if (st == Q8_OK && plan->path == CONV_IGEMM) st = build_indirection(plan);
   if (st == Q8_OK && plan->path == CONV_IGEMM) choose_strided_gather(plan);
   if (st == Q8_OK && plan->path == CONV_IGEMM) st = build_tiling(plan);
@@ -465,6 +493,14 @@ static void run_group(const run_ctx *r, size_t g, size_t m0, size_t m1, size_t n
     q8_gemm_blocked(plan->uk, &args, m0, m1, n0, n1);
     return;
   }
+  if (plan->path == CONV_WINDOWS) {
+    const q8_conv_windows_args args = {
+        .shape = s, .out_h = plan->out_h, .out_w = plan->out_w, .window = plan->window,
+        .input = r->input, .in_dtype = plan->in_dtype, .in_zero_point = plan->in_zero_point,
+        .packed = packed, .c = c, .rq = rq, .nc = plan->nc, .buffer = panel};
+    q8_conv_windows(plan->uk, &args, m0, m1, n0, n1);
+    return;
+  }
   const q8_conv_indirect_args args = {
       .k = tap_bytes(s), .panel_stride = q8_conv_indirect_panel_stride(plan->uk, tap_bytes(s)),
       .input = r->input + g * group_in,
@@ -484,6 +520,24 @@ static void run_group(const run_ctx *r, size_t g, size_t m0, size_t m1, size_t n
   q8_conv_indirect(plan->uk, &args, m0, m1, n0, n1);
 }
 
+/* Per-thread scratch: the igemm row panel, or the windows' row buffer. */
+static size_t scratch_bytes(const q8_conv_plan *plan) {
+  if (plan->path == CONV_WINDOWS) return q8_conv_windows_buffer_bytes(plan->uk, &plan->shape);
+  if (plan->path == CONV_IGEMM) {
+    return q8_conv_indirect_panel_bytes(plan->uk, tap_bytes(&plan->shape));
+  }
+  return 0;
+}
+
+/* Row units the threads split: tiles of the tiling, output lines (windows),
+ * or row tiles of MR pixels. */
+static size_t row_units(const q8_conv_plan *plan) {
+  if (plan->tiling.count) return plan->shape.batch * plan->tiling.count;
+  if (plan->path == CONV_WINDOWS) return plan->shape.batch * plan->out_h;
+  const size_t pixels = plan->shape.batch * plan->out_h * plan->out_w;
+  return (pixels + plan->uk->mr - 1) / plan->uk->mr;
+}
+
 static void run_task(void *p, size_t i) {
   run_ctx *r = p;
   const q8_conv_plan *plan = r->plan;
@@ -491,18 +545,19 @@ static void run_task(void *p, size_t i) {
   q8_split_task_range(&r->split, i, &first, &last);
   if (first == last) return;
   unsigned char *panel = NULL;
-  if (plan->path == CONV_IGEMM) {
-    panel = malloc(q8_conv_indirect_panel_bytes(plan->uk, tap_bytes(&plan->shape)));
+  const size_t scratch = scratch_bytes(plan);
+  if (scratch) {
+    panel = aligned_alloc(64, (scratch + 63) / 64 * 64);
     if (panel == NULL) {
       atomic_store(&r->status, (int)Q8_ERR_NOMEM);
       return;
     }
   }
-  /* Rows: output pixels, or with border tiles, tiles. */
-  const bool tiled = plan->tiling.count != 0;
+  /* Rows: output pixels; with border tiles, tiles; windows: output lines. */
+  const bool by_units = plan->tiling.count != 0 || plan->path == CONV_WINDOWS;
   const size_t pixels = plan->shape.batch * plan->out_h * plan->out_w;
-  const size_t rows = tiled ? plan->shape.batch * plan->tiling.count : pixels;
-  const size_t row_unit = tiled ? 1 : plan->uk->mr;
+  const size_t rows = by_units ? row_units(plan) : pixels;
+  const size_t row_unit = by_units ? 1 : plan->uk->mr;
   const size_t group_out = plan->shape.out_channels / plan->shape.groups;
   for (size_t g = 0; g < plan->shape.groups; ++g) {
     if (r->split.rows) {
@@ -534,10 +589,8 @@ q8_status q8_conv_run(const q8_conv_plan *plan, const void *input, void *output)
   if (output == NULL) return q8_fail(Q8_ERR_NULL, "conv output is NULL");
   if (plan->path == CONV_REF) return run_reference(plan, input, output);
   if (plan->path == CONV_DEPTHWISE) return q8_dwconv_run(plan->dw, input, output, plan->threads);
-  const size_t pixels = plan->shape.batch * plan->out_h * plan->out_w;
   const size_t group_out = plan->shape.out_channels / plan->shape.groups;
-  const size_t m_tiles = plan->tiling.count ? plan->shape.batch * plan->tiling.count
-                                            : (pixels + plan->uk->mr - 1) / plan->uk->mr;
+  const size_t m_tiles = row_units(plan);
   const size_t n_tiles = (group_out + plan->uk->nr - 1) / plan->uk->nr;
   run_ctx r = {.plan = plan, .input = input, .output = output};
   atomic_init(&r.status, Q8_OK);
@@ -545,8 +598,8 @@ q8_status q8_conv_run(const q8_conv_plan *plan, const void *input, void *output)
   q8_parallel_for(plan->threads, r.split.tasks, run_task, &r);
   const q8_status status = (q8_status)atomic_load(&r.status);
   if (status != Q8_OK) {
-    return q8_fail(status, "conv run: no memory for the %zu-byte row panel of a thread",
-                   q8_conv_indirect_panel_bytes(plan->uk, tap_bytes(&plan->shape)));
+    return q8_fail(status, "conv run: no memory for the %zu-byte scratch of a thread",
+                   scratch_bytes(plan));
   }
   return Q8_OK;
 }

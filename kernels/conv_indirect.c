@@ -584,3 +584,103 @@ void q8_conv_indirect_tiled(const q8_gemm_ukernel *uk, const q8_conv_indirect_ar
   }
   free(a_panel);
 }
+
+/* ---- kernel-row windows ------------------------------------------------------ */
+
+size_t q8_conv_window_bytes(const q8_gemm_ukernel *uk, const q8_conv_shape *s) {
+  return (s->kernel_w * s->in_channels + uk->kr - 1) / uk->kr * uk->kr;
+}
+
+bool q8_conv_windows_suit(const q8_gemm_ukernel *uk, const q8_conv_shape *s) {
+  if (s->groups != 1 || s->dilation_w != 1 || uk->run_k_ranges == NULL || uk->pack_a != NULL ||
+      s->in_channels % uk->kr == 0) {
+    return false;
+  }
+  const size_t windows_k = s->kernel_h * q8_conv_window_bytes(uk, s);
+  const size_t gathered_k = q8_conv_indirect_panel_stride(uk, s->kernel_h * s->kernel_w * s->in_channels);
+  return 3 * windows_k <= 4 * gathered_k;
+}
+
+void q8_conv_windows_weights(const q8_conv_shape *s, size_t window, const int8_t *ohwi,
+                             int8_t *out) {
+  const size_t row = s->kernel_w * s->in_channels;
+  for (size_t i = 0; i < s->out_channels * s->kernel_h; ++i) {
+    memcpy(out + i * window, ohwi + i * row, row);
+    memset(out + i * window + row, 0, window - row);
+  }
+}
+
+/* A buffer row: the padded input row, plus the KR - 1 bytes the last window
+ * may read past it, rounded up to a cache line. */
+static size_t window_row_stride(const q8_gemm_ukernel *uk, const q8_conv_shape *s) {
+  const size_t padded = (s->pad_left + s->in_w + s->pad_right) * s->in_channels;
+  return (padded + uk->kr + 63) / 64 * 64;
+}
+
+/* The K ranges (kernel_h of them) first, then the rows. */
+static size_t window_ranges_bytes(const q8_conv_shape *s) {
+  return (s->kernel_h * sizeof(q8_k_range) + 63) / 64 * 64;
+}
+
+size_t q8_conv_windows_buffer_bytes(const q8_gemm_ukernel *uk, const q8_conv_shape *s) {
+  return window_ranges_bytes(s) + s->kernel_h * window_row_stride(uk, s);
+}
+
+void q8_conv_windows(const q8_gemm_ukernel *uk, const q8_conv_windows_args *args, size_t l0,
+                     size_t l1, size_t n0, size_t n1) {
+  const q8_conv_shape *s = args->shape;
+  const size_t mr = uk->mr, nr = uk->nr, ch = s->in_channels;
+  const size_t nc = args->nc >= nr ? args->nc / nr * nr : nr;
+  const bool flip = q8_gemm_a_offset(uk, args->in_dtype) != 0;
+  const uint8_t flip_byte = flip ? 0x80u : 0u;
+  const q8_dtype a_dtype = flip ? (args->in_dtype == Q8_INT8 ? Q8_UINT8 : Q8_INT8) : args->in_dtype;
+  const unsigned char pad = (unsigned char)((uint8_t)args->in_zero_point ^ flip_byte);
+  const size_t row_stride = window_row_stride(uk, s), in_row = s->in_w * ch;
+  const size_t left = s->pad_left * ch;
+  const size_t k = s->kernel_h * args->window;
+  const size_t block = q8_gemm_block_bytes(uk->nr, uk->kr, k);
+  const size_t c_elem = args->rq ? 1 : sizeof(int32_t);
+  const size_t ldc = s->out_channels * c_elem, a_stride = s->stride_w * ch;
+  q8_k_range *ranges = (q8_k_range *)(void *)args->buffer;
+  unsigned char *rows = args->buffer + window_ranges_bytes(s);
+  for (size_t ky = 0; ky < s->kernel_h; ++ky) {
+    ranges[ky] = (q8_k_range){ky * args->window, args->window, ky * row_stride};
+  }
+  q8_requant_params rq_tile;
+  for (size_t nb = n0; nb < n1; nb += nc) {
+    const size_t nb_end = nb + nc < n1 ? nb + nc : n1;
+    for (size_t l = l0; l < l1; ++l) {
+      const size_t image = l / args->out_h, y = l % args->out_h;
+      const unsigned char *in =
+          (const unsigned char *)args->input + image * s->in_h * in_row;
+      for (size_t ky = 0; ky < s->kernel_h; ++ky) {
+        unsigned char *dst = rows + ky * row_stride;
+        const int64_t iy = (int64_t)(y * s->stride_h + ky * s->dilation_h) - (int64_t)s->pad_top;
+        if (iy < 0 || iy >= (int64_t)s->in_h) {
+          memset(dst, pad, row_stride);
+          continue;
+        }
+        memset(dst, pad, left);
+        q8_copy_flip(dst + left, in + (size_t)iy * in_row, in_row, flip_byte);
+        memset(dst + left + in_row, pad, row_stride - left - in_row);
+      }
+      unsigned char *c_line = (unsigned char *)args->c + l * args->out_w * ldc;
+      for (size_t n = nb; n < nb_end; n += nr) {
+        const size_t cols = nb_end - n < nr ? nb_end - n : nr;
+        const void *packed = (const unsigned char *)args->packed + (n / nr) * block;
+        const q8_requant_params *rq = q8_requant_params_at(args->rq, n, &rq_tile);
+        unsigned char *c_tile = c_line + n * c_elem;
+        if (uk->run_rows_k_ranges) {
+          uk->run_rows_k_ranges(args->out_w, cols, ranges, s->kernel_h, rows, a_stride, a_dtype,
+                                packed, c_tile, ldc, rq);
+          continue;
+        }
+        for (size_t x = 0; x < args->out_w; x += mr) {
+          const size_t tile_rows = args->out_w - x < mr ? args->out_w - x : mr;
+          uk->run_k_ranges(tile_rows, cols, ranges, s->kernel_h, rows + x * a_stride, a_stride,
+                           a_dtype, packed, NULL, c_tile + x * ldc, ldc, rq);
+        }
+      }
+    }
+  }
+}

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "dispatch/cpu.h"
+#include "dispatch/registry.h"
 #include "q8/kernels.h"
 #include "q8/q8.h"
 #include "tests/support/q8test.h"
@@ -71,6 +72,14 @@ static const q8t_conv_case grid[] = {
     {"5x5 pad 2 12 channels groups 3", {1, 11, 9, 12, 18, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 3}},
     {"3x3 dilation 2 asymmetric pads 4 channels", {1, 9, 12, 4, 7, 3, 3, 1, 1, 2, 2, 3, 1, 0, 2, 1}},
     {"3x3 pad 4 16 channels (all-padding outputs)", {1, 4, 5, 16, 17, 3, 3, 1, 1, 1, 1, 4, 4, 4, 4, 1}},
+    /* Kernel-row windows (channels not a multiple of KR): output rows of
+     * 17 pixels (two row tiles and one row), 48 output channels (a column
+     * tail), vertical dilation with asymmetric padding, input rows of 210
+     * bytes (the copy's 64-byte loop), windows of padding only. */
+    {"windows: 17-pixel rows, 48 out", {1, 6, 17, 3, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
+    {"windows: dilation (2,1) 5 channels, asymmetric pads", {2, 9, 11, 5, 19, 3, 3, 1, 2, 2, 1, 2, 0, 0, 3, 1}},
+    {"windows: 70-pixel rows stride 2", {1, 5, 70, 3, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1}},
+    {"windows: pad 3 on a 2x2 kernel", {1, 3, 4, 6, 9, 2, 2, 1, 1, 1, 1, 3, 3, 3, 3, 1}},
     /* Unpadded, 7-pixel output rows: the tiles read the input in place. */
     {"1x1 stride 2 16 channels, 7x7 out, batch 2", {2, 13, 13, 16, 20, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1}},
     {"3x3 dilation 2 groups 2 16 channels, 7x7 out", {1, 11, 11, 16, 12, 3, 3, 1, 1, 2, 2, 0, 0, 0, 0, 2}},
@@ -85,14 +94,21 @@ static bool is_pointwise(const q8_conv_shape *s) {
 }
 
 /* The path the plan must take on a micro-kernel ISA (igemm with or
- * without border tiles: "igemm:" or "igemm+border:"). */
+ * without border tiles: "igemm:" or "igemm+border:"; few input channels on
+ * kernels with run_k_ranges: "windows:"). */
 static const char *expected_path(const q8_conv_shape *s) {
   if (s->groups > 1 && s->groups == s->in_channels) return "q8_dwconv_";
-  return is_pointwise(s) ? "gemm:" : "igemm";
+  if (is_pointwise(s)) return "gemm:";
+  size_t out_h, out_w;
+  cr_assert_eq(q8_conv_output_shape(s, &out_h, &out_w), Q8_OK);
+  const q8_kernel *k = q8_select_gemm_kernel(s->batch * out_h * out_w, false);
+  cr_assert(k && k->ukernel);
+  return q8_conv_windows_suit(k->ukernel, s) ? "windows:" : "igemm";
 }
 
-/* Plans that ran border tiles (skipping padded taps), per ISA. */
-static size_t border_runs;
+/* Plans that ran border tiles (skipping padded taps), and kernel-row
+ * windows, per ISA. */
+static size_t border_runs, window_runs;
 
 /* One configuration of a shape: what varies besides the geometry. */
 typedef struct variant {
@@ -218,6 +234,7 @@ static void run_grid(const char *isa, const q8t_conv_case *cases, size_t count) 
       cr_assert(strncmp(o.kernel, path, strlen(path)) == 0, "%s on %s runs %s, expected %s...",
                 cases[i].name, isa, o.kernel, path);
       if (strncmp(o.kernel, "igemm+border:", 13) == 0) ++border_runs;
+      if (strncmp(o.kernel, "windows:", 8) == 0) ++window_runs;
     }
   }
 }
@@ -257,7 +274,7 @@ Test(conv_plan_paths, bit_exact_with_the_reference_on_every_isa) {
       continue;
     }
     cr_assert_eq(q8_set_isa(isas[i]), Q8_OK, "%s", q8_error_detail());
-    border_runs = 0;
+    border_runs = window_runs = 0;
     run_grid(isas[i], grid, GRID);
     /* Every hand-written kernel has run_k_ranges: each must have taken the
      * border tiles on the padded shapes with channels a multiple of its KR
@@ -266,7 +283,15 @@ Test(conv_plan_paths, bit_exact_with_the_reference_on_every_isa) {
       cr_assert_geq(border_runs, 5 * VARIANTS, "%s: only %zu plans ran border tiles", isas[i],
                     border_runs);
     }
-    cr_log_info("%s: %zu plans ran border tiles", isas[i], border_runs);
+    cr_log_info("%s: %zu plans ran border tiles, %zu kernel-row windows", isas[i], border_runs,
+                window_runs);
+    /* Kernels with run_k_ranges and no A panel (all but AVX2's) take the
+     * windows on the grid's stems and odd-channel shapes. */
+    const q8_kernel *gemm = q8_select_gemm_kernel(1000, false);
+    if (gemm->ukernel && gemm->ukernel->run_k_ranges && gemm->ukernel->pack_a == NULL) {
+      cr_assert_geq(window_runs, 8 * VARIANTS, "%s: only %zu plans ran kernel-row windows",
+                    isas[i], window_runs);
+    }
     /* The MR of this ISA's kernel, from a plan's name, for the tile edges. */
     int8_t w[3] = {1, 2, 3};
     const q8_conv_desc d = {.shape = {1, 1, 64, 1, 3, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1},

@@ -41,7 +41,7 @@ static void odd_run(size_t mr, size_t nr, size_t k, const void *a, size_t a_stri
   }
 }
 static const q8_gemm_ukernel odd_kernel = {"q8_gemm_x8s8_3x5c3__testc", 3, 5, 3, 0,
-                                           q8_gemm_pack_nrkr, odd_run, 0, NULL, NULL, NULL, NULL, NULL};
+                                           q8_gemm_pack_nrkr, odd_run, 0, NULL, NULL, NULL, NULL, NULL, NULL};
 
 typedef struct tcase {
   size_t m, n, k;
@@ -458,7 +458,7 @@ Test(gemm_ukernels, run_rows_over_many_row_tiles) {
  * A's bytes outside the ranges are random, so reading one shows. fill: 0
  * random, -1 / +1 A at its minimum / maximum with every weight -128. */
 static void check_k_ranges(const q8_gemm_ukernel *uk, q8t_rng *r, size_t m, size_t n, size_t k,
-                           q8_dtype out, bool adjust, int fill) {
+                           q8_dtype out, bool adjust, int fill, bool via_rows) {
   /* A as the kernel reads it as is: the type whose offset is 0. */
   q8_dtype native = uk->uint8_a_offset == 0 ? Q8_UINT8 : Q8_INT8;
   if (uk->uint8_a_offset == 0 && uk->int8_a_offset == 0 && q8t_range(r, 0, 1)) native = Q8_INT8;
@@ -525,15 +525,21 @@ static void check_k_ranges(const q8_gemm_ukernel *uk, q8t_rng *r, size_t m, size
     cr_assert_not_null(panel);
     uk->pack_a(m, k, a.data, lda, native, panel);
   }
-  uk->run_k_ranges(m, n, ranges, nranges, panel ? panel : a.data, lda, native, packed, col_adjust,
-                   got.data, ldc * esize, rqp);
+  if (via_rows) { /* any m, no col_adjust */
+    uk->run_rows_k_ranges(m, n, ranges, nranges, a.data, lda, native, packed, got.data,
+                          ldc * esize, rqp);
+  } else {
+    uk->run_k_ranges(m, n, ranges, nranges, panel ? panel : a.data, lda, native, packed,
+                     col_adjust, got.data, ldc * esize, rqp);
+  }
   free(panel);
   cr_assert_eq(q8_ref_gemm(m, n, k, zeroed, k, native, 0, w, k, NULL, folded, rqp, want.data, ldc),
                Q8_OK);
   cr_assert(memcmp(got.data, want.data, m * ldc * esize) == 0,
-            "%s run_k_ranges: m=%zu n=%zu k=%zu, %zu ranges, adjust %d, fill %d, out %s differs "
+            "%s %s: m=%zu n=%zu k=%zu, %zu ranges, adjust %d, fill %d, out %s differs "
             "from the reference",
-            uk->name, m, n, k, nranges, adjust, fill, out == Q8_INT32 ? "s32" : "8-bit");
+            uk->name, via_rows ? "run_rows_k_ranges" : "run_k_ranges", m, n, k, nranges, adjust,
+            fill, out == Q8_INT32 ? "s32" : "8-bit");
   cr_assert(q8t_buf_guards_ok(&got), "%s run_k_ranges wrote outside C (m=%zu n=%zu)", uk->name, m,
             n);
   cr_assert(q8t_buf_guards_ok(&a), "%s run_k_ranges wrote into A", uk->name);
@@ -565,13 +571,45 @@ Test(gemm_ukernels, k_ranges_match_the_reference) {
           const q8_dtype out = (m + ni + ki) % 3 == 0 ? Q8_INT32 : (m + ki) % 2 ? Q8_INT8 : Q8_UINT8;
           for (int fill = -1; fill <= 1; ++fill) {
             check_k_ranges(uk, &r, m, ns[ni] < uk->nr ? ns[ni] : uk->nr, ks[ki], out,
-                           (m + ni + (fill != 0)) % 2, fill);
+                           (m + ni + (fill != 0)) % 2, fill, false);
           }
         }
       }
     }
   }
   cr_log_info("run_k_ranges tested on %zu kernels", tested);
+}
+
+/* run_rows_k_ranges over many row tiles and a row tail, every output type,
+ * column counts around one and two vectors, ranges at unaligned offsets. */
+Test(gemm_ukernels, rows_k_ranges_match_the_reference) {
+  q8t_rng r = q8t_rng_new(43);
+  const q8_gemm_ukernel *uks[32];
+  const size_t count = runnable_ukernels(uks, 32);
+  size_t tested = 0;
+  for (size_t i = 0; i < count; ++i) {
+    const q8_gemm_ukernel *uk = uks[i];
+    if (uk->run_rows_k_ranges == NULL) continue;
+    ++tested;
+    const size_t ms[] = {1, uk->mr - 1, uk->mr, uk->mr + 1, 3 * (size_t)uk->mr, 37, 112};
+    const size_t ns[] = {1, 15, 16, 17, 31, 32};
+    const size_t ks[] = {uk->kr, 3 * uk->kr, 9 * uk->kr, 42 * uk->kr};
+    const q8_dtype outs[] = {Q8_INT32, Q8_INT8, Q8_UINT8};
+    for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; ++mi) {
+      if (ms[mi] == 0) continue;
+      for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ++ni) {
+        for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ++ki) {
+          for (size_t oi = 0; oi < 3; ++oi) {
+            const int fill = (int)((mi + ni + ki + oi) % 3) - 1;
+            check_k_ranges(uk, &r, ms[mi], ns[ni] < uk->nr ? ns[ni] : uk->nr, ks[ki], outs[oi],
+                           false, fill, true);
+          }
+        }
+      }
+    }
+  }
+  if (tested == 0) cr_log_info("no runnable kernel has run_rows_k_ranges: nothing to test here");
+  cr_log_info("run_rows_k_ranges tested on %zu kernels", tested);
 }
 
 /* ---- through the public API, every usable ISA forced, threads 1 and 2 ---- */

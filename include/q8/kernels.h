@@ -193,6 +193,14 @@ typedef struct q8_gemm_ukernel {
   void (*run_rows)(size_t m, size_t nr, size_t k, const void *a, size_t a_stride,
                    q8_dtype a_dtype, const void *packed, void *c, size_t c_stride,
                    const q8_requant_params *rq);
+  /* Optional (NULL: drivers call run_k_ranges per tile): run_k_ranges
+   * without col_adjust over any number of rows m, as run_rows is to run
+   * (ranges not NULL). For the kernel-row windows (q8_conv_windows), whose
+   * tiles are short (the stem: 9 K groups). */
+  void (*run_rows_k_ranges)(size_t m, size_t nr, const q8_k_range *ranges, size_t nranges,
+                            const void *a, size_t a_stride, q8_dtype a_dtype,
+                            const void *packed, void *c, size_t c_stride,
+                            const q8_requant_params *rq);
 } q8_gemm_ukernel;
 
 /* What the kernel adds to activations of type a_dtype: the offset of col_term. */
@@ -446,6 +454,49 @@ void q8_conv_tiling_free(q8_conv_tiling *t);
 void q8_conv_indirect_tiled(const q8_gemm_ukernel *uk, const q8_conv_indirect_args *args,
                             const q8_conv_tiling *tiling, const int32_t *col_adjust,
                             size_t adjust_stride, size_t t0, size_t t1, size_t n0, size_t n1);
+
+/* ---- kernel-row windows (kernels with run_k_ranges and no A panel) ---------
+ * Without horizontal dilation, the taps of one kernel row are kernel_w * Cg
+ * contiguous bytes of an input row (one group), and the receptive fields of
+ * one output line start stride_w * Cg bytes apart along it. So one output
+ * line is kernel_h GEMMs whose A is the input row itself, read at that
+ * stride: no gather. Each kernel row becomes one K range of kernel_w * Cg
+ * bytes rounded up to KR (the window; the packed weights hold zeros past
+ * the taps, so the few bytes a window reads beyond them count for nothing).
+ * Per output line the driver copies the kernel_h input rows into a buffer,
+ * padded left and right (and rows above or below the image entirely) with
+ * the zero point, flipped on the way where the kernel's offset asks. For
+ * inputs of few channels, whose gather is long for little arithmetic (the
+ * MobileNetV2 stem: 27 bytes per pixel from 3 pieces), at the price of the
+ * zero padding of each window (there 36 bytes of K instead of 28). */
+/* The window: kernel_w * Cg rounded up to uk->kr. */
+size_t q8_conv_window_bytes(const q8_gemm_ukernel *uk, const q8_conv_shape *shape);
+/* Whether the path applies (groups 1, dilation_w 1, a kernel with
+ * run_k_ranges and no A panel) and pays: Cg not a multiple of KR (else the
+ * tiled igemm reads the input in place already), the windows' K at most 4/3
+ * of the gathered K. */
+bool q8_conv_windows_suit(const q8_gemm_ukernel *uk, const q8_conv_shape *shape);
+/* Weights OHWI [oc][kh][kw * Cg] to [oc][kh][window], zeros past the taps. */
+void q8_conv_windows_weights(const q8_conv_shape *shape, size_t window, const int8_t *ohwi,
+                             int8_t *out);
+typedef struct q8_conv_windows_args {
+  const q8_conv_shape *shape;     /* groups 1, dilation_w 1 */
+  size_t out_h, out_w;
+  size_t window;                  /* q8_conv_window_bytes */
+  const void *input;
+  q8_dtype in_dtype;
+  int32_t in_zero_point;
+  const void *packed;             /* weights from q8_conv_windows_weights, packed by uk->pack */
+  void *c;
+  const q8_requant_params *rq;    /* NULL: int32 output */
+  size_t nc;                      /* column block, multiple of uk->nr */
+  unsigned char *buffer;          /* q8_conv_windows_buffer_bytes of scratch, 64-byte aligned */
+} q8_conv_windows_args;
+size_t q8_conv_windows_buffer_bytes(const q8_gemm_ukernel *uk, const q8_conv_shape *shape);
+/* Output lines [l0, l1) (line l: image l / out_h, row l % out_h) x columns
+ * [n0, n1) (n0 a multiple of uk->nr), single-threaded. */
+void q8_conv_windows(const q8_gemm_ukernel *uk, const q8_conv_windows_args *args, size_t l0,
+                     size_t l1, size_t n0, size_t n1);
 
 /* dst[i] = src[i] ^ flip for len bytes (flip: 0, or 0x80 for the sign-bit flip
  * behind the activation offsets); dst may equal src. */

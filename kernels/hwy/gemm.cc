@@ -322,6 +322,7 @@ const q8_gemm_ukernel q8_gemm_x8s8_8x16c2__hwy = {
     nullptr,
     nullptr, /* no run_k_ranges: the indirect conv multiplies every tap */
     nullptr, /* no run_rows */
+    nullptr, /* no run_rows_k_ranges */
 };
 }  // extern "C"
 #endif  // HWY_ONCE
