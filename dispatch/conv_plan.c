@@ -28,7 +28,13 @@
 #include "dispatch/registry.h"
 #include "dispatch/threadpool.h"
 
-typedef enum conv_path { CONV_REF = 0, CONV_GEMM, CONV_IGEMM, CONV_WINDOWS, CONV_DEPTHWISE } conv_path;
+typedef enum conv_path {
+  CONV_REF = 0,
+  CONV_GEMM,
+  CONV_IGEMM,
+  CONV_WINDOWS,
+  CONV_DEPTHWISE
+} conv_path;
 
 struct q8_conv_plan {
   q8_conv_shape shape;
@@ -41,10 +47,9 @@ struct q8_conv_plan {
   bool requantize;
   q8_plan_requant rq;
   conv_path path;
-  const q8_gemm_ukernel *uk;   /* gemm and igemm */
+  const q8_gemm_ukernel *uk;   /* gemm, igemm and windows */
   void *packed;                /* groups blocks of group_bytes */
   size_t group_bytes;
-  size_t window;               /* windows: bytes of K per kernel row */
   size_t nc;                   /* column block (L2-sized) */
   q8_conv_pixel *pixels;       /* igemm: indirection table */
   q8_conv_segment *segments;
@@ -256,14 +261,13 @@ static q8_status pack_groups(q8_conv_plan *plan, const int8_t *weights, size_t k
 /* The windows path's weights: each kernel row padded to the window. */
 static q8_status pack_windows(q8_conv_plan *plan) {
   const q8_conv_shape *s = &plan->shape;
-  plan->window = q8_conv_window_bytes(plan->uk, s);
-  const size_t k = s->kernel_h * plan->window;
+  const size_t window = q8_conv_window_bytes(plan->uk, s), k = s->kernel_h * window;
   int8_t *windows = malloc(s->out_channels * k);
   if (windows == NULL) {
     return q8_fail(Q8_ERR_NOMEM, "conv plan: no memory for %zu bytes of window weights",
                    s->out_channels * k);
   }
-  q8_conv_windows_weights(s, plan->window, plan->weights, windows);
+  q8_conv_windows_weights(s, window, plan->weights, windows);
   const q8_status st = pack_groups(plan, windows, k);
   free(windows);
   return st;
@@ -495,8 +499,7 @@ static void run_group(const run_ctx *r, size_t g, size_t m0, size_t m1, size_t n
   }
   if (plan->path == CONV_WINDOWS) {
     const q8_conv_windows_args args = {
-        .shape = s, .out_h = plan->out_h, .out_w = plan->out_w, .window = plan->window,
-        .input = r->input, .in_dtype = plan->in_dtype, .in_zero_point = plan->in_zero_point,
+        .shape = s, .out_h = plan->out_h, .out_w = plan->out_w, .input = r->input, .in_dtype = plan->in_dtype, .in_zero_point = plan->in_zero_point,
         .packed = packed, .c = c, .rq = rq, .nc = plan->nc, .buffer = panel};
     q8_conv_windows(plan->uk, &args, m0, m1, n0, n1);
     return;

@@ -288,6 +288,14 @@ void q8_conv_gather(const q8_conv_indirect_args *args, size_t m, size_t rows, ui
   }
 }
 
+/* The type the driver hands the kernel: in_dtype, or the other one where
+ * the kernel's offset for in_dtype is not 0 and the driver flips the bytes
+ * on their way into the panel or buffer (col_term holds the +-128). */
+static q8_dtype kernel_a_dtype(const q8_gemm_ukernel *uk, q8_dtype in_dtype) {
+  if (q8_gemm_a_offset(uk, in_dtype) == 0) return in_dtype;
+  return in_dtype == Q8_INT8 ? Q8_UINT8 : Q8_INT8;
+}
+
 void q8_conv_indirect(const q8_gemm_ukernel *uk, const q8_conv_indirect_args *args,
                       size_t m0, size_t m1, size_t n0, size_t n1) {
   /* The kernels run over whole panel rows (see q8_conv_indirect_args). */
@@ -298,8 +306,7 @@ void q8_conv_indirect(const q8_gemm_ukernel *uk, const q8_conv_indirect_args *ar
   const bool flip = q8_gemm_a_offset(uk, args->in_dtype) != 0;
   const uint8_t flip_byte = flip ? 0x80u : 0u;
   const q8_conv_gather_fn gather = args->gather ? args->gather : q8_conv_gather;
-  const q8_dtype flipped = args->in_dtype == Q8_INT8 ? Q8_UINT8 : Q8_INT8;
-  const q8_dtype a_dtype = flip ? flipped : args->in_dtype;
+  const q8_dtype a_dtype = kernel_a_dtype(uk, args->in_dtype);
   /* The kernel's own panel, if it has one (AVX2: int16 pairs), made from the
    * gathered rows once per row tile. */
   void *a_panel = q8_gemm_a_panel_new(uk, k);
@@ -540,7 +547,7 @@ void q8_conv_indirect_tiled(const q8_gemm_ukernel *uk, const q8_conv_indirect_ar
   ordered.pixels = tiling->pixels;
   q8_requant_params rq_tile;
   /* Kernels with an A panel (AVX2) read the ranges from it. */
-  const q8_dtype a_dtype = flip ? (args->in_dtype == Q8_INT8 ? Q8_UINT8 : Q8_INT8) : args->in_dtype;
+  const q8_dtype a_dtype = kernel_a_dtype(uk, args->in_dtype);
   void *a_panel = q8_gemm_a_panel_new(uk, k);
   const void *a = a_panel ? a_panel : args->panel;
   /* No memory for that panel: run every tap over the gathered rows (their
@@ -597,7 +604,8 @@ bool q8_conv_windows_suit(const q8_gemm_ukernel *uk, const q8_conv_shape *s) {
     return false;
   }
   const size_t windows_k = s->kernel_h * q8_conv_window_bytes(uk, s);
-  const size_t gathered_k = q8_conv_indirect_panel_stride(uk, s->kernel_h * s->kernel_w * s->in_channels);
+  const size_t gathered_k =
+      q8_conv_indirect_panel_stride(uk, s->kernel_h * s->kernel_w * s->in_channels);
   return 3 * windows_k <= 4 * gathered_k;
 }
 
@@ -633,18 +641,18 @@ void q8_conv_windows(const q8_gemm_ukernel *uk, const q8_conv_windows_args *args
   const size_t nc = args->nc >= nr ? args->nc / nr * nr : nr;
   const bool flip = q8_gemm_a_offset(uk, args->in_dtype) != 0;
   const uint8_t flip_byte = flip ? 0x80u : 0u;
-  const q8_dtype a_dtype = flip ? (args->in_dtype == Q8_INT8 ? Q8_UINT8 : Q8_INT8) : args->in_dtype;
+  const q8_dtype a_dtype = kernel_a_dtype(uk, args->in_dtype);
   const unsigned char pad = (unsigned char)((uint8_t)args->in_zero_point ^ flip_byte);
   const size_t row_stride = window_row_stride(uk, s), in_row = s->in_w * ch;
   const size_t left = s->pad_left * ch;
-  const size_t k = s->kernel_h * args->window;
+  const size_t window = q8_conv_window_bytes(uk, s), k = s->kernel_h * window;
   const size_t block = q8_gemm_block_bytes(uk->nr, uk->kr, k);
   const size_t c_elem = args->rq ? 1 : sizeof(int32_t);
   const size_t ldc = s->out_channels * c_elem, a_stride = s->stride_w * ch;
   q8_k_range *ranges = (q8_k_range *)(void *)args->buffer;
   unsigned char *rows = args->buffer + window_ranges_bytes(s);
   for (size_t ky = 0; ky < s->kernel_h; ++ky) {
-    ranges[ky] = (q8_k_range){ky * args->window, args->window, ky * row_stride};
+    ranges[ky] = (q8_k_range){ky * window, window, ky * row_stride};
   }
   q8_requant_params rq_tile;
   for (size_t nb = n0; nb < n1; nb += nc) {

@@ -482,7 +482,6 @@ void q8_conv_windows_weights(const q8_conv_shape *shape, size_t window, const in
 typedef struct q8_conv_windows_args {
   const q8_conv_shape *shape;     /* groups 1, dilation_w 1 */
   size_t out_h, out_w;
-  size_t window;                  /* q8_conv_window_bytes */
   const void *input;
   q8_dtype in_dtype;
   int32_t in_zero_point;
