@@ -243,6 +243,13 @@ DW_INLINE __m512i dw_requant(const q8_rq512 *p, int kind, __m512i acc) {
   return kind == DW_OUT_GEMMLOWP ? q8_rq512_gemmlowp(p, acc) : q8_rq512_single(p, acc);
 }
 
+/* Accumulator a of a block, requantized (fp32: without zero point and lower
+ * bound, see q8_rq512_pack4). */
+DW_INLINE __m512i dw_rq_slot(const dw_rq *s, int kind, const __m512i acc[4], size_t a) {
+  return kind == DW_OUT_FP32 ? q8_rq512_fp32_upper(acc[a], s->scale[a], s->fhi)
+                             : dw_requant(&s->acc[a], kind, acc[a]);
+}
+
 /* pair_step: 0, or two pixels of at most 32 channels (see dw_slot_vectors),
  * the second's output pair_step bytes after the first's. */
 DW_INLINE void dw_store(unsigned char *out, size_t cn, __mmask64 mask, bool full, int kind,
@@ -259,14 +266,12 @@ DW_INLINE void dw_store(unsigned char *out, size_t cn, __mmask64 mask, bool full
     }
     return;
   }
-  /* The saturating packs interleave the slots back into channel order. */
-  __m512i z[4];
-  for (size_t a = 0; a < 4; ++a) {
-    z[a] = kind == DW_OUT_FP32 ? q8_rq512_fp32_upper(acc[a], s->scale[a], s->fhi)
-                               : dw_requant(&s->acc[a], kind, acc[a]);
-  }
-  const __m512i b =
-      q8_rq512_pack4(z[0], z[1], z[2], z[3], kind == DW_OUT_FP32, s->zp16, s->qmin8, out_dtype);
+  /* The saturating packs interleave the slots back into channel order.
+   * Four values, not an array: GCC stored such an array to the stack in
+   * every iteration of the pair loops. */
+  const __m512i b = q8_rq512_pack4(dw_rq_slot(s, kind, acc, 0), dw_rq_slot(s, kind, acc, 1),
+                                   dw_rq_slot(s, kind, acc, 2), dw_rq_slot(s, kind, acc, 3),
+                                   kind == DW_OUT_FP32, s->zp16, s->qmin8, out_dtype);
   if (pair_step) {
     _mm256_mask_storeu_epi8(out, (__mmask32)mask, _mm512_castsi512_si256(b));
     _mm256_mask_storeu_epi8(out + pair_step, (__mmask32)mask, _mm512_extracti64x4_epi64(b, 1));
@@ -307,19 +312,27 @@ DW_INLINE dw_rows3 dw_rows3_of(const q8_dwconv_row *r, size_t c0) {
   return R;
 }
 
-#define DW_COLUMNS(W, SI, MASK, PAIR)                                                              \
-  DW_INLINE void dw_column##W(const dw_rows3 *R, ptrdiff_t ix, MASK mask, bool s8,          \
-                              __m##W##i col[4]) {                                            \
+#define DW_COLUMNS(W, SI, MASK, PAIR)                                                        \
+  DW_INLINE void dw_column##W(const dw_rows3 *R, ptrdiff_t ix, MASK mask, bool s8,           \
+                              bool select, __m##W##i col[4]) {                               \
     /* Unsigned: a column left of the input wraps to a huge value. */                        \
+    const bool inside = (size_t)ix < R->in_w;                                                \
+    const uintptr_t at = (uintptr_t)ix * R->channels, zero = (uintptr_t)R->zero;             \
     __m##W##i x[3];                                                                          \
-    if (__builtin_expect((size_t)ix < R->in_w, 1)) {                                         \
-      const size_t at = (size_t)ix * R->channels;                                            \
+    if (select) {                                                                            \
+      /* Stride 2: a select of addresses, not a branch, whose rare side made                 \
+       * GCC keep the hot loop's columns on the stack. */                                    \
+      for (size_t ky = 0; ky < 3; ++ky) {                                                    \
+        const uintptr_t p = zero + (((uintptr_t)R->row[ky] + at - zero) & -(uintptr_t)inside); \
+        x[ky] = _mm##W##_maskz_loadu_epi8(mask, (const void *)p);                            \
+      }                                                                                      \
+    } else if (__builtin_expect(inside, 1)) {                                                \
       for (size_t ky = 0; ky < 3; ++ky) x[ky] = _mm##W##_maskz_loadu_epi8(mask, R->row[ky] + at); \
     } else {                                                                                 \
       x[0] = x[1] = x[2] = _mm##W##_maskz_loadu_epi8(mask, R->zero);                         \
     }                                                                                        \
     for (size_t ky = 0; ky < 3 && s8; ++ky) {                                                \
-      x[ky] = _mm##W##_xor_##SI(x[ky], _mm##W##_set1_epi8((char)0x80));                     \
+      x[ky] = _mm##W##_xor_##SI(x[ky], _mm##W##_set1_epi8((char)0x80));                      \
     }                                                                                        \
     /* Element 3 of each group has weight 0: row 2 fills it. */                              \
     const __m##W##i a_lo = _mm##W##_unpacklo_epi8(x[0], x[1]);                               \
@@ -332,7 +345,7 @@ DW_INLINE dw_rows3 dw_rows3_of(const q8_dwconv_row *r, size_t c0) {
     col[3] = _mm##W##_unpackhi_epi16(a_hi, b_hi);                                            \
   }                                                                                          \
                                                                                              \
-  DW_INLINE void dw_pixel_columns##W(const __m##W##i terms[4], const __m##W##i w[12],         \
+  DW_INLINE void dw_pixel_columns##W(const __m##W##i terms[4], const __m##W##i w[12],        \
                                      __m##W##i left[4], __m##W##i mid[4],                    \
                                      const __m##W##i right[4], __m##W##i acc[4]) {           \
     for (size_t a = 0; a < 4; ++a) {                                                         \
@@ -344,26 +357,26 @@ DW_INLINE dw_rows3 dw_rows3_of(const q8_dwconv_row *r, size_t c0) {
     }                                                                                        \
   }                                                                                          \
                                                                                              \
-  /* Stride 2, column by column: the pixel's middle and right columns are    \
-   * multiplied as soon as they are made, and the right one also starts the   \
-   * next pixel (its left column, weights kx = 0) in `next`. No left/mid/right \
-   * arrays stay live across pixels: with them, 12 column registers, 12 weight \
-   * registers, the terms and the requantization did not fit in 32 and the    \
-   * loop spilled to the stack. */                                            \
+  /* Stride 2, column by column: the pixel's middle and right columns are                    \
+   * multiplied as soon as they are made, and the right one also starts the                  \
+   * next pixel (its left column, weights kx = 0) in `next`. No left/mid/right               \
+   * arrays stay live across pixels: with them, 12 column registers, 12 weight               \
+   * registers, the terms and the requantization did not fit in 32 and the                   \
+   * loop spilled to the stack. */                                                           \
   DW_INLINE void dw_pixel_s2##W(const dw_rows3 *R, ptrdiff_t right_x, MASK mask, bool s8,    \
-                                const __m##W##i terms[4], const __m##W##i w[12],            \
-                                __m##W##i next[4], __m##W##i acc[4]) {                      \
+                                const __m##W##i terms[4], const __m##W##i w[12],             \
+                                __m##W##i next[4], __m##W##i acc[4]) {                       \
     __m##W##i col[4];                                                                        \
-    dw_column##W(R, right_x - 1, mask, s8, col);                                             \
+    dw_column##W(R, right_x - 1, mask, s8, true, col);                                       \
     for (size_t a = 0; a < 4; ++a) acc[a] = _mm##W##_dpbusd_epi32(next[a], col[a], w[4 + a]); \
-    dw_column##W(R, right_x, mask, s8, col);                                                 \
+    dw_column##W(R, right_x, mask, s8, true, col);                                           \
     for (size_t a = 0; a < 4; ++a) {                                                         \
       acc[a] = _mm##W##_dpbusd_epi32(acc[a], col[a], w[8 + a]);                              \
       next[a] = _mm##W##_dpbusd_epi32(terms[a], col[a], w[a]);                               \
     }                                                                                        \
   }                                                                                          \
                                                                                              \
-  /* PAIR: pixels two at a time, one in each 256-bit half of the             \
+  /* PAIR: pixels two at a time, one in each 256-bit half of the                             \
    * requantization (W = 256 only). */                                                       \
   DW_INLINE void dw_block_columns##W(const q8_dwconv_row *r, size_t stride, bool s8,         \
                                      bool full, int kind, size_t c0, size_t cn,              \
@@ -381,14 +394,14 @@ DW_INLINE dw_rows3 dw_rows3_of(const q8_dwconv_row *r, size_t c0) {
     const size_t out_elem = r->rq ? 1 : sizeof(int32_t), step = r->channels * out_elem;      \
     const q8_dtype out_dtype = r->rq ? r->rq->out_dtype : Q8_INT32;                          \
     const ptrdiff_t pad = (ptrdiff_t)r->pad_left;                                            \
-    /* Stride 1: the current pixel's columns (left, mid, right); stride 2:    \
+    /* Stride 1: the current pixel's columns (left, mid, right); stride 2:                   \
      * next, the next pixel's accumulators (dw_pixel_s2). */                                 \
     __m##W##i left[4], mid[4], right[4], next[4], first[4], second[4];                       \
     const dw_rows3 R = dw_rows3_of(r, c0);                                                   \
-    dw_column##W(&R, -pad, mask, s8, left);                                                  \
+    dw_column##W(&R, -pad, mask, s8, false, left);                                           \
     for (size_t a = 0; a < 4; ++a) next[a] = terms[a];                                       \
     if (stride == 1) {                                                                       \
-      dw_column##W(&R, 1 - pad, mask, s8, mid);                                              \
+      dw_column##W(&R, 1 - pad, mask, s8, false, mid);                                       \
     } else {                                                                                 \
       for (size_t a = 0; a < 4; ++a) next[a] = _mm##W##_dpbusd_epi32(next[a], left[a], w[a]); \
     }                                                                                        \
@@ -399,7 +412,7 @@ DW_INLINE dw_rows3 dw_rows3_of(const q8_dwconv_row *r, size_t c0) {
         dw_pixel_s2##W(&R, right_x, mask, s8, terms, w, next, first);                        \
       } else {                                                                               \
         /* Stride 1: one new column; left and mid shifted by the previous pixel. */          \
-        dw_column##W(&R, right_x, mask, s8, right);                                          \
+        dw_column##W(&R, right_x, mask, s8, false, right);                                   \
         dw_pixel_columns##W(terms, w, left, mid, right, first);                              \
       }                                                                                      \
       __m512i acc[4];                                                                        \
@@ -407,7 +420,7 @@ DW_INLINE dw_rows3 dw_rows3_of(const q8_dwconv_row *r, size_t c0) {
         if (stride == 2) {                                                                   \
           dw_pixel_s2##W(&R, right_x + 2, mask, s8, terms, w, next, second);                 \
         } else {                                                                             \
-          dw_column##W(&R, right_x + 1, mask, s8, right);                                    \
+          dw_column##W(&R, right_x + 1, mask, s8, false, right);                             \
           dw_pixel_columns##W(terms, w, left, mid, right, second);                           \
         }                                                                                    \
         for (size_t a = 0; a < 4; ++a) acc[a] = dw_join##W(first[a], second[a]);             \
@@ -470,7 +483,7 @@ DW_INLINE void dw_block_kind(const q8_dwconv_row *r, size_t kh, size_t kw, size_
                              size_t dilation, bool s8, bool dedicated, bool columns, bool full,
                              bool half, int kind, size_t c0, size_t cn,
                              const unsigned char *block) {
-#define DW_BLOCK_AS(k) \
+#define DW_BLOCK_AS(k)                                                                       \
   dw_block(r, kh, kw, stride, dilation, s8, dedicated, columns, full, half, k, c0, cn, block)
   switch (kind) {
     case DW_OUT_I32: DW_BLOCK_AS(DW_OUT_I32); break;
