@@ -180,23 +180,25 @@ DW_INLINE __mmask16 dw_lanes(size_t cn, size_t q) {
 }
 
 /* A per-channel int32 array (or float bits) of the block in slot order;
- * channels past cn read 0 (harmless parameters, never stored). pair: a block
- * of at most 32 channels for two pixels at once (dw_block_columns256), the
- * parameters of channels c0 .. c0 + 31 in both 256-bit halves. */
-DW_INLINE void dw_slot_vectors(const void *v, size_t c0, size_t cn, bool pair,
+ * channels past cn read 0 (harmless parameters, never stored). pixels: how
+ * many pixels one vector holds: 1; 2 for a block of at most 32 channels
+ * (dw_block_columns256), the parameters of channels c0 .. c0 + 31 in both
+ * 256-bit halves; 4 for at most 16 (dw_block_quarter_s2), those of c0 ..
+ * c0 + 15 in every 128-bit lane. */
+DW_INLINE void dw_slot_vectors(const void *v, size_t c0, size_t cn, size_t pixels,
                                __m512i slots[4]) {
   __m512i natural[4];
   for (size_t q = 0; q < 4; ++q) {
-    const size_t qc = pair ? q % 2 : q;
+    const size_t qc = q % (4 / pixels);
     natural[q] = _mm512_maskz_loadu_epi32(dw_lanes(cn, qc), (const int32_t *)v + c0 + 16 * qc);
   }
   dw_transpose(natural, slots);
 }
 
-DW_INLINE void dw_slot_params(const int32_t *v, size_t c0, size_t cn, bool pair,
+DW_INLINE void dw_slot_params(const int32_t *v, size_t c0, size_t cn, size_t pixels,
                               int32_t out[DW_CT]) {
   __m512i slots[4];
-  dw_slot_vectors(v, c0, cn, pair, slots);
+  dw_slot_vectors(v, c0, cn, pixels, slots);
   for (size_t a = 0; a < 4; ++a) _mm512_storeu_si512(out + 16 * a, slots[a]);
 }
 
@@ -208,14 +210,14 @@ DW_INLINE void dw_rq_clear(dw_rq *s) {
 }
 
 DW_INLINE void dw_rq_init(dw_rq *s, const q8_requant_params *rq, size_t c0, size_t cn,
-                          bool pair) {
+                          size_t pixels) {
   dw_rq_clear(s);
   int32_t multiplier[DW_CT], shift[DW_CT];
   q8_requant_params slots = *rq;
   if (rq->mode == Q8_REQUANT_FP32) {
     if (rq->channels > 1) {
       __m512i bits[4];
-      dw_slot_vectors(rq->scale, c0, cn, pair, bits);
+      dw_slot_vectors(rq->scale, c0, cn, pixels, bits);
       for (size_t a = 0; a < 4; ++a) s->scale[a] = _mm512_castsi512_ps(bits[a]);
     } else {
       for (size_t a = 0; a < 4; ++a) s->scale[a] = _mm512_set1_ps(rq->scale[0]);
@@ -226,8 +228,8 @@ DW_INLINE void dw_rq_init(dw_rq *s, const q8_requant_params *rq, size_t c0, size
     return;
   }
   if (rq->channels > 1) {
-    dw_slot_params(rq->multiplier, c0, cn, pair, multiplier);
-    dw_slot_params(rq->shift, c0, cn, pair, shift);
+    dw_slot_params(rq->multiplier, c0, cn, pixels, multiplier);
+    dw_slot_params(rq->shift, c0, cn, pixels, shift);
     slots.channels = DW_CT;
     slots.multiplier = multiplier;
     slots.shift = shift;
@@ -312,28 +314,21 @@ DW_INLINE dw_rows3 dw_rows3_of(const q8_dwconv_row *r, size_t c0) {
   return R;
 }
 
+/* Row ky of input column ix, or the zero pixel outside the row: a select of
+ * addresses, not a branch. Stride 2 reads its columns so; with a branch,
+ * whose rare side joins the hot loop again, GCC kept the loop's columns on
+ * the stack. */
+DW_INLINE const void *dw_column_at(const dw_rows3 *R, ptrdiff_t ix, size_t ky) {
+  /* Unsigned: a column left of the input wraps to a huge value. */
+  const uintptr_t inside = -(uintptr_t)((size_t)ix < R->in_w);
+  const uintptr_t at = (uintptr_t)R->row[ky] + (uintptr_t)ix * R->channels;
+  const uintptr_t zero = (uintptr_t)R->zero;
+  return (const void *)(zero + ((at - zero) & inside));
+}
+
 #define DW_COLUMNS(W, SI, MASK, PAIR)                                                        \
-  DW_INLINE void dw_column##W(const dw_rows3 *R, ptrdiff_t ix, MASK mask, bool s8,           \
-                              bool select, __m##W##i col[4]) {                               \
-    /* Unsigned: a column left of the input wraps to a huge value. */                        \
-    const bool inside = (size_t)ix < R->in_w;                                                \
-    const uintptr_t at = (uintptr_t)ix * R->channels, zero = (uintptr_t)R->zero;             \
-    __m##W##i x[3];                                                                          \
-    if (select) {                                                                            \
-      /* Stride 2: a select of addresses, not a branch, whose rare side made                 \
-       * GCC keep the hot loop's columns on the stack. */                                    \
-      for (size_t ky = 0; ky < 3; ++ky) {                                                    \
-        const uintptr_t p = zero + (((uintptr_t)R->row[ky] + at - zero) & -(uintptr_t)inside); \
-        x[ky] = _mm##W##_maskz_loadu_epi8(mask, (const void *)p);                            \
-      }                                                                                      \
-    } else if (__builtin_expect(inside, 1)) {                                                \
-      for (size_t ky = 0; ky < 3; ++ky) x[ky] = _mm##W##_maskz_loadu_epi8(mask, R->row[ky] + at); \
-    } else {                                                                                 \
-      x[0] = x[1] = x[2] = _mm##W##_maskz_loadu_epi8(mask, R->zero);                         \
-    }                                                                                        \
-    for (size_t ky = 0; ky < 3 && s8; ++ky) {                                                \
-      x[ky] = _mm##W##_xor_##SI(x[ky], _mm##W##_set1_epi8((char)0x80));                      \
-    }                                                                                        \
+  /* The 3 rows of a column as the 4 dpbusd operands, in slot order. */      \
+  DW_INLINE void dw_interleave##W(const __m##W##i x[3], __m##W##i col[4]) {                  \
     /* Element 3 of each group has weight 0: row 2 fills it. */                              \
     const __m##W##i a_lo = _mm##W##_unpacklo_epi8(x[0], x[1]);                               \
     const __m##W##i a_hi = _mm##W##_unpackhi_epi8(x[0], x[1]);                               \
@@ -343,6 +338,27 @@ DW_INLINE dw_rows3 dw_rows3_of(const q8_dwconv_row *r, size_t c0) {
     col[1] = _mm##W##_unpackhi_epi16(a_lo, b_lo);                                            \
     col[2] = _mm##W##_unpacklo_epi16(a_hi, b_hi);                                            \
     col[3] = _mm##W##_unpackhi_epi16(a_hi, b_hi);                                            \
+  }                                                                                          \
+                                                                                             \
+  DW_INLINE void dw_column##W(const dw_rows3 *R, ptrdiff_t ix, MASK mask, bool s8,           \
+                              bool select, __m##W##i col[4]) {                               \
+    /* Unsigned: a column left of the input wraps to a huge value. */                        \
+    const bool inside = (size_t)ix < R->in_w;                                                \
+    const size_t at = (size_t)ix * R->channels;                                              \
+    __m##W##i x[3];                                                                          \
+    if (select) {                                                                            \
+      for (size_t ky = 0; ky < 3; ++ky) {                                                    \
+        x[ky] = _mm##W##_maskz_loadu_epi8(mask, dw_column_at(R, ix, ky));                    \
+      }                                                                                      \
+    } else if (__builtin_expect(inside, 1)) {                                                \
+      for (size_t ky = 0; ky < 3; ++ky) x[ky] = _mm##W##_maskz_loadu_epi8(mask, R->row[ky] + at); \
+    } else {                                                                                 \
+      x[0] = x[1] = x[2] = _mm##W##_maskz_loadu_epi8(mask, R->zero);                         \
+    }                                                                                        \
+    for (size_t ky = 0; ky < 3 && s8; ++ky) {                                                \
+      x[ky] = _mm##W##_xor_##SI(x[ky], _mm##W##_set1_epi8((char)0x80));                      \
+    }                                                                                        \
+    dw_interleave##W(x, col);                                                                \
   }                                                                                          \
                                                                                              \
   DW_INLINE void dw_pixel_columns##W(const __m##W##i terms[4], const __m##W##i w[12],        \
@@ -390,7 +406,7 @@ DW_INLINE dw_rows3 dw_rows3_of(const q8_dwconv_row *r, size_t c0) {
     for (size_t i = 0; i < 12; ++i) w[i] = dw_narrow##W(packed[4 + i]);                      \
     dw_rq rs;                                                                                \
     dw_rq_clear(&rs);                                                                        \
-    if (kind != DW_OUT_I32) dw_rq_init(&rs, r->rq, c0, cn, pair);                            \
+    if (kind != DW_OUT_I32) dw_rq_init(&rs, r->rq, c0, cn, pair ? 2 : 1);                            \
     const size_t out_elem = r->rq ? 1 : sizeof(int32_t), step = r->channels * out_elem;      \
     const q8_dtype out_dtype = r->rq ? r->rq->out_dtype : Q8_INT32;                          \
     const ptrdiff_t pad = (ptrdiff_t)r->pad_left;                                            \
@@ -435,10 +451,102 @@ DW_INLINE dw_rows3 dw_rows3_of(const q8_dwconv_row *r, size_t c0) {
 DW_COLUMNS(512, si512, __mmask64, false)
 DW_COLUMNS(256, si256, __mmask32, true)
 
+
+/* Stride 2, blocks of at most 16 channels (a tail, as 144 = 2 x 64 + 16, or
+ * a layer of so few channels): two pixels per 256-bit vector, pixel x in the
+ * low 128-bit lane and x + 1 in the high one, so no half of a vector idles;
+ * four pixels per requantization. Pair x reads the column pairs j0 = (c |
+ * c + 2), j1 = (c + 1 | c + 3) and j2 = (c + 2 | c + 4), c = 2x - pad; its j0
+ * is the high lane of the previous pair's j2 and the low one of its own j2,
+ * one lane permute instead of 3 loads, 3 inserts and 8 unpacks. Per pixel: 3
+ * inserts, 2 permutes, 8 unpacks and 6 dpbusd of 256 bits, against 16 and 12
+ * on the 256-bit pair path (dw_block_columns256), half of them on zeros. */
+DW_INLINE void dw_column_pair_s2(const dw_rows3 *R, ptrdiff_t ix, __mmask16 mask, bool s8,
+                                 __m256i col[4]) {
+  __m256i x[3];
+  for (size_t ky = 0; ky < 3; ++ky) {
+    const __m128i lo = _mm_maskz_loadu_epi8(mask, dw_column_at(R, ix, ky));
+    const __m128i hi = _mm_maskz_loadu_epi8(mask, dw_column_at(R, ix + 2, ky));
+    x[ky] = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+    if (s8) x[ky] = _mm256_xor_si256(x[ky], _mm256_set1_epi8((char)0x80));
+  }
+  dw_interleave256(x, col);
+}
+
+/* Pixels x, x + 1 (c = 2x - pad) into acc; j2: the previous pair's, then
+ * this one's. */
+DW_INLINE void dw_pair_s2(const dw_rows3 *R, ptrdiff_t c, __mmask16 mask, bool s8,
+                          const __m256i terms[4], const __m256i w[12], __m256i j2[4],
+                          __m256i acc[4]) {
+  __m256i j1[4], next_j2[4];
+  dw_column_pair_s2(R, c + 1, mask, s8, j1);
+  dw_column_pair_s2(R, c + 2, mask, s8, next_j2);
+  for (size_t a = 0; a < 4; ++a) {
+    const __m256i j0 = _mm256_permute2x128_si256(j2[a], next_j2[a], 0x21);
+    const __m256i v = _mm256_dpbusd_epi32(terms[a], j0, w[a]);
+    acc[a] = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(v, j1[a], w[4 + a]), next_j2[a], w[8 + a]);
+    j2[a] = next_j2[a];
+  }
+}
+
+/* Four pixels, pixel L in 128-bit lane L, the first `count` of them inside
+ * the row. */
+DW_INLINE void dw_store_quad(unsigned char *out, size_t step, size_t count, __mmask16 mask,
+                             int kind, const __m512i acc[4], q8_dtype out_dtype, const dw_rq *s) {
+  if (kind == DW_OUT_I32) {
+    __m512i v[4];
+    dw_transpose(acc, v); /* v[L]: pixel L's channels in order */
+    for (size_t q = 0; q < 4 && q < count; ++q) _mm512_mask_storeu_epi32(out + q * step, mask, v[q]);
+    return;
+  }
+  const __m512i b = q8_rq512_pack4(dw_rq_slot(s, kind, acc, 0), dw_rq_slot(s, kind, acc, 1),
+                                   dw_rq_slot(s, kind, acc, 2), dw_rq_slot(s, kind, acc, 3),
+                                   kind == DW_OUT_FP32, s->zp16, s->qmin8, out_dtype);
+  _mm_mask_storeu_epi8(out, mask, _mm512_castsi512_si128(b));
+  if (count > 1) _mm_mask_storeu_epi8(out + step, mask, _mm512_extracti32x4_epi32(b, 1));
+  if (count > 2) _mm_mask_storeu_epi8(out + 2 * step, mask, _mm512_extracti32x4_epi32(b, 2));
+  if (count > 3) _mm_mask_storeu_epi8(out + 3 * step, mask, _mm512_extracti32x4_epi32(b, 3));
+}
+
+DW_INLINE void dw_block_quarter_s2(const q8_dwconv_row *r, bool s8, int kind, size_t c0,
+                                   size_t cn, const unsigned char *block) {
+  const __mmask16 mask = (__mmask16)((1u << cn) - 1);
+  const __m512i *packed = (const __m512i *)(const void *)block;
+  __m256i terms[4], w[12]; /* slots of channels below 16 (lane 0), in both lanes */
+  for (size_t i = 0; i < 4; ++i) terms[i] = _mm256_broadcastsi128_si256(_mm512_castsi512_si128(packed[i]));
+  for (size_t i = 0; i < 12; ++i) w[i] = _mm256_broadcastsi128_si256(_mm512_castsi512_si128(packed[4 + i]));
+  dw_rq rs;
+  dw_rq_clear(&rs);
+  if (kind != DW_OUT_I32) dw_rq_init(&rs, r->rq, c0, cn, 4);
+  const size_t out_elem = r->rq ? 1 : sizeof(int32_t), step = r->channels * out_elem;
+  const q8_dtype out_dtype = r->rq ? r->rq->out_dtype : Q8_INT32;
+  const ptrdiff_t pad = (ptrdiff_t)r->pad_left;
+  const dw_rows3 R = dw_rows3_of(r, c0);
+  __m256i j2[4];
+  dw_column_pair_s2(&R, -pad - 2, mask, s8, j2); /* the j2 of pair x = -2 */
+  /* Past the row's last pixel the lanes compute harmless values (columns
+   * outside the input read the zero pixel) that are not stored. */
+  for (size_t x = 0; x < r->out_w; x += 4) {
+    const ptrdiff_t c = (ptrdiff_t)(2 * x) - pad;
+    __m256i first[4], second[4];
+    dw_pair_s2(&R, c, mask, s8, terms, w, j2, first);
+    dw_pair_s2(&R, c + 4, mask, s8, terms, w, j2, second);
+    __m512i acc[4];
+    for (size_t a = 0; a < 4; ++a) acc[a] = dw_join256(first[a], second[a]);
+    const size_t count = r->out_w - x < 4 ? r->out_w - x : 4;
+    dw_store_quad((unsigned char *)r->out + x * step + c0 * out_elem, step, count, mask, kind,
+                  acc, out_dtype, &rs);
+  }
+}
+
 /* One channel block over the whole output row. */
 DW_INLINE void dw_block(const q8_dwconv_row *r, size_t kh, size_t kw, size_t stride,
                         size_t dilation, bool s8, bool dedicated, bool columns, bool full,
                         bool half, int kind, size_t c0, size_t cn, const unsigned char *block) {
+  if (columns && half && stride == 2 && cn <= DW_CT / 4) {
+    dw_block_quarter_s2(r, s8, kind, c0, cn, block);
+    return;
+  }
   if (columns && half) {
     dw_block_columns256(r, stride, s8, full, kind, c0, cn, block);
     return;
@@ -458,7 +566,7 @@ DW_INLINE void dw_block(const q8_dwconv_row *r, size_t kh, size_t kw, size_t str
   }
   dw_rq rs;
   dw_rq_clear(&rs);
-  if (kind != DW_OUT_I32) dw_rq_init(&rs, r->rq, c0, cn, false);
+  if (kind != DW_OUT_I32) dw_rq_init(&rs, r->rq, c0, cn, 1);
   const size_t span = (kw - 1) * dilation;
   for (size_t x = 0; x < r->out_w; ++x) {
     const ptrdiff_t ix0 = (ptrdiff_t)(x * stride) - (ptrdiff_t)r->pad_left;
