@@ -237,9 +237,10 @@ DW_INLINE void dw_rq_init(dw_rq *s, const q8_requant_params *rq, size_t c0, size
   for (size_t a = 0; a < 4; ++a) q8_rq512_init(&s->acc[a], &slots, 16 * a, 0xFFFF);
 }
 
-/* What a block stores: int32 accumulators or one of the requantization modes.
+/* What a block stores: int32 accumulators or one of the requantization modes
+ * (fp32 without its upper clamp where the row allows: fp32_clamp_free).
  * A constant in the full-block loops, so each gets its own code. */
-enum { DW_OUT_I32 = 0, DW_OUT_GEMMLOWP, DW_OUT_SINGLE, DW_OUT_FP32 };
+enum { DW_OUT_I32 = 0, DW_OUT_GEMMLOWP, DW_OUT_SINGLE, DW_OUT_FP32, DW_OUT_FP32_FREE };
 
 DW_INLINE __m512i dw_requant(const q8_rq512 *p, int kind, __m512i acc) {
   return kind == DW_OUT_GEMMLOWP ? q8_rq512_gemmlowp(p, acc) : q8_rq512_single(p, acc);
@@ -248,6 +249,7 @@ DW_INLINE __m512i dw_requant(const q8_rq512 *p, int kind, __m512i acc) {
 /* Accumulator a of a block, requantized (fp32: without zero point and lower
  * bound, see q8_rq512_pack4). */
 DW_INLINE __m512i dw_rq_slot(const dw_rq *s, int kind, const __m512i acc[4], size_t a) {
+  if (kind == DW_OUT_FP32_FREE) return q8_rq512_fp32_unclamped(acc[a], s->scale[a]);
   return kind == DW_OUT_FP32 ? q8_rq512_fp32_upper(acc[a], s->scale[a], s->fhi)
                              : dw_requant(&s->acc[a], kind, acc[a]);
 }
@@ -273,7 +275,7 @@ DW_INLINE void dw_store(unsigned char *out, size_t cn, __mmask64 mask, bool full
    * every iteration of the pair loops. */
   const __m512i b = q8_rq512_pack4(dw_rq_slot(s, kind, acc, 0), dw_rq_slot(s, kind, acc, 1),
                                    dw_rq_slot(s, kind, acc, 2), dw_rq_slot(s, kind, acc, 3),
-                                   kind == DW_OUT_FP32, s->zp16, s->qmin8, out_dtype);
+                                   kind >= DW_OUT_FP32, s->zp16, s->qmin8, out_dtype);
   if (pair_step) {
     _mm256_mask_storeu_epi8(out, (__mmask32)mask, _mm512_castsi512_si256(b));
     _mm256_mask_storeu_epi8(out + pair_step, (__mmask32)mask, _mm512_extracti64x4_epi64(b, 1));
@@ -501,7 +503,7 @@ DW_INLINE void dw_store_quad(unsigned char *out, size_t step, size_t count, __mm
   }
   const __m512i b = q8_rq512_pack4(dw_rq_slot(s, kind, acc, 0), dw_rq_slot(s, kind, acc, 1),
                                    dw_rq_slot(s, kind, acc, 2), dw_rq_slot(s, kind, acc, 3),
-                                   kind == DW_OUT_FP32, s->zp16, s->qmin8, out_dtype);
+                                   kind >= DW_OUT_FP32, s->zp16, s->qmin8, out_dtype);
   _mm_mask_storeu_epi8(out, mask, _mm512_castsi512_si128(b));
   if (count > 1) _mm_mask_storeu_epi8(out + step, mask, _mm512_extracti32x4_epi32(b, 1));
   if (count > 2) _mm_mask_storeu_epi8(out + 2 * step, mask, _mm512_extracti32x4_epi32(b, 2));
@@ -597,7 +599,8 @@ DW_INLINE void dw_block_kind(const q8_dwconv_row *r, size_t kh, size_t kw, size_
     case DW_OUT_I32: DW_BLOCK_AS(DW_OUT_I32); break;
     case DW_OUT_GEMMLOWP: DW_BLOCK_AS(DW_OUT_GEMMLOWP); break;
     case DW_OUT_SINGLE: DW_BLOCK_AS(DW_OUT_SINGLE); break;
-    default: DW_BLOCK_AS(DW_OUT_FP32); break;
+    case DW_OUT_FP32: DW_BLOCK_AS(DW_OUT_FP32); break;
+    default: DW_BLOCK_AS(DW_OUT_FP32_FREE); break;
   }
 #undef DW_BLOCK_AS
 }
@@ -612,6 +615,7 @@ DW_INLINE void dw_row_by(const q8_dwconv_row *r, size_t kh, size_t kw, size_t st
     const int kind = r->rq == NULL ? DW_OUT_I32
                      : r->rq->mode == Q8_REQUANT_GEMMLOWP ? DW_OUT_GEMMLOWP
                      : r->rq->mode == Q8_REQUANT_SINGLE   ? DW_OUT_SINGLE
+                     : r->fp32_clamp_free                 ? DW_OUT_FP32_FREE
                                                           : DW_OUT_FP32;
     if (cn == DW_CT) {
       dw_block_kind(r, kh, kw, stride, dilation, s8, dedicated, columns, true, false, kind, c0,
