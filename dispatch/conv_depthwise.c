@@ -25,7 +25,6 @@ struct q8_dwconv {
   void *packed;
   uint8_t *zero_row; /* in_w * out_channels bytes of the input zero point */
   const q8_requant_params *rq;
-  bool fp32_clamp_free; /* q8_dwconv_row.fp32_clamp_free */
 };
 
 q8_status q8_dwconv_create(const q8_conv_shape *shape, q8_dtype in_dtype, int32_t in_zero_point,
@@ -80,7 +79,6 @@ q8_status q8_dwconv_create(const q8_conv_shape *shape, q8_dtype in_dtype, int32_
   const int32_t offset = in_dtype == Q8_INT8 ? uk->int8_a_offset : uk->uint8_a_offset;
   q8_dwconv_col_terms(channels, taps, weights, bias, in_zero_point + offset, col_term);
   uk->pack(channels, taps, weights, col_term, d->packed);
-  d->fp32_clamp_free = q8_dwconv_fp32_clamp_free(rq, channels, taps, weights, col_term);
   free(col_term);
   *dwconv_out = d;
   return Q8_OK;
@@ -140,8 +138,7 @@ static void run_rows(const run_ctx *r, size_t first, size_t last, const void **r
       .rows = rows, .zero_pixel = d->zero_row, .in_dtype = d->flip ? Q8_INT8 : d->in_dtype,
       .channels = channels, .in_w = s->in_w, .out_w = d->out_w, .kernel_h = s->kernel_h,
       .kernel_w = s->kernel_w, .stride_w = s->stride_w, .dilation_w = s->dilation_w,
-      .pad_left = s->pad_left, .packed = d->packed, .rq = d->rq,
-      .fp32_clamp_free = d->fp32_clamp_free};
+      .pad_left = s->pad_left, .packed = d->packed, .rq = d->rq};
   for (size_t unit = first; unit < last; ++unit) {
     const size_t n = unit / d->out_h, y = unit % d->out_h;
     for (size_t ky = 0; ky < s->kernel_h; ++ky) {
@@ -219,8 +216,6 @@ void q8_dwconv_destroy(q8_dwconv *d) {
 const char *q8_dwconv_kernel(const q8_dwconv *d) { return d ? d->kernel->name : ""; }
 
 bool q8_dwconv_flips_rows(const q8_dwconv *d) { return d != NULL && d->flip; }
-
-bool q8_dwconv_clamp_free(const q8_dwconv *d) { return d != NULL && d->fp32_clamp_free; }
 
 void q8_dwconv_keep_rows_unflipped(q8_dwconv *d) {
   if (d == NULL || !d->flip) return;

@@ -36,8 +36,5 @@ const char *q8_dwconv_kernel(const q8_dwconv *dwconv);
  * the kernel alone takes). */
 bool q8_dwconv_flips_rows(const q8_dwconv *dwconv);
 void q8_dwconv_keep_rows_unflipped(q8_dwconv *dwconv);
-/* Whether the rows tell the kernel it may skip the fp32 upper clamp
- * (q8_dwconv_row.fp32_clamp_free), for tests. */
-bool q8_dwconv_clamp_free(const q8_dwconv *dwconv);
 
 #endif

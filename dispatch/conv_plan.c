@@ -195,18 +195,31 @@ static void repack_weights(const q8_conv_desc *d, int8_t *ohwi) {
 /* bias[oc] + sum (X - zp) * W[oc] must fit int32 for every input of the dtype
  * (padding contributes 0, so it only shrinks the sum): bound the sum by
  * max|X - zp| * sum |W[oc]|, as the GEMM plan does. */
-static q8_status check_accumulator_range(const q8_conv_plan *plan, const int32_t *bias) {
+/* A bound of |sum of (X - in_zero_point) * W| of output channel oc. */
+static int64_t sum_bound(const q8_conv_plan *plan, size_t oc) {
   const q8_conv_shape *s = &plan->shape;
   const size_t k = s->kernel_h * s->kernel_w * (s->in_channels / s->groups);
-  const int64_t in_span = q8_activation_span(plan->in_dtype, plan->in_zero_point);
-  for (size_t oc = 0; oc < s->out_channels; ++oc) {
-    int64_t w_abs_sum = 0;
-    for (size_t p = 0; p < k; ++p) w_abs_sum += llabs((long long)plan->weights[oc * k + p]);
+  int64_t w_abs_sum = 0;
+  for (size_t p = 0; p < k; ++p) w_abs_sum += llabs((long long)plan->weights[oc * k + p]);
+  return q8_activation_span(plan->in_dtype, plan->in_zero_point) * w_abs_sum;
+}
+
+static q8_status check_accumulator_range(const q8_conv_plan *plan, const int32_t *bias) {
+  for (size_t oc = 0; oc < plan->shape.out_channels; ++oc) {
     const q8_status st =
-        q8_check_accumulator_bound("conv", oc, bias ? bias[oc] : 0, in_span * w_abs_sum);
+        q8_check_accumulator_bound("conv", oc, bias ? bias[oc] : 0, sum_bound(plan, oc));
     if (st != Q8_OK) return st;
   }
   return Q8_OK;
+}
+
+/* q8_requant_params.fp32_clamp_free for the plan's parameters. */
+static bool clamp_free(const q8_conv_plan *plan, const int32_t *bias) {
+  for (size_t oc = 0; oc < plan->shape.out_channels; ++oc) {
+    const int64_t bound = llabs(bias ? (int64_t)bias[oc] : 0) + sum_bound(plan, oc);
+    if (!q8_requant_channel_clamp_free(&plan->rq.params, oc, bound)) return false;
+  }
+  return true;
 }
 
 /* L2-sized column blocks, as the GEMM plan sizes them: half of L2 for one
@@ -432,6 +445,7 @@ static q8_status init_plan(q8_conv_plan *plan, const q8_conv_desc *d) {
     plan->requantize = true;
     const q8_plan_output output = conv_output(d);
     if ((st = q8_plan_requant_init(&plan->rq, &output)) != Q8_OK) return st;
+    plan->rq.params.fp32_clamp_free = clamp_free(plan, d->bias);
   }
   if ((st = choose_path(plan)) != Q8_OK) return st;
   if (plan->path != CONV_REF) { /* packed: the OHWI copy and bias are folded in */

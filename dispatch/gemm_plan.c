@@ -81,17 +81,29 @@ static q8_status check_desc(const q8_gemm_desc *d) {
 
 /* bias[j] + sum_k (A - za)(W - zb) must fit int32 for every A of the dtype:
  * bound the sum by max|A - za| * sum_k |W[j][k] - zb[j]|. */
+static int64_t sum_bound(const q8_gemm_desc *d, size_t j) {
+  const int32_t zb = d->w_zero_points ? d->w_zero_points[j] : 0;
+  int64_t w_abs_sum = 0;
+  for (size_t p = 0; p < d->k; ++p) w_abs_sum += llabs((int64_t)d->weights[j * d->k + p] - zb);
+  return q8_activation_span(d->a_dtype, d->a_zero_point) * w_abs_sum;
+}
+
 static q8_status check_accumulator_range(const q8_gemm_desc *d) {
-  const int64_t a_span = q8_activation_span(d->a_dtype, d->a_zero_point);
   for (size_t j = 0; j < d->n; ++j) {
-    const int32_t zb = d->w_zero_points ? d->w_zero_points[j] : 0;
-    int64_t w_abs_sum = 0;
-    for (size_t p = 0; p < d->k; ++p) w_abs_sum += llabs((int64_t)d->weights[j * d->k + p] - zb);
-    const q8_status s = q8_check_accumulator_bound("gemm", j, d->bias ? d->bias[j] : 0,
-                                                   a_span * w_abs_sum);
+    const q8_status s =
+        q8_check_accumulator_bound("gemm", j, d->bias ? d->bias[j] : 0, sum_bound(d, j));
     if (s != Q8_OK) return s;
   }
   return Q8_OK;
+}
+
+/* q8_requant_params.fp32_clamp_free for the plan's parameters. */
+static bool clamp_free(const q8_requant_params *rq, const q8_gemm_desc *d) {
+  for (size_t j = 0; j < d->n; ++j) {
+    const int64_t bound = llabs(d->bias ? (int64_t)d->bias[j] : 0) + sum_bound(d, j);
+    if (!q8_requant_channel_clamp_free(rq, j, bound)) return false;
+  }
+  return true;
 }
 
 /* L2-sized column blocks: half of L2 for the packed weights of one block,
@@ -195,6 +207,7 @@ q8_status q8_gemm_plan_create(const q8_gemm_desc *desc, q8_gemm_plan **plan_out)
       q8_gemm_plan_destroy(plan);
       return s;
     }
+    plan->rq.params.fp32_clamp_free = clamp_free(&plan->rq.params, desc);
   }
   *plan_out = plan;
   return Q8_OK;

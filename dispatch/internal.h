@@ -61,5 +61,10 @@ typedef struct q8_plan_requant {
  * On failure r may be partly allocated: q8_plan_requant_free it. */
 q8_status q8_plan_requant_init(q8_plan_requant *r, const q8_plan_output *o);
 void q8_plan_requant_free(q8_plan_requant *r);
+/* Whether channel `channel` of fp32 parameters p leaves its upper clamp to
+ * the saturating narrowing (q8_requant_params.fp32_clamp_free), given a bound
+ * of its accumulators' magnitude. A plan sets the flag when every channel
+ * does. */
+bool q8_requant_channel_clamp_free(const q8_requant_params *p, size_t channel, int64_t acc_bound);
 
 #endif

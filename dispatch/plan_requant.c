@@ -67,3 +67,9 @@ void q8_plan_requant_free(q8_plan_requant *r) {
   free(r->shift);
   free(r->scale);
 }
+
+bool q8_requant_channel_clamp_free(const q8_requant_params *p, size_t channel, int64_t acc_bound) {
+  if (p->mode != Q8_REQUANT_FP32 || p->qmax != q8_dtype_max(p->out_dtype)) return false;
+  const double scale = p->scale[p->channels > 1 ? channel : 0];
+  return (double)acc_bound * scale < 0x1p30;
+}

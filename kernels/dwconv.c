@@ -111,21 +111,3 @@ static void ref_run(const q8_dwconv_row *r) {
 const q8_dwconv_ukernel q8_dwconv_x8s8_generic_c1__ref = {
     .name = "q8_dwconv_x8s8_generic_c1__ref", .channel_tile = 1,
     .packed_bytes = ref_packed_bytes, .pack = ref_pack, .run = ref_run};
-
-bool q8_dwconv_fp32_clamp_free(const q8_requant_params *rq, size_t channels, size_t taps,
-                               const int8_t *w, const int32_t *col_term) {
-  if (rq == NULL || rq->mode != Q8_REQUANT_FP32) return false;
-  if (rq->qmax != (rq->out_dtype == Q8_UINT8 ? 255 : 127)) return false;
-  for (size_t c = 0; c < channels; ++c) {
-    int64_t lo = col_term[c], hi = col_term[c];
-    for (size_t t = 0; t < taps; ++t) {
-      const int64_t wt = w[c * taps + t];
-      hi += wt > 0 ? 255 * wt : -128 * wt;
-      lo += wt > 0 ? -128 * wt : 255 * wt;
-    }
-    if (hi > INT32_MAX || lo < INT32_MIN) return false; /* could wrap */
-    const double scale = rq->scale[rq->channels > 1 ? c : 0];
-    if ((double)hi * scale >= 0x1p30 || (double)lo * scale <= -0x1p30) return false;
-  }
-  return true;
-}

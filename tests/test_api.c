@@ -145,7 +145,7 @@ Test(api, requantize_params) {
   int8_t out[2];
   int32_t m = INT32_C(1) << 30, s = 0;
   float sc = 0.5f;
-  q8_requant_params p = {Q8_REQUANT_GEMMLOWP, Q8_INT8, 0, -128, 127, 1, &m, &s, &sc};
+  q8_requant_params p = {Q8_REQUANT_GEMMLOWP, Q8_INT8, 0, -128, 127, 1, &m, &s, &sc, false};
   cr_expect_eq(q8_requantize(acc, 2, 1, &p, out), Q8_OK);
   m = 12345;
   cr_expect_eq(q8_requantize(acc, 2, 1, &p, out), Q8_ERR_SCALE);

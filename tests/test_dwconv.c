@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "dispatch/conv_depthwise.h"
+#include "dispatch/internal.h"
 #include "dispatch/registry.h"
 #include "q8/kernels.h"
 #include "tests/support/q8test.h"
@@ -64,8 +65,9 @@ static const grid_case grid[] = {
  * channel, with and without a narrowed clamp. huge_scales (fp32): every 7th
  * channel's scale takes float(acc) * scale beyond the int32 range both ways
  * (the kernels' float-to-int conversion overflows there); without them and
- * without a narrowed clamp, the plan lets kernels skip the upper clamp
- * (q8_dwconv_clamp_free), which the last two check. */
+ * without a narrowed clamp, the conv plan lets kernels skip the upper clamp
+ * (q8_requant_params.fp32_clamp_free); the test sets it as the plan does
+ * (the plan's own choice is tested in test_conv_plan). */
 typedef struct out_config {
   q8_dtype dtype;
   q8_requant_mode mode;
@@ -114,6 +116,20 @@ static requant make_requant(q8t_rng *r, const out_config *c, size_t channels) {
     q.p.qmax = q8t_range(r, hi - 60, hi);
   }
   return q;
+}
+
+/* q8_requant_params.fp32_clamp_free as the conv plan sets it: every
+ * channel's |bias| + max|x - zp| * sum |w| (a bound of |acc|) clamp-free. */
+static bool clamp_free(const q8_requant_params *p, const q8_conv_shape *s, q8_dtype dt,
+                       int32_t zp, const int8_t *w, const int32_t *bias) {
+  const size_t taps = s->kernel_h * s->kernel_w;
+  for (size_t c = 0; c < s->out_channels; ++c) {
+    int64_t w_abs_sum = 0;
+    for (size_t t = 0; t < taps; ++t) w_abs_sum += llabs((long long)w[c * taps + t]);
+    const int64_t bound = llabs(bias ? (long long)bias[c] : 0) + q8_activation_span(dt, zp) * w_abs_sum;
+    if (!q8_requant_channel_clamp_free(p, c, bound)) return false;
+  }
+  return true;
 }
 
 static void free_requant(requant *q) {
@@ -171,6 +187,12 @@ static void check_case(const grid_case *g, size_t case_index, const char *isa,
       const int32_t zp = zps[(ci + case_index) % 3];
       const bool with_bias = ci % 4 != 3;
       requant q = make_requant(&r, c, s.out_channels);
+      q.p.fp32_clamp_free = clamp_free(&q.p, &s, dt, zp, w, with_bias ? bias : NULL);
+      /* Scales up to 40 and accumulators below 10^7 stay far inside 2^30. */
+      const bool free_expected =
+          c->mode == Q8_REQUANT_FP32 && c->dtype != Q8_INT32 && !c->clamp && !c->huge_scales;
+      cr_assert(!free_expected || q.p.fp32_clamp_free, "%s config %zu: upper clamp kept",
+                g->name, ci);
       const q8_requant_params *rq = c->dtype == Q8_INT32 ? NULL : &q.p;
       const size_t out_bytes = out_count * (rq ? 1 : sizeof(int32_t));
       unsigned char *want = malloc(out_bytes);
@@ -179,10 +201,6 @@ static void check_case(const grid_case *g, size_t case_index, const char *isa,
       cr_assert_eq(q8_dwconv_create(&s, dt, zp, w, with_bias ? bias : NULL, rq, &d), Q8_OK,
                    "%s: %s", g->name, q8_error_detail());
       cr_assert_str_eq(q8_dwconv_kernel(d), want_kernel, "%s under %s", g->name, isa);
-      /* Scales up to 40 and accumulators below 10^7 stay far inside 2^30. */
-      const bool clamp_free = c->mode == Q8_REQUANT_FP32 && rq && !c->clamp && !c->huge_scales;
-      cr_assert(!clamp_free || q8_dwconv_clamp_free(d), "%s config %zu: upper clamp kept",
-                g->name, ci);
       /* The NEON kernels read uint8 as x - 128: the driver flips such rows
        * once for them; x86 kernels read uint8 rows as they are. */
       cr_assert_eq(q8_dwconv_flips_rows(d), strncmp(isa, "neon", 4) == 0 && dt == Q8_UINT8,

@@ -659,11 +659,14 @@ Test(gemm_plan, every_isa_and_thread_count_agree_with_ref) {
       ws[j] = q8t_uniform(&r, 1e-3f, 1e-2f);
       bias[j] = q8t_range(&r, -9999, 9999);
     }
-    for (int out = 0; out < 2; ++out) {
+    /* out 2: fp32 with scales near 10^6, where float(acc) * scale leaves
+     * int32 and the upper clamp must stay (q8_requant_params.fp32_clamp_free). */
+    for (int out = 0; out < 3; ++out) {
       q8_gemm_desc d = {.m = m, .n = n, .k = k, .a_dtype = s % 2 ? Q8_UINT8 : Q8_INT8, .a_zero_point = s % 2 ? 128 : -5,
                         .a_scale = 0.05f, .weights = w, .w_channels = n, .w_scales = ws, .bias = bias,
-                        .out_dtype = out ? Q8_INT8 : Q8_INT32, .requant = (q8_requant_mode)(s % 3),
-                        .out_scale = 0.3f, .out_zero_point = 3, .threads = 1};
+                        .out_dtype = out ? Q8_INT8 : Q8_INT32,
+                        .requant = out == 2 ? Q8_REQUANT_FP32 : (q8_requant_mode)(s % 3),
+                        .out_scale = out == 2 ? 1e-10f : 0.3f, .out_zero_point = 3, .threads = 1};
       every_isa_agrees_with_ref(&d, a, 3);
     }
     free(a);

@@ -184,7 +184,7 @@ static const clamp_case kUint8Clamps[] = {
 static q8_requant_params make_requant(q8_requant_mode mode, q8_dtype dtype, clamp_case cc,
                                       size_t channels, const requant_case *rc) {
   q8_requant_params p = {mode, dtype, cc.zp, cc.qmin, cc.qmax, channels,
-                         rc->multiplier, rc->shift, rc->scale};
+                         rc->multiplier, rc->shift, rc->scale, false};
   return p;
 }
 

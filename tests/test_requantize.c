@@ -15,7 +15,7 @@
 
 static int32_t rq1(q8_requant_mode mode, int32_t acc, int32_t m, int32_t shift, float scale,
                    int32_t zp, int32_t qmin, int32_t qmax) {
-  q8_requant_params p = {mode, Q8_INT8, zp, qmin, qmax, 1, &m, &shift, &scale};
+  q8_requant_params p = {mode, Q8_INT8, zp, qmin, qmax, 1, &m, &shift, &scale, false};
   return q8_ref_requantize_one(acc, &p, 0);
 }
 
@@ -106,7 +106,7 @@ Test(requant, shift_limits) {
 Test(requant, srdhm_int32_min_squared_in_pipeline) {
   /* multiplier INT32_MIN is outside the Q31 contract for users, but the
    * building block is defined for it: the product saturates to INT32_MAX. */
-  q8_requant_params p = {Q8_REQUANT_GEMMLOWP, Q8_INT8, 0, -128, 127, 1, NULL, NULL, NULL};
+  q8_requant_params p = {Q8_REQUANT_GEMMLOWP, Q8_INT8, 0, -128, 127, 1, NULL, NULL, NULL, false};
   int32_t m = INT32_MIN, s = 0;
   p.multiplier = &m;
   p.shift = &s;
@@ -117,21 +117,21 @@ Test(requant, zero_points_at_limits_and_clamps) {
   /* uint8 with zero point 255 (all outputs <= 255) and 0. */
   int32_t m = HALF, s = 0;
   float sc = 0.5f;
-  q8_requant_params u = {Q8_REQUANT_GEMMLOWP, Q8_UINT8, 255, 0, 255, 1, &m, &s, &sc};
+  q8_requant_params u = {Q8_REQUANT_GEMMLOWP, Q8_UINT8, 255, 0, 255, 1, &m, &s, &sc, false};
   cr_expect_eq(q8_ref_requantize_one(-20, &u, 0), 245);
   cr_expect_eq(q8_ref_requantize_one(20, &u, 0), 255, "saturates at qmax");
   cr_expect_eq(q8_ref_requantize_one(INT32_MAX, &u, 0), 255, "zero point add does not wrap");
   u.zero_point = 0;
   cr_expect_eq(q8_ref_requantize_one(-20, &u, 0), 0);
   cr_expect_eq(q8_ref_requantize_one(INT32_MIN, &u, 0), 0);
-  q8_requant_params i = {Q8_REQUANT_FP32, Q8_INT8, -128, -128, 127, 1, &m, &s, &sc};
+  q8_requant_params i = {Q8_REQUANT_FP32, Q8_INT8, -128, -128, 127, 1, &m, &s, &sc, false};
   cr_expect_eq(q8_ref_requantize_one(INT32_MAX, &i, 0), 127, "fp32 huge value clamps");
   cr_expect_eq(q8_ref_requantize_one(10, &i, 0), -123);
   i.zero_point = 127;
   cr_expect_eq(q8_ref_requantize_one(INT32_MIN, &i, 0), -128);
   cr_expect_eq(q8_ref_requantize_one(-10, &i, 0), 122);
   /* ReLU6-style clamp [zp, zp + 6/scale] */
-  q8_requant_params r = {Q8_REQUANT_SINGLE, Q8_INT8, -10, -10, 20, 1, &m, &s, &sc};
+  q8_requant_params r = {Q8_REQUANT_SINGLE, Q8_INT8, -10, -10, 20, 1, &m, &s, &sc, false};
   cr_expect_eq(q8_ref_requantize_one(-100, &r, 0), -10);
   cr_expect_eq(q8_ref_requantize_one(100, &r, 0), 20);
   cr_expect_eq(q8_ref_requantize_one(30, &r, 0), 5);
@@ -143,7 +143,7 @@ Test(requant, per_channel_uses_the_right_channel) {
   const int32_t acc[6] = {40, 40, 40, 40, 40, 40};
   int8_t out[6];
   for (int mode = 0; mode < 3; ++mode) {
-    q8_requant_params p = {(q8_requant_mode)mode, Q8_INT8, 1, -128, 127, 3, m, s, sc};
+    q8_requant_params p = {(q8_requant_mode)mode, Q8_INT8, 1, -128, 127, 3, m, s, sc, false};
     q8_ref_requantize(acc, 6, 1, &p, out); /* channel innermost */
     const int8_t want_inner1[6] = {21, 11, 6, 21, 11, 6};
     cr_expect_arr_eq(out, want_inner1, 6, "mode %d, inner 1", mode);
@@ -270,7 +270,7 @@ static void check_requant_kernel(const char *isa, const q8_kernel *k, q8t_rng *r
   static const int32_t zp_pick[] = {0, 1, 2};
   const int32_t which = zp_pick[q8t_range(r, 0, 2)];
   const int32_t zp = which == 0 ? lo : which == 1 ? hi : q8t_range(r, lo, hi);
-  q8_requant_params p = {mode, dtype, zp, lo, hi, l->channels, mult, shift, scale};
+  q8_requant_params p = {mode, dtype, zp, lo, hi, l->channels, mult, shift, scale, false};
   if (q8t_range(r, 0, 1)) {
     p.qmin = q8t_range(r, lo, lo + 50);
     p.qmax = q8t_range(r, hi - 50, hi);

@@ -556,12 +556,6 @@ typedef struct q8_dwconv_row {
   const void *packed;       /* from the kernel's pack */
   void *out;                /* out_w * channels elements, dense */
   const q8_requant_params *rq; /* NULL: int32 output; per-channel arrays index by channel */
-  /* fp32 only: the driver proved that the upper clamp to qmax - zero point
-   * guards nothing but the float-to-int conversion (q8_dwconv_fp32_clamp_free):
-   * qmax is the output type's maximum and |every accumulator x its scale| <
-   * 2^30, so a kernel whose narrowing saturates may skip it. Kernels may
-   * ignore it. */
-  bool fp32_clamp_free;
 } q8_dwconv_row;
 
 typedef struct q8_dwconv_ukernel {
@@ -589,15 +583,6 @@ typedef struct q8_dwconv_ukernel {
 /* col_term[c] = bias[c] - zero_point * sum_t w[c][t] (wrapping); bias may be NULL. */
 void q8_dwconv_col_terms(size_t channels, size_t taps, const int8_t *w, const int32_t *bias,
                          int32_t zero_point, int32_t *col_term);
-
-/* Whether fp32 requantization of these depthwise accumulators may skip its
- * upper clamp (q8_dwconv_row.fp32_clamp_free): rq in fp32 mode with qmax the
- * output type's maximum, and per channel, for any activation a kernel reads
- * (-128..255), an accumulator in [col_term + sum of min(255 w, -128 w),
- * col_term + sum of max(255 w, -128 w)] that neither wraps int32 nor reaches
- * 2^30 in magnitude once scaled. w, col_term: as for a kernel's pack. */
-bool q8_dwconv_fp32_clamp_free(const q8_requant_params *rq, size_t channels, size_t taps,
-                               const int8_t *w, const int32_t *col_term);
 /* out[x][c * multiplier + j] = in[x][c]: a row of `width` pixels. */
 void q8_dwconv_expand_row(const uint8_t *in, size_t width, size_t channels, size_t multiplier,
                           uint8_t *out);

@@ -5,6 +5,7 @@
 #ifndef Q8_TYPES_H
 #define Q8_TYPES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -72,6 +73,12 @@ typedef struct q8_requant_params {
   const int32_t *multiplier; /* gemmlowp, single: Q31 mantissa in [2^30, 2^31) or 0 */
   const int32_t *shift;      /* gemmlowp, single: TFLite convention, > 0 shifts left; [-31, 30] */
   const float *scale;        /* fp32: finite, >= 0 */
+  /* fp32 only, a hint to kernels (false: none; leave it false unless you can
+   * prove it): the upper clamp to qmax - zero_point guards nothing but the
+   * float-to-int conversion, as qmax is the output type's maximum and every
+   * |accumulator| x its scale < 2^30, so a kernel whose narrowing saturates
+   * may skip it. q8's GEMM and conv plans set it on their own parameters. */
+  bool fp32_clamp_free;
 } q8_requant_params;
 
 /* Quantization parameters of an int8/uint8 tensor, per tensor or per channel. */

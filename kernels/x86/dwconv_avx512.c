@@ -238,7 +238,7 @@ DW_INLINE void dw_rq_init(dw_rq *s, const q8_requant_params *rq, size_t c0, size
 }
 
 /* What a block stores: int32 accumulators or one of the requantization modes
- * (fp32 without its upper clamp where the row allows: fp32_clamp_free).
+ * (fp32 without its upper clamp where rq allows: q8_requant_params.fp32_clamp_free).
  * A constant in the full-block loops, so each gets its own code. */
 enum { DW_OUT_I32 = 0, DW_OUT_GEMMLOWP, DW_OUT_SINGLE, DW_OUT_FP32, DW_OUT_FP32_FREE };
 
@@ -615,7 +615,7 @@ DW_INLINE void dw_row_by(const q8_dwconv_row *r, size_t kh, size_t kw, size_t st
     const int kind = r->rq == NULL ? DW_OUT_I32
                      : r->rq->mode == Q8_REQUANT_GEMMLOWP ? DW_OUT_GEMMLOWP
                      : r->rq->mode == Q8_REQUANT_SINGLE   ? DW_OUT_SINGLE
-                     : r->fp32_clamp_free                 ? DW_OUT_FP32_FREE
+                     : r->rq->fp32_clamp_free             ? DW_OUT_FP32_FREE
                                                           : DW_OUT_FP32;
     if (cn == DW_CT) {
       dw_block_kind(r, kh, kw, stride, dilation, s8, dedicated, columns, true, false, kind, c0,

@@ -242,6 +242,10 @@ Q8_VNNI_INLINE void rq_setup(const int NV, vnni_rq *r, const q8_requant_params *
  * full 16 * NV columns, or full rows back to back (c_stride = 16 * NV, as in
  * a 1x1 conv with 16 or 32 output channels), where the 64 bytes of a pack
  * are one store. */
+/* fp32 without its upper clamp (q8_requant_params.fp32_clamp_free): a MODE
+ * of store_requantized beside q8_requant_mode's, for the run_rows paths. */
+#define Q8_VNNI_FP32_FREE 16
+
 #define Q8_VNNI_ROWS_ANY 0
 #define Q8_VNNI_ROWS_FULL 1
 #define Q8_VNNI_ROWS_CONTIGUOUS 2
@@ -264,12 +268,15 @@ Q8_VNNI_INLINE void store_requantized(const int MR, const int NV, const q8_requa
         z[i] = q8_rq512_gemmlowp(&r->p[v], acc_rv);
       } else if (MODE == Q8_REQUANT_SINGLE) {
         z[i] = q8_rq512_single(&r->p[v], acc_rv);
+      } else if (MODE == Q8_VNNI_FP32_FREE) {
+        z[i] = q8_rq512_fp32_unclamped(acc_rv, r->p[v].scale);
       } else {
         z[i] = q8_rq512_fp32_upper(acc_rv, r->p[v].scale, r->fhi);
       }
     }
     const __m512i b = _mm512_permutexvar_epi32(
-        r->order, q8_rq512_pack4(z[0], z[1], z[2], z[3], MODE == Q8_REQUANT_FP32, r->zp16,
+        r->order, q8_rq512_pack4(z[0], z[1], z[2], z[3],
+                                 MODE == Q8_REQUANT_FP32 || MODE == Q8_VNNI_FP32_FREE, r->zp16,
                                  r->qmin8, U8 ? Q8_UINT8 : Q8_INT8));
     if (LAYOUT == Q8_VNNI_ROWS_CONTIGUOUS && MR % rows_per_pack == 0) {
       _mm512_storeu_si512(c + m * c_stride, b);
@@ -655,24 +662,32 @@ typedef void (*rows_fn)(size_t m, size_t nr, size_t k, const q8_k_range *ranges,
   Q8_VNNI_ROWS_FN(rows_single_s8_##NV, NV, Q8_REQUANT_SINGLE, 0)                         \
   Q8_VNNI_ROWS_FN(rows_single_u8_##NV, NV, Q8_REQUANT_SINGLE, 1)                         \
   Q8_VNNI_ROWS_FN(rows_fp32_s8_##NV, NV, Q8_REQUANT_FP32, 0)                             \
-  Q8_VNNI_ROWS_FN(rows_fp32_u8_##NV, NV, Q8_REQUANT_FP32, 1)
+  Q8_VNNI_ROWS_FN(rows_fp32_u8_##NV, NV, Q8_REQUANT_FP32, 1)                             \
+  Q8_VNNI_ROWS_FN(rows_fp32free_s8_##NV, NV, Q8_VNNI_FP32_FREE, 0)                       \
+  Q8_VNNI_ROWS_FN(rows_fp32free_u8_##NV, NV, Q8_VNNI_FP32_FREE, 1)
 Q8_VNNI_ROWS_FNS(1)
 Q8_VNNI_ROWS_FNS(2)
 
-/* [0: nr <= 16, 1: full][mode: gemmlowp, single, fp32][0: int8 out, 1: uint8 out] */
-static const rows_fn rows_requantized[2][3][2] = {
+/* [0: nr <= 16, 1: full][mode: gemmlowp, single, fp32, fp32 clamp-free]
+ * [0: int8 out, 1: uint8 out] */
+static const rows_fn rows_requantized[2][4][2] = {
     {{rows_gemmlowp_s8_1, rows_gemmlowp_u8_1},
      {rows_single_s8_1, rows_single_u8_1},
-     {rows_fp32_s8_1, rows_fp32_u8_1}},
+     {rows_fp32_s8_1, rows_fp32_u8_1},
+     {rows_fp32free_s8_1, rows_fp32free_u8_1}},
     {{rows_gemmlowp_s8_2, rows_gemmlowp_u8_2},
      {rows_single_s8_2, rows_single_u8_2},
-     {rows_fp32_s8_2, rows_fp32_u8_2}},
+     {rows_fp32_s8_2, rows_fp32_u8_2},
+     {rows_fp32free_s8_2, rows_fp32free_u8_2}},
 };
 
 static rows_fn rows_choose(size_t nr, const q8_requant_params *rq) {
   const int wide = nr > 16;
   if (rq == NULL) return wide ? rows_i32_2 : rows_i32_1;
-  const int mode = rq->mode == Q8_REQUANT_GEMMLOWP ? 0 : rq->mode == Q8_REQUANT_SINGLE ? 1 : 2;
+  const int mode = rq->mode == Q8_REQUANT_GEMMLOWP ? 0
+                   : rq->mode == Q8_REQUANT_SINGLE ? 1
+                   : rq->fp32_clamp_free           ? 3
+                                                   : 2;
   return rows_requantized[wide][mode][rq->out_dtype == Q8_UINT8];
 }
 

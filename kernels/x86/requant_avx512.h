@@ -175,7 +175,7 @@ Q8_RQ512_FN __m512i q8_rq512_fp32_upper(__m512i acc, __m512 scale, __m512 fhi) {
 
 /* q8_rq512_fp32_upper without the clamp, where it guards nothing but the
  * conversion and that cannot overflow (qmax the type's maximum, |float(acc)
- * * scale| < 2^30: q8_dwconv_row.fp32_clamp_free): what lies above qmax - zp
+ * * scale| < 2^30: q8_requant_params.fp32_clamp_free): what lies above qmax - zp
  * saturates to qmax in q8_rq512_pack4 as the clamp would have left it. */
 Q8_RQ512_FN __m512i q8_rq512_fp32_unclamped(__m512i acc, __m512 scale) {
   return _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_cvtepi32_ps(acc), scale));
