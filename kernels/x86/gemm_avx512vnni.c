@@ -233,23 +233,23 @@ Q8_VNNI_INLINE void rq_setup(const int NV, vnni_rq *r, const q8_requant_params *
   r->order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
 }
 
+/* fp32 without its upper clamp (q8_requant_params.fp32_clamp_free): a MODE
+ * of store_requantized beside q8_requant_mode's, for the run_rows paths. */
+#define Q8_VNNI_FP32_FREE 16
+
+/* Output layouts of a tile: rows of any width (masked stores), rows of the
+ * full 16 * NV columns, or full rows back to back (c_stride = 16 * NV, as in
+ * a 1x1 conv with 16 or 32 output channels), where the 64 bytes of a pack
+ * are one store. */
+#define Q8_VNNI_ROWS_ANY 0
+#define Q8_VNNI_ROWS_FULL 1
+#define Q8_VNNI_ROWS_CONTIGUOUS 2
+
 /* Requantizes and stores the tile: four vectors at a time narrowed by
  * q8_rq512_pack4 (two rows of 32 columns, or four rows of 16) and put back in
  * order by one permute, cheaper than a vpmovdb per vector; one instance per
  * mode and output type. 8x32 at k = 16, fp32 int8 output: 169 cycles per
  * tile with vpmovdb and the mode chosen per row, 135 now. */
-/* Output layouts of a tile: rows of any width (masked stores), rows of the
- * full 16 * NV columns, or full rows back to back (c_stride = 16 * NV, as in
- * a 1x1 conv with 16 or 32 output channels), where the 64 bytes of a pack
- * are one store. */
-/* fp32 without its upper clamp (q8_requant_params.fp32_clamp_free): a MODE
- * of store_requantized beside q8_requant_mode's, for the run_rows paths. */
-#define Q8_VNNI_FP32_FREE 16
-
-#define Q8_VNNI_ROWS_ANY 0
-#define Q8_VNNI_ROWS_FULL 1
-#define Q8_VNNI_ROWS_CONTIGUOUS 2
-
 Q8_VNNI_INLINE void store_requantized(const int MR, const int NV, const q8_requant_mode MODE,
                                       const int U8, const int LAYOUT, const vnni_rq *r,
                                       vnni_acc *acc, size_t nr, unsigned char *c,
