@@ -126,7 +126,8 @@ static bool clamp_free(const q8_requant_params *p, const q8_conv_shape *s, q8_dt
   for (size_t c = 0; c < s->out_channels; ++c) {
     int64_t w_abs_sum = 0;
     for (size_t t = 0; t < taps; ++t) w_abs_sum += llabs((long long)w[c * taps + t]);
-    const int64_t bound = llabs(bias ? (long long)bias[c] : 0) + q8_activation_span(dt, zp) * w_abs_sum;
+    const int64_t bound =
+        llabs(bias ? (long long)bias[c] : 0) + q8_activation_span(dt, zp) * w_abs_sum;
     if (!q8_requant_channel_clamp_free(p, c, bound)) return false;
   }
   return true;

@@ -254,6 +254,17 @@ DW_INLINE __m512i dw_rq_slot(const dw_rq *s, int kind, const __m512i acc[4], siz
                              : dw_requant(&s->acc[a], kind, acc[a]);
 }
 
+/* The 64 output bytes of a block's four accumulators, in the order of their
+ * 128-bit lanes: the saturating packs interleave the slots back into channel
+ * order. Four values, not an array: GCC stored such an array to the stack in
+ * every iteration of the pair loops. */
+DW_INLINE __m512i dw_requant_bytes(const dw_rq *s, int kind, const __m512i acc[4],
+                                   q8_dtype out_dtype) {
+  return q8_rq512_pack4(dw_rq_slot(s, kind, acc, 0), dw_rq_slot(s, kind, acc, 1),
+                        dw_rq_slot(s, kind, acc, 2), dw_rq_slot(s, kind, acc, 3),
+                        kind >= DW_OUT_FP32, s->zp16, s->qmin8, out_dtype);
+}
+
 /* pair_step: 0, or two pixels of at most 32 channels (see dw_slot_vectors),
  * the second's output pair_step bytes after the first's. */
 DW_INLINE void dw_store(unsigned char *out, size_t cn, __mmask64 mask, bool full, int kind,
@@ -270,12 +281,7 @@ DW_INLINE void dw_store(unsigned char *out, size_t cn, __mmask64 mask, bool full
     }
     return;
   }
-  /* The saturating packs interleave the slots back into channel order.
-   * Four values, not an array: GCC stored such an array to the stack in
-   * every iteration of the pair loops. */
-  const __m512i b = q8_rq512_pack4(dw_rq_slot(s, kind, acc, 0), dw_rq_slot(s, kind, acc, 1),
-                                   dw_rq_slot(s, kind, acc, 2), dw_rq_slot(s, kind, acc, 3),
-                                   kind >= DW_OUT_FP32, s->zp16, s->qmin8, out_dtype);
+  const __m512i b = dw_requant_bytes(s, kind, acc, out_dtype);
   if (pair_step) {
     _mm256_mask_storeu_epi8(out, (__mmask32)mask, _mm512_castsi512_si256(b));
     _mm256_mask_storeu_epi8(out + pair_step, (__mmask32)mask, _mm512_extracti64x4_epi64(b, 1));
@@ -329,7 +335,7 @@ DW_INLINE const void *dw_column_at(const dw_rows3 *R, ptrdiff_t ix, size_t ky) {
 }
 
 #define DW_COLUMNS(W, SI, MASK, PAIR)                                                        \
-  /* The 3 rows of a column as the 4 dpbusd operands, in slot order. */      \
+  /* The 3 rows of a column as the 4 dpbusd operands, in slot order. */                      \
   DW_INLINE void dw_interleave##W(const __m##W##i x[3], __m##W##i col[4]) {                  \
     /* Element 3 of each group has weight 0: row 2 fills it. */                              \
     const __m##W##i a_lo = _mm##W##_unpacklo_epi8(x[0], x[1]);                               \
@@ -408,7 +414,7 @@ DW_INLINE const void *dw_column_at(const dw_rows3 *R, ptrdiff_t ix, size_t ky) {
     for (size_t i = 0; i < 12; ++i) w[i] = dw_narrow##W(packed[4 + i]);                      \
     dw_rq rs;                                                                                \
     dw_rq_clear(&rs);                                                                        \
-    if (kind != DW_OUT_I32) dw_rq_init(&rs, r->rq, c0, cn, pair ? 2 : 1);                            \
+    if (kind != DW_OUT_I32) dw_rq_init(&rs, r->rq, c0, cn, pair ? 2 : 1);                    \
     const size_t out_elem = r->rq ? 1 : sizeof(int32_t), step = r->channels * out_elem;      \
     const q8_dtype out_dtype = r->rq ? r->rq->out_dtype : Q8_INT32;                          \
     const ptrdiff_t pad = (ptrdiff_t)r->pad_left;                                            \
@@ -452,7 +458,6 @@ DW_INLINE const void *dw_column_at(const dw_rows3 *R, ptrdiff_t ix, size_t ky) {
 
 DW_COLUMNS(512, si512, __mmask64, false)
 DW_COLUMNS(256, si256, __mmask32, true)
-
 
 /* Stride 2, blocks of at most 16 channels (a tail, as 144 = 2 x 64 + 16, or
  * a layer of so few channels): two pixels per 256-bit vector, pixel x in the
@@ -498,16 +503,21 @@ DW_INLINE void dw_store_quad(unsigned char *out, size_t step, size_t count, __mm
   if (kind == DW_OUT_I32) {
     __m512i v[4];
     dw_transpose(acc, v); /* v[L]: pixel L's channels in order */
-    for (size_t q = 0; q < 4 && q < count; ++q) _mm512_mask_storeu_epi32(out + q * step, mask, v[q]);
+    for (size_t q = 0; q < 4 && q < count; ++q) {
+      _mm512_mask_storeu_epi32(out + q * step, mask, v[q]);
+    }
     return;
   }
-  const __m512i b = q8_rq512_pack4(dw_rq_slot(s, kind, acc, 0), dw_rq_slot(s, kind, acc, 1),
-                                   dw_rq_slot(s, kind, acc, 2), dw_rq_slot(s, kind, acc, 3),
-                                   kind >= DW_OUT_FP32, s->zp16, s->qmin8, out_dtype);
+  const __m512i b = dw_requant_bytes(s, kind, acc, out_dtype);
   _mm_mask_storeu_epi8(out, mask, _mm512_castsi512_si128(b));
   if (count > 1) _mm_mask_storeu_epi8(out + step, mask, _mm512_extracti32x4_epi32(b, 1));
   if (count > 2) _mm_mask_storeu_epi8(out + 2 * step, mask, _mm512_extracti32x4_epi32(b, 2));
   if (count > 3) _mm_mask_storeu_epi8(out + 3 * step, mask, _mm512_extracti32x4_epi32(b, 3));
+}
+
+/* The low 128-bit lane of v in both lanes of a 256-bit vector. */
+DW_INLINE __m256i dw_lane0_twice(__m512i v) {
+  return _mm256_broadcastsi128_si256(_mm512_castsi512_si128(v));
 }
 
 DW_INLINE void dw_block_quarter_s2(const q8_dwconv_row *r, bool s8, int kind, size_t c0,
@@ -515,8 +525,8 @@ DW_INLINE void dw_block_quarter_s2(const q8_dwconv_row *r, bool s8, int kind, si
   const __mmask16 mask = (__mmask16)((1u << cn) - 1);
   const __m512i *packed = (const __m512i *)(const void *)block;
   __m256i terms[4], w[12]; /* slots of channels below 16 (lane 0), in both lanes */
-  for (size_t i = 0; i < 4; ++i) terms[i] = _mm256_broadcastsi128_si256(_mm512_castsi512_si128(packed[i]));
-  for (size_t i = 0; i < 12; ++i) w[i] = _mm256_broadcastsi128_si256(_mm512_castsi512_si128(packed[4 + i]));
+  for (size_t i = 0; i < 4; ++i) terms[i] = dw_lane0_twice(packed[i]);
+  for (size_t i = 0; i < 12; ++i) w[i] = dw_lane0_twice(packed[4 + i]);
   dw_rq rs;
   dw_rq_clear(&rs);
   if (kind != DW_OUT_I32) dw_rq_init(&rs, r->rq, c0, cn, 4);
