@@ -76,6 +76,11 @@
 /* Tiles with one accumulator set (S = 1) prefetch the weights this many
  * bytes ahead of use (see the file comment). */
 #define Q8_VNNI_PREFETCH 8192
+/* K groups from which run_rows's full tiles take the asm K loop (dot8_rows):
+ * below, its accumulator loads and stores cost more than it saves. */
+#define Q8_VNNI_ASM_GROUPS 16
+/* dot_groups_in's IN_ROWS for the asm K loop. */
+#define Q8_VNNI_IN_ROWS_ASM 2
 
 #define Q8_VNNI_TARGET "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,prfchw"
 #define Q8_VNNI_INLINE static inline __attribute__((always_inline, target(Q8_VNNI_TARGET)))
@@ -98,6 +103,99 @@ Q8_VNNI_INLINE __m512i bcast4(const uint8_t *p) {
  * loop). */
 Q8_VNNI_INLINE void dpbusd_tied(__m512i *acc, __m512i a, __m512i w) {
   __asm__("vpdpbusd %2, %1, %0" : "+v"(*acc) : "v"(a), "v"(w));
+}
+
+/* Pieces of dot8_rows's asm: one row's broadcast from ADDR and its
+ * vpdpbusd into accumulators C0 (and C1), the store of accumulator C to acc
+ * at OFF, and the loop's tail. NV = 2: weights in zmm16-17, broadcast in
+ * zmm18; NV = 1: zmm8, zmm9. */
+#define Q8_VNNI_ROW_NV2(ADDR, C0, C1)                  \
+  "vpbroadcastd " ADDR ", %%zmm18\n\t"                 \
+  "vpdpbusd %%zmm16, %%zmm18, %%zmm" #C0 "\n\t"        \
+  "vpdpbusd %%zmm17, %%zmm18, %%zmm" #C1 "\n\t"
+#define Q8_VNNI_ROW_NV1(ADDR, C0)                      \
+  "vpbroadcastd " ADDR ", %%zmm9\n\t"                  \
+  "vpdpbusd %%zmm8, %%zmm9, %%zmm" #C0 "\n\t"
+#define Q8_VNNI_STORE_ACC(C, OFF) "vmovdqu64 %%zmm" #C ", " #OFF "(%[acc])\n\t"
+#define Q8_VNNI_LOOP_TAIL \
+  "add $128, %[w]\n\tadd $4, %[a]\n\tadd $4, %[a4]\n\tdec %[n]\n\tjnz 1b\n\t"
+/* Row addresses: a + {0,1,2,3} x as, then a4 = a + 4 x as the same. */
+#define Q8_VNNI_A0 "(%[a])"
+#define Q8_VNNI_A1 "(%[a],%[as])"
+#define Q8_VNNI_A2 "(%[a],%[as],2)"
+#define Q8_VNNI_A3 "(%[a],%[as3])"
+#define Q8_VNNI_A4 "(%[a4])"
+#define Q8_VNNI_A5 "(%[a4],%[as])"
+#define Q8_VNNI_A6 "(%[a4],%[as],2)"
+#define Q8_VNNI_A7 "(%[a4],%[as3])"
+
+/* The K loop of a full 8-row tile inside run_rows (S = 1, uint8 A, weights
+ * in L1) in asm, the accumulators in fixed registers and stored to acc after
+ * it: with intrinsics (or one asm per vpdpbusd) GCC 12 kept one or more
+ * of the 8 x NV accumulators on the stack across this loop, a store and a
+ * reload per K group on its chain (14x14x384:96 at half of peak), and an asm
+ * holding them all as operands exceeds GCC's 30. The accumulators start from
+ * the column terms at the head of packed and are stored to acc at the end.
+ * Rows are addressed as a + {0,1,2,3} x as and a4 + {0,1,2,3} x as. ng >= 1;
+ * returns the weights past the ng groups. */
+Q8_VNNI_INLINE const int8_t *dot8_rows(const int NV, vnni_acc *acc, const uint8_t *a, size_t as,
+                                       const int8_t *packed, size_t ng) {
+  const int8_t *ct = packed, *w = packed + Q8_VNNI_NR * 4;
+  const uint8_t *a4 = a + 4 * as;
+  const size_t as3 = 3 * as;
+  size_t n = ng;
+  if (NV == 2) { /* row m: zmm 2m (columns 0-15) and zmm 2m+1 (16-31) */
+    __asm__ volatile(
+        "vmovdqu64 (%[ct]), %%zmm0\n\t"
+        "vmovdqu64 64(%[ct]), %%zmm1\n\t"
+        "vmovdqa64 %%zmm0, %%zmm2\n\tvmovdqa64 %%zmm1, %%zmm3\n\t"
+        "vmovdqa64 %%zmm0, %%zmm4\n\tvmovdqa64 %%zmm1, %%zmm5\n\t"
+        "vmovdqa64 %%zmm0, %%zmm6\n\tvmovdqa64 %%zmm1, %%zmm7\n\t"
+        "vmovdqa64 %%zmm0, %%zmm8\n\tvmovdqa64 %%zmm1, %%zmm9\n\t"
+        "vmovdqa64 %%zmm0, %%zmm10\n\tvmovdqa64 %%zmm1, %%zmm11\n\t"
+        "vmovdqa64 %%zmm0, %%zmm12\n\tvmovdqa64 %%zmm1, %%zmm13\n\t"
+        "vmovdqa64 %%zmm0, %%zmm14\n\tvmovdqa64 %%zmm1, %%zmm15\n\t"
+        "1:\n\t"
+        "vmovdqu64 (%[w]), %%zmm16\n\t"
+        "vmovdqu64 64(%[w]), %%zmm17\n\t"
+        Q8_VNNI_ROW_NV2(Q8_VNNI_A0, 0, 1) Q8_VNNI_ROW_NV2(Q8_VNNI_A1, 2, 3)
+        Q8_VNNI_ROW_NV2(Q8_VNNI_A2, 4, 5) Q8_VNNI_ROW_NV2(Q8_VNNI_A3, 6, 7)
+        Q8_VNNI_ROW_NV2(Q8_VNNI_A4, 8, 9) Q8_VNNI_ROW_NV2(Q8_VNNI_A5, 10, 11)
+        Q8_VNNI_ROW_NV2(Q8_VNNI_A6, 12, 13) Q8_VNNI_ROW_NV2(Q8_VNNI_A7, 14, 15)
+        Q8_VNNI_LOOP_TAIL
+        Q8_VNNI_STORE_ACC(0, 0) Q8_VNNI_STORE_ACC(1, 64) Q8_VNNI_STORE_ACC(2, 128)
+        Q8_VNNI_STORE_ACC(3, 192) Q8_VNNI_STORE_ACC(4, 256) Q8_VNNI_STORE_ACC(5, 320)
+        Q8_VNNI_STORE_ACC(6, 384) Q8_VNNI_STORE_ACC(7, 448) Q8_VNNI_STORE_ACC(8, 512)
+        Q8_VNNI_STORE_ACC(9, 576) Q8_VNNI_STORE_ACC(10, 640) Q8_VNNI_STORE_ACC(11, 704)
+        Q8_VNNI_STORE_ACC(12, 768) Q8_VNNI_STORE_ACC(13, 832) Q8_VNNI_STORE_ACC(14, 896)
+        Q8_VNNI_STORE_ACC(15, 960)
+        : [w] "+r"(w), [a] "+r"(a), [a4] "+r"(a4), [n] "+r"(n), "=m"(*acc)
+        : [acc] "r"(acc->v[0]), [ct] "r"(ct), [as] "r"(as), [as3] "r"(as3)
+        : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9",
+          "zmm10", "zmm11", "zmm12", "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "zmm18",
+          "cc");
+  } else { /* row m: zmm m; acc keeps its NV = 2 layout (row stride 128) */
+    __asm__ volatile(
+        "vmovdqu64 (%[ct]), %%zmm0\n\t"
+        "vmovdqa64 %%zmm0, %%zmm1\n\tvmovdqa64 %%zmm0, %%zmm2\n\t"
+        "vmovdqa64 %%zmm0, %%zmm3\n\tvmovdqa64 %%zmm0, %%zmm4\n\t"
+        "vmovdqa64 %%zmm0, %%zmm5\n\tvmovdqa64 %%zmm0, %%zmm6\n\t"
+        "vmovdqa64 %%zmm0, %%zmm7\n\t"
+        "1:\n\t"
+        "vmovdqu64 (%[w]), %%zmm8\n\t"
+        Q8_VNNI_ROW_NV1(Q8_VNNI_A0, 0) Q8_VNNI_ROW_NV1(Q8_VNNI_A1, 1)
+        Q8_VNNI_ROW_NV1(Q8_VNNI_A2, 2) Q8_VNNI_ROW_NV1(Q8_VNNI_A3, 3)
+        Q8_VNNI_ROW_NV1(Q8_VNNI_A4, 4) Q8_VNNI_ROW_NV1(Q8_VNNI_A5, 5)
+        Q8_VNNI_ROW_NV1(Q8_VNNI_A6, 6) Q8_VNNI_ROW_NV1(Q8_VNNI_A7, 7)
+        Q8_VNNI_LOOP_TAIL
+        Q8_VNNI_STORE_ACC(0, 0) Q8_VNNI_STORE_ACC(1, 128) Q8_VNNI_STORE_ACC(2, 256)
+        Q8_VNNI_STORE_ACC(3, 384) Q8_VNNI_STORE_ACC(4, 512) Q8_VNNI_STORE_ACC(5, 640)
+        Q8_VNNI_STORE_ACC(6, 768) Q8_VNNI_STORE_ACC(7, 896)
+        : [w] "+r"(w), [a] "+r"(a), [a4] "+r"(a4), [n] "+r"(n), "=m"(*acc)
+        : [acc] "r"(acc->v[0]), [ct] "r"(ct), [as] "r"(as), [as3] "r"(as3)
+        : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "cc");
+  }
+  return w;
 }
 
 /* acc += K groups [0, ng) of rows a (stride as) times the packed weights w;
@@ -369,10 +467,14 @@ Q8_VNNI_INLINE void finish(const int MR, const int NV, const int S, vnni_acc *ac
 Q8_VNNI_INLINE void accumulate_u8(const int MR, const int NV, const int S, const int IN_ROWS,
                                   vnni_acc *acc, size_t k, const uint8_t *a,
                                   size_t a_stride, const int8_t *packed) {
-  init_acc(MR, NV, S, acc, packed);
   const size_t full = k / 4;
-  const int8_t *w =
-      dot_groups_in(MR, NV, S, IN_ROWS, acc, a, a_stride, packed + Q8_VNNI_NR * 4, full);
+  const int8_t *w;
+  if (IN_ROWS == Q8_VNNI_IN_ROWS_ASM && MR == Q8_VNNI_MR && S == 1 && full > 0) {
+    w = dot8_rows(NV, acc, a, a_stride, packed, full);
+  } else {
+    init_acc(MR, NV, S, acc, packed);
+    w = dot_groups_in(MR, NV, S, IN_ROWS, acc, a, a_stride, packed + Q8_VNNI_NR * 4, full);
+  }
   const size_t rest = k % 4;
   if (rest) {
     const __mmask16 mk = (__mmask16)((1u << rest) - 1u);
@@ -582,7 +684,8 @@ static void run(size_t mr, size_t nr, size_t k, const void *a, size_t a_stride, 
 /* The full row tiles of run_rows with output layout LAYOUT; returns the rows
  * left over (fewer than MR). */
 Q8_VNNI_INLINE size_t rows_full_tiles(const int NV, const int KIND, const int U8,
-                                      const int LAYOUT, const vnni_rq *r, size_t m, size_t nr,
+                                      const int LAYOUT, const int ASM, vnni_rq *r, size_t m,
+                                      size_t nr,
                                       size_t k, const q8_k_range *ranges, size_t nranges,
                                       const uint8_t **a_io, size_t a_stride,
                                       const int8_t *packed, unsigned char **c_io,
@@ -602,11 +705,17 @@ Q8_VNNI_INLINE size_t rows_full_tiles(const int NV, const int KIND, const int U8
     if (ranges) {
       accumulate_ranges(Q8_VNNI_MR, NV, &acc, ranges, nranges, a, a_stride, packed);
     } else {
-      accumulate_u8(Q8_VNNI_MR, NV, 1, 1, &acc, k, a, a_stride, packed);
+      accumulate_u8(Q8_VNNI_MR, NV, 1, ASM ? Q8_VNNI_IN_ROWS_ASM : 1, &acc, k, a, a_stride,
+                    packed);
     }
     if (KIND == Q8_VNNI_INT32) {
       store_int32(Q8_VNNI_MR, NV, &acc, nr, c, c_stride);
     } else {
+      /* The constants are reloaded here, once per tile: held in registers
+       * across the K loop, they pushed accumulators onto the stack in it
+       * (GCC 12, 8x32: a store and reload per vpdpbusd pair, 14x14x384:96
+       * ran at half of peak). */
+      __asm__ volatile("" : "+m"(*r));
       store_requantized(Q8_VNNI_MR, NV, (q8_requant_mode)KIND, U8, LAYOUT, r, &acc, nr, c,
                         c_stride);
     }
@@ -624,16 +733,24 @@ Q8_VNNI_INLINE void rows_u8(const int NV, const int KIND, const int U8, size_t m
                             unsigned char *c, size_t c_stride, const q8_requant_params *rq) {
   vnni_rq r;
   if (KIND != Q8_VNNI_INT32) rq_setup(NV, &r, rq, nr);
-  if (KIND != Q8_VNNI_INT32 && nr == 16u * NV && c_stride == nr) {
-    m = rows_full_tiles(NV, KIND, U8, Q8_VNNI_ROWS_CONTIGUOUS, &r, m, nr, k, ranges, nranges,
-                        &a, a_stride, packed, &c, c_stride);
-  } else if (KIND != Q8_VNNI_INT32 && nr == 16u * NV) {
-    m = rows_full_tiles(NV, KIND, U8, Q8_VNNI_ROWS_FULL, &r, m, nr, k, ranges, nranges, &a,
-                        a_stride, packed, &c, c_stride);
+  /* Each variant is its own loop nest, so the asm one's accumulators in
+   * memory do not change how GCC allocates the other's. */
+#define Q8_VNNI_FULL_TILES(LAYOUT, ASM)                                                     \
+  rows_full_tiles(NV, KIND, U8, LAYOUT, ASM, &r, m, nr, k, ranges, nranges, &a, a_stride, \
+                  packed, &c, c_stride)
+  const int layout = KIND != Q8_VNNI_INT32 && nr == 16u * NV
+                         ? (c_stride == nr ? Q8_VNNI_ROWS_CONTIGUOUS : Q8_VNNI_ROWS_FULL)
+                         : Q8_VNNI_ROWS_ANY;
+  if (ranges == NULL && k / 4 >= Q8_VNNI_ASM_GROUPS) {
+    m = layout == Q8_VNNI_ROWS_CONTIGUOUS ? Q8_VNNI_FULL_TILES(Q8_VNNI_ROWS_CONTIGUOUS, 1)
+        : layout == Q8_VNNI_ROWS_FULL     ? Q8_VNNI_FULL_TILES(Q8_VNNI_ROWS_FULL, 1)
+                                          : Q8_VNNI_FULL_TILES(Q8_VNNI_ROWS_ANY, 1);
   } else {
-    m = rows_full_tiles(NV, KIND, U8, Q8_VNNI_ROWS_ANY, &r, m, nr, k, ranges, nranges, &a,
-                        a_stride, packed, &c, c_stride);
+    m = layout == Q8_VNNI_ROWS_CONTIGUOUS ? Q8_VNNI_FULL_TILES(Q8_VNNI_ROWS_CONTIGUOUS, 0)
+        : layout == Q8_VNNI_ROWS_FULL     ? Q8_VNNI_FULL_TILES(Q8_VNNI_ROWS_FULL, 0)
+                                          : Q8_VNNI_FULL_TILES(Q8_VNNI_ROWS_ANY, 0);
   }
+#undef Q8_VNNI_FULL_TILES
   if (m == 0) return;
   if (ranges) {
     range_tiles[m - 1][NV == 2](nr, ranges, nranges, a, a_stride, packed, NULL, c, c_stride, rq);
