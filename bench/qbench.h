@@ -70,8 +70,12 @@ double qb_read_bandwidth(size_t bytes, double min_time);
  * by call for >= min_time and >= 20 calls; the best work per second. */
 double qb_best_rate(double (*fn)(void *), void *ctx, double min_time);
 /* Best-of-samples read bandwidth (bytes/s) of the stream sized for `level`
- * (1 = L1, 2 = L2, 3 = L3, 4 = DRAM; sizes from hwloc); 0 for another level. */
+ * (1 = L1, 2 = L2, 3 = L3, 4 = DRAM; sizes from hwloc); 0 for another level.
+ * L3 is the best of streams from 2x L2 up to qb_bandwidth_level_bytes(3)
+ * (probe.c: the L3 a core reaches can be smaller than reported); bytes_out
+ * gets the size measured (for L3, the best one). */
 double qb_bandwidth_level(int level, double min_time, size_t *bytes_out);
+/* The stream size of `level` (for L3, the largest the ladder tries). */
 size_t qb_bandwidth_level_bytes(int level);
 const char *qb_read_loads(void); /* load widths the probes use, e.g. "avx2" */
 /* The level (1 = L1 .. 4 = DRAM) a stream of `bytes` lives in when it is read
