@@ -182,7 +182,7 @@ DW_INLINE __mmask16 dw_lanes(size_t cn, size_t q) {
 /* A per-channel int32 array (or float bits) of the block in slot order;
  * channels past cn read 0 (harmless parameters, never stored). pixels: how
  * many pixels one vector holds: 1; 2 for a block of at most 32 channels
- * (dw_block_columns256), the parameters of channels c0 .. c0 + 31 in both
+ * (dw_block_half_columns), the parameters of channels c0 .. c0 + 31 in both
  * 256-bit halves; 4 for at most 16 (dw_block_quarter_s2), those of c0 ..
  * c0 + 15 in every 128-bit lane. */
 DW_INLINE void dw_slot_vectors(const void *v, size_t c0, size_t cn, size_t pixels,
@@ -242,6 +242,25 @@ DW_INLINE void dw_rq_init(dw_rq *s, const q8_requant_params *rq, size_t c0, size
  * A constant in the full-block loops, so each gets its own code. */
 enum { DW_OUT_I32 = 0, DW_OUT_GEMMLOWP, DW_OUT_SINGLE, DW_OUT_FP32, DW_OUT_FP32_FREE };
 
+/* A block's requantization, or (int32 output) the cleared registers. */
+DW_INLINE void dw_rq_for(dw_rq *s, const q8_dwconv_row *r, int kind, size_t c0, size_t cn,
+                         size_t pixels) {
+  dw_rq_clear(s);
+  if (kind != DW_OUT_I32) dw_rq_init(s, r->rq, c0, cn, pixels);
+}
+
+/* A row's output: element bytes, bytes from one pixel to the next, type. */
+typedef struct dw_out {
+  size_t elem, step;
+  q8_dtype dtype;
+} dw_out;
+
+DW_INLINE dw_out dw_out_of(const q8_dwconv_row *r) {
+  const size_t elem = r->rq ? 1 : sizeof(int32_t);
+  return (dw_out){.elem = elem, .step = r->channels * elem,
+                  .dtype = r->rq ? r->rq->out_dtype : Q8_INT32};
+}
+
 DW_INLINE __m512i dw_requant(const q8_rq512 *p, int kind, __m512i acc) {
   return kind == DW_OUT_GEMMLOWP ? q8_rq512_gemmlowp(p, acc) : q8_rq512_single(p, acc);
 }
@@ -282,7 +301,10 @@ DW_INLINE void dw_store(unsigned char *out, size_t cn, __mmask64 mask, bool full
     return;
   }
   const __m512i b = dw_requant_bytes(s, kind, acc, out_dtype);
-  if (pair_step) {
+  if (pair_step && cn == DW_CT / 2) { /* a byte-masked store measured slower on Zen 5 */
+    _mm256_storeu_si256((__m256i *)out, _mm512_castsi512_si256(b));
+    _mm256_storeu_si256((__m256i *)(out + pair_step), _mm512_extracti64x4_epi64(b, 1));
+  } else if (pair_step) {
     _mm256_mask_storeu_epi8(out, (__mmask32)mask, _mm512_castsi512_si256(b));
     _mm256_mask_storeu_epi8(out + pair_step, (__mmask32)mask, _mm512_extracti64x4_epi64(b, 1));
   } else if (full) {
@@ -297,13 +319,10 @@ DW_INLINE void dw_store(unsigned char *out, size_t cn, __mmask64 mask, bool full
  * output pixel reading that column (with the weights of kx = 2, 1, 0): per
  * output pixel 3 loads and 8 unpacks at stride 1 (3 pixels share a column),
  * 6 and 16 at stride 2 (2 pixels share every other column), instead of 12
- * loads and 24 unpacks for 3 groups of 4 taps. W: vector bits, 512, or 256
- * for blocks of at most 32 channels (as dw_pixel_half). */
-DW_INLINE __m512i dw_narrow512(__m512i v) { return v; }
-DW_INLINE __m512i dw_widen512(__m512i v) { return v; }
-DW_INLINE __m256i dw_narrow256(__m512i v) { return _mm512_castsi512_si256(v); }
-DW_INLINE __m512i dw_widen256(__m256i v) { return _mm512_zextsi256_si512(v); }
-DW_INLINE __m512i dw_join512(__m512i lo, __m512i hi) { return (void)hi, lo; } /* unused */
+ * loads and 24 unpacks for 3 groups of 4 taps. Blocks of at most 32
+ * channels put two pixels in a vector (dw_block_half_columns), of at most 16
+ * at stride 2 four (dw_block_quarter_s2, whose pixel pairs are 256-bit
+ * vectors joined by dw_join256). */
 DW_INLINE __m512i dw_join256(__m256i lo, __m256i hi) {
   return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
 }
@@ -334,7 +353,7 @@ DW_INLINE const void *dw_column_at(const dw_rows3 *R, ptrdiff_t ix, size_t ky) {
   return (const void *)(zero + ((at - zero) & inside));
 }
 
-#define DW_COLUMNS(W, SI, MASK, PAIR)                                                        \
+#define DW_INTERLEAVE(W)                                                                     \
   /* The 3 rows of a column as the 4 dpbusd operands, in slot order. */                      \
   DW_INLINE void dw_interleave##W(const __m##W##i x[3], __m##W##i col[4]) {                  \
     /* Element 3 of each group has weight 0: row 2 fills it. */                              \
@@ -346,118 +365,95 @@ DW_INLINE const void *dw_column_at(const dw_rows3 *R, ptrdiff_t ix, size_t ky) {
     col[1] = _mm##W##_unpackhi_epi16(a_lo, b_lo);                                            \
     col[2] = _mm##W##_unpacklo_epi16(a_hi, b_hi);                                            \
     col[3] = _mm##W##_unpackhi_epi16(a_hi, b_hi);                                            \
-  }                                                                                          \
-                                                                                             \
-  DW_INLINE void dw_column##W(const dw_rows3 *R, ptrdiff_t ix, MASK mask, bool s8,           \
-                              bool select, __m##W##i col[4]) {                               \
-    /* Unsigned: a column left of the input wraps to a huge value. */                        \
-    const bool inside = (size_t)ix < R->in_w;                                                \
-    const size_t at = (size_t)ix * R->channels;                                              \
-    __m##W##i x[3];                                                                          \
-    if (select) {                                                                            \
-      for (size_t ky = 0; ky < 3; ++ky) {                                                    \
-        x[ky] = _mm##W##_maskz_loadu_epi8(mask, dw_column_at(R, ix, ky));                    \
-      }                                                                                      \
-    } else if (__builtin_expect(inside, 1)) {                                                \
-      for (size_t ky = 0; ky < 3; ++ky) x[ky] = _mm##W##_maskz_loadu_epi8(mask, R->row[ky] + at); \
-    } else {                                                                                 \
-      x[0] = x[1] = x[2] = _mm##W##_maskz_loadu_epi8(mask, R->zero);                         \
-    }                                                                                        \
-    for (size_t ky = 0; ky < 3 && s8; ++ky) {                                                \
-      x[ky] = _mm##W##_xor_##SI(x[ky], _mm##W##_set1_epi8((char)0x80));                      \
-    }                                                                                        \
-    dw_interleave##W(x, col);                                                                \
-  }                                                                                          \
-                                                                                             \
-  DW_INLINE void dw_pixel_columns##W(const __m##W##i terms[4], const __m##W##i w[12],        \
-                                     __m##W##i left[4], __m##W##i mid[4],                    \
-                                     const __m##W##i right[4], __m##W##i acc[4]) {           \
-    for (size_t a = 0; a < 4; ++a) {                                                         \
-      const __m##W##i v = _mm##W##_dpbusd_epi32(terms[a], left[a], w[a]);                    \
-      acc[a] = _mm##W##_dpbusd_epi32(_mm##W##_dpbusd_epi32(v, mid[a], w[4 + a]), right[a],   \
-                                     w[8 + a]);                                              \
-      left[a] = mid[a];                                                                      \
-      mid[a] = right[a];                                                                     \
-    }                                                                                        \
-  }                                                                                          \
-                                                                                             \
-  /* Stride 2, column by column: the pixel's middle and right columns are                    \
-   * multiplied as soon as they are made, and the right one also starts the                  \
-   * next pixel (its left column, weights kx = 0) in `next`. No left/mid/right               \
-   * arrays stay live across pixels: with them, 12 column registers, 12 weight               \
-   * registers, the terms and the requantization did not fit in 32 and the                   \
-   * loop spilled to the stack. */                                                           \
-  DW_INLINE void dw_pixel_s2##W(const dw_rows3 *R, ptrdiff_t right_x, MASK mask, bool s8,    \
-                                const __m##W##i terms[4], const __m##W##i w[12],             \
-                                __m##W##i next[4], __m##W##i acc[4]) {                       \
-    __m##W##i col[4];                                                                        \
-    dw_column##W(R, right_x - 1, mask, s8, true, col);                                       \
-    for (size_t a = 0; a < 4; ++a) acc[a] = _mm##W##_dpbusd_epi32(next[a], col[a], w[4 + a]); \
-    dw_column##W(R, right_x, mask, s8, true, col);                                           \
-    for (size_t a = 0; a < 4; ++a) {                                                         \
-      acc[a] = _mm##W##_dpbusd_epi32(acc[a], col[a], w[8 + a]);                              \
-      next[a] = _mm##W##_dpbusd_epi32(terms[a], col[a], w[a]);                               \
-    }                                                                                        \
-  }                                                                                          \
-                                                                                             \
-  /* PAIR: pixels two at a time, one in each 256-bit half of the                             \
-   * requantization (W = 256 only). */                                                       \
-  DW_INLINE void dw_block_columns##W(const q8_dwconv_row *r, size_t stride, bool s8,         \
-                                     bool full, int kind, size_t c0, size_t cn,              \
-                                     const unsigned char *block) {                           \
-    const bool pair = PAIR;                                                                  \
-    const __mmask64 mask64 = full ? ~(__mmask64)0 : (((__mmask64)1 << cn) - 1);              \
-    const MASK mask = (MASK)mask64;                                                          \
-    const __m512i *packed = (const __m512i *)(const void *)block;                            \
-    __m##W##i terms[4], w[12];                                                               \
-    for (size_t i = 0; i < 4; ++i) terms[i] = dw_narrow##W(packed[i]);                       \
-    for (size_t i = 0; i < 12; ++i) w[i] = dw_narrow##W(packed[4 + i]);                      \
-    dw_rq rs;                                                                                \
-    dw_rq_clear(&rs);                                                                        \
-    if (kind != DW_OUT_I32) dw_rq_init(&rs, r->rq, c0, cn, pair ? 2 : 1);                    \
-    const size_t out_elem = r->rq ? 1 : sizeof(int32_t), step = r->channels * out_elem;      \
-    const q8_dtype out_dtype = r->rq ? r->rq->out_dtype : Q8_INT32;                          \
-    const ptrdiff_t pad = (ptrdiff_t)r->pad_left;                                            \
-    /* Stride 1: the current pixel's columns (left, mid, right); stride 2:                   \
-     * next, the next pixel's accumulators (dw_pixel_s2). */                                 \
-    __m##W##i left[4], mid[4], right[4], next[4], first[4], second[4];                       \
-    const dw_rows3 R = dw_rows3_of(r, c0);                                                   \
-    dw_column##W(&R, -pad, mask, s8, false, left);                                           \
-    for (size_t a = 0; a < 4; ++a) next[a] = terms[a];                                       \
-    if (stride == 1) {                                                                       \
-      dw_column##W(&R, 1 - pad, mask, s8, false, mid);                                       \
-    } else {                                                                                 \
-      for (size_t a = 0; a < 4; ++a) next[a] = _mm##W##_dpbusd_epi32(next[a], left[a], w[a]); \
-    }                                                                                        \
-    for (size_t x = 0; x < r->out_w; x += pair ? 2 : 1) {                                    \
-      unsigned char *out = (unsigned char *)r->out + x * step + c0 * out_elem;               \
-      const ptrdiff_t right_x = (ptrdiff_t)(x * stride + 2) - pad;                           \
-      if (stride == 2) {                                                                     \
-        dw_pixel_s2##W(&R, right_x, mask, s8, terms, w, next, first);                        \
-      } else {                                                                               \
-        /* Stride 1: one new column; left and mid shifted by the previous pixel. */          \
-        dw_column##W(&R, right_x, mask, s8, false, right);                                   \
-        dw_pixel_columns##W(terms, w, left, mid, right, first);                              \
-      }                                                                                      \
-      __m512i acc[4];                                                                        \
-      if (pair && x + 1 < r->out_w) {                                                        \
-        if (stride == 2) {                                                                   \
-          dw_pixel_s2##W(&R, right_x + 2, mask, s8, terms, w, next, second);                 \
-        } else {                                                                             \
-          dw_column##W(&R, right_x + 1, mask, s8, false, right);                             \
-          dw_pixel_columns##W(terms, w, left, mid, right, second);                           \
-        }                                                                                    \
-        for (size_t a = 0; a < 4; ++a) acc[a] = dw_join##W(first[a], second[a]);             \
-        dw_store(out, cn, mask64, full, kind, acc, out_dtype, &rs, step);                    \
-      } else {                                                                               \
-        for (size_t a = 0; a < 4; ++a) acc[a] = dw_widen##W(first[a]);                       \
-        dw_store(out, cn, mask64, full, kind, acc, out_dtype, &rs, 0);                       \
-      }                                                                                      \
-    }                                                                                        \
   }
+DW_INTERLEAVE(512)
+DW_INTERLEAVE(256)
 
-DW_COLUMNS(512, si512, __mmask64, false)
-DW_COLUMNS(256, si256, __mmask32, true)
+DW_INLINE void dw_column(const dw_rows3 *R, ptrdiff_t ix, __mmask64 mask, bool s8, bool select,
+                         __m512i col[4]) {
+  /* Unsigned: a column left of the input wraps to a huge value. */
+  const bool inside = (size_t)ix < R->in_w;
+  const size_t at = (size_t)ix * R->channels;
+  __m512i x[3];
+  if (select) {
+    for (size_t ky = 0; ky < 3; ++ky) {
+      x[ky] = _mm512_maskz_loadu_epi8(mask, dw_column_at(R, ix, ky));
+    }
+  } else if (__builtin_expect(inside, 1)) {
+    for (size_t ky = 0; ky < 3; ++ky) x[ky] = _mm512_maskz_loadu_epi8(mask, R->row[ky] + at);
+  } else {
+    x[0] = x[1] = x[2] = _mm512_maskz_loadu_epi8(mask, R->zero);
+  }
+  for (size_t ky = 0; ky < 3 && s8; ++ky) {
+    x[ky] = _mm512_xor_si512(x[ky], _mm512_set1_epi8((char)0x80));
+  }
+  dw_interleave512(x, col);
+}
+
+DW_INLINE void dw_pixel_columns(const __m512i terms[4], const __m512i w[12], __m512i left[4],
+                                __m512i mid[4], const __m512i right[4], __m512i acc[4]) {
+  for (size_t a = 0; a < 4; ++a) {
+    const __m512i v = _mm512_dpbusd_epi32(terms[a], left[a], w[a]);
+    acc[a] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(v, mid[a], w[4 + a]), right[a], w[8 + a]);
+    left[a] = mid[a];
+    mid[a] = right[a];
+  }
+}
+
+/* Stride 2, column by column: the pixel's middle and right columns are
+ * multiplied as soon as they are made, and the right one also starts the
+ * next pixel (its left column, weights kx = 0) in `next`. No left/mid/right
+ * arrays stay live across pixels: with them, 12 column registers, 12 weight
+ * registers, the terms and the requantization did not fit in 32 and the
+ * loop spilled to the stack. */
+DW_INLINE void dw_pixel_s2(const dw_rows3 *R, ptrdiff_t right_x, __mmask64 mask, bool s8,
+                           const __m512i terms[4], const __m512i w[12], __m512i next[4],
+                           __m512i acc[4]) {
+  __m512i col[4];
+  dw_column(R, right_x - 1, mask, s8, true, col);
+  for (size_t a = 0; a < 4; ++a) acc[a] = _mm512_dpbusd_epi32(next[a], col[a], w[4 + a]);
+  dw_column(R, right_x, mask, s8, true, col);
+  for (size_t a = 0; a < 4; ++a) {
+    acc[a] = _mm512_dpbusd_epi32(acc[a], col[a], w[8 + a]);
+    next[a] = _mm512_dpbusd_epi32(terms[a], col[a], w[a]);
+  }
+}
+
+DW_INLINE void dw_block_columns(const q8_dwconv_row *r, size_t stride, bool s8, bool full,
+                                int kind, size_t c0, size_t cn, const unsigned char *block) {
+  const __mmask64 mask = full ? ~(__mmask64)0 : (((__mmask64)1 << cn) - 1);
+  const __m512i *packed = (const __m512i *)(const void *)block;
+  __m512i terms[4], w[12];
+  for (size_t i = 0; i < 4; ++i) terms[i] = packed[i];
+  for (size_t i = 0; i < 12; ++i) w[i] = packed[4 + i];
+  dw_rq rs;
+  dw_rq_for(&rs, r, kind, c0, cn, 1);
+  const dw_out o = dw_out_of(r);
+  const ptrdiff_t pad = (ptrdiff_t)r->pad_left;
+  /* Stride 1: the current pixel's columns (left, mid, right); stride 2:
+   * next, the next pixel's accumulators (dw_pixel_s2). */
+  __m512i left[4], mid[4], right[4], next[4], first[4];
+  const dw_rows3 R = dw_rows3_of(r, c0);
+  dw_column(&R, -pad, mask, s8, false, left);
+  for (size_t a = 0; a < 4; ++a) next[a] = terms[a];
+  if (stride == 1) {
+    dw_column(&R, 1 - pad, mask, s8, false, mid);
+  } else {
+    for (size_t a = 0; a < 4; ++a) next[a] = _mm512_dpbusd_epi32(next[a], left[a], w[a]);
+  }
+  for (size_t x = 0; x < r->out_w; ++x) {
+    unsigned char *out = (unsigned char *)r->out + x * o.step + c0 * o.elem;
+    const ptrdiff_t right_x = (ptrdiff_t)(x * stride + 2) - pad;
+    if (stride == 2) {
+      dw_pixel_s2(&R, right_x, mask, s8, terms, w, next, first);
+    } else {
+      /* Stride 1: one new column; left and mid shifted by the previous pixel. */
+      dw_column(&R, right_x, mask, s8, false, right);
+      dw_pixel_columns(terms, w, left, mid, right, first);
+    }
+    dw_store(out, cn, mask, full, kind, first, o.dtype, &rs, 0);
+  }
+}
 
 /* Stride 2, blocks of at most 16 channels (a tail, as 144 = 2 x 64 + 16, or
  * a layer of so few channels): two pixels per 256-bit vector, pixel x in the
@@ -467,7 +463,7 @@ DW_COLUMNS(256, si256, __mmask32, true)
  * is the high lane of the previous pair's j2 and the low one of its own j2,
  * one lane permute instead of 3 loads, 3 inserts and 8 unpacks. Per pixel: 3
  * inserts, 2 permutes, 8 unpacks and 6 dpbusd of 256 bits, against 16 and 12
- * on the 256-bit pair path (dw_block_columns256), half of them on zeros. */
+ * on the 256-bit pixel-pair path this replaced, half of them on zeros. */
 DW_INLINE void dw_column_pair_s2(const dw_rows3 *R, ptrdiff_t ix, __mmask16 mask, bool s8,
                                  __m256i col[4]) {
   __m256i x[3];
@@ -528,10 +524,8 @@ DW_INLINE void dw_block_quarter_s2(const q8_dwconv_row *r, bool s8, int kind, si
   for (size_t i = 0; i < 4; ++i) terms[i] = dw_lane0_twice(packed[i]);
   for (size_t i = 0; i < 12; ++i) w[i] = dw_lane0_twice(packed[4 + i]);
   dw_rq rs;
-  dw_rq_clear(&rs);
-  if (kind != DW_OUT_I32) dw_rq_init(&rs, r->rq, c0, cn, 4);
-  const size_t out_elem = r->rq ? 1 : sizeof(int32_t), step = r->channels * out_elem;
-  const q8_dtype out_dtype = r->rq ? r->rq->out_dtype : Q8_INT32;
+  dw_rq_for(&rs, r, kind, c0, cn, 4);
+  const dw_out o = dw_out_of(r);
   const ptrdiff_t pad = (ptrdiff_t)r->pad_left;
   const dw_rows3 R = dw_rows3_of(r, c0);
   __m256i j2[4];
@@ -546,8 +540,84 @@ DW_INLINE void dw_block_quarter_s2(const q8_dwconv_row *r, bool s8, int kind, si
     __m512i acc[4];
     for (size_t a = 0; a < 4; ++a) acc[a] = dw_join256(first[a], second[a]);
     const size_t count = r->out_w - x < 4 ? r->out_w - x : 4;
-    dw_store_quad((unsigned char *)r->out + x * step + c0 * out_elem, step, count, mask, kind,
-                  acc, out_dtype, &rs);
+    dw_store_quad((unsigned char *)r->out + x * o.step + c0 * o.elem, o.step, count, mask, kind,
+                  acc, o.dtype, &rs);
+  }
+}
+
+/* 3x3, blocks of at most 32 channels (a 32-channel layer, or a tail as
+ * 96 = 64 + 32): two pixels per 512-bit vector, pixel x in the low 256 bits
+ * and x + 1 in the high ones (the layout dw_store takes with pair_step), so
+ * a pixel pair is 12 dpbusd of 512 bits where the 256-bit pixel-pair path
+ * it replaced issued 24 of 256 (Zen 5, 112x112x32 s1: 48 -> 34 us with the
+ * contiguous load below, 112x112x96 s2 36 -> 35). Pair x reads the column
+ * pairs j0, j1, j2 (taps kx = 0, 1, 2 of both pixels), c = x - pad at stride 1:
+ * (c | c + 1), (c + 1 | c + 2), (c + 2 | c + 3): j0 is the previous pair's
+ * j2 and j1 a lane shuffle of j0 and j2, one new column pair per pixel pair;
+ * c = 2x - pad at stride 2: (c | c + 2), (c + 1 | c + 3), (c + 2 | c + 4):
+ * j1 and j2 are read, j0 is (the previous j2's high half | j2's low half). */
+DW_INLINE void dw_column_pair_half(const dw_rows3 *R, ptrdiff_t ix, ptrdiff_t dx, __mmask32 mask,
+                                   bool s8, __m512i col[4]) {
+  __m512i x[3];
+  /* Stride 1 in a 32-channel layer, both columns inside: they are 64
+   * contiguous bytes (112x112x32: 43 -> 33 us). */
+  if (dx == 1 && R->channels == DW_CT / 2 && ix >= 0 && (size_t)ix + 1 < R->in_w) {
+    for (size_t ky = 0; ky < 3; ++ky) {
+      x[ky] = _mm512_loadu_si512(R->row[ky] + (size_t)ix * (DW_CT / 2));
+      if (s8) x[ky] = _mm512_xor_si512(x[ky], _mm512_set1_epi8((char)0x80));
+    }
+    dw_interleave512(x, col);
+    return;
+  }
+  for (size_t ky = 0; ky < 3; ++ky) {
+    const __m256i lo = _mm256_maskz_loadu_epi8(mask, dw_column_at(R, ix, ky));
+    const __m256i hi = _mm256_maskz_loadu_epi8(mask, dw_column_at(R, ix + dx, ky));
+    x[ky] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    if (s8) x[ky] = _mm512_xor_si512(x[ky], _mm512_set1_epi8((char)0x80));
+  }
+  dw_interleave512(x, col);
+}
+
+DW_INLINE void dw_block_half_columns(const q8_dwconv_row *r, size_t stride, bool s8, int kind,
+                                     size_t c0, size_t cn, const unsigned char *block) {
+  const __mmask32 mask = (__mmask32)(((uint64_t)1 << cn) - 1);
+  const __m512i *packed = (const __m512i *)(const void *)block;
+  __m512i terms[4], w[12]; /* slots of channels below 32 (low half), in both halves */
+  for (size_t i = 0; i < 4; ++i) terms[i] = _mm512_broadcast_i64x4(_mm512_castsi512_si256(packed[i]));
+  for (size_t i = 0; i < 12; ++i) w[i] = _mm512_broadcast_i64x4(_mm512_castsi512_si256(packed[4 + i]));
+  dw_rq rs;
+  dw_rq_for(&rs, r, kind, c0, cn, 2);
+  const dw_out o = dw_out_of(r);
+  const ptrdiff_t pad = (ptrdiff_t)r->pad_left;
+  const dw_rows3 R = dw_rows3_of(r, c0);
+  __m512i j2[4]; /* before pair 0: what its j0 is made of */
+  if (stride == 1) {
+    dw_column_pair_half(&R, -pad, 1, mask, s8, j2); /* pair 0's j0 itself */
+  } else {
+    dw_column_pair_half(&R, -pad - 2, 2, mask, s8, j2); /* high half: column -pad */
+  }
+  /* Past the row's last pixel the high half computes a harmless value
+   * (columns outside the input read the zero pixel) that is not stored. */
+  for (size_t x = 0; x < r->out_w; x += 2) {
+    __m512i j0[4], j1[4], acc[4];
+    if (stride == 1) {
+      const ptrdiff_t c = (ptrdiff_t)x - pad;
+      for (size_t a = 0; a < 4; ++a) j0[a] = j2[a];
+      dw_column_pair_half(&R, c + 2, 1, mask, s8, j2);
+      for (size_t a = 0; a < 4; ++a) j1[a] = _mm512_shuffle_i64x2(j0[a], j2[a], 0x4E);
+    } else {
+      const ptrdiff_t c = (ptrdiff_t)(2 * x) - pad;
+      for (size_t a = 0; a < 4; ++a) j0[a] = j2[a];
+      dw_column_pair_half(&R, c + 1, 2, mask, s8, j1);
+      dw_column_pair_half(&R, c + 2, 2, mask, s8, j2);
+      for (size_t a = 0; a < 4; ++a) j0[a] = _mm512_shuffle_i64x2(j0[a], j2[a], 0x4E);
+    }
+    for (size_t a = 0; a < 4; ++a) {
+      const __m512i v = _mm512_dpbusd_epi32(terms[a], j0[a], w[a]);
+      acc[a] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(v, j1[a], w[4 + a]), j2[a], w[8 + a]);
+    }
+    unsigned char *out = (unsigned char *)r->out + x * o.step + c0 * o.elem;
+    dw_store(out, cn, mask, false, kind, acc, o.dtype, &rs, x + 1 < r->out_w ? o.step : 0);
   }
 }
 
@@ -560,11 +630,11 @@ DW_INLINE void dw_block(const q8_dwconv_row *r, size_t kh, size_t kw, size_t str
     return;
   }
   if (columns && half) {
-    dw_block_columns256(r, stride, s8, full, kind, c0, cn, block);
+    dw_block_half_columns(r, stride, s8, kind, c0, cn, block);
     return;
   }
   if (columns) {
-    dw_block_columns512(r, stride, s8, full, kind, c0, cn, block);
+    dw_block_columns(r, stride, s8, full, kind, c0, cn, block);
     return;
   }
   const size_t groups = (kh * kw + 3) / 4, out_elem = r->rq ? 1 : sizeof(int32_t);
@@ -577,8 +647,7 @@ DW_INLINE void dw_block(const q8_dwconv_row *r, size_t kh, size_t kw, size_t str
     w = wv;
   }
   dw_rq rs;
-  dw_rq_clear(&rs);
-  if (kind != DW_OUT_I32) dw_rq_init(&rs, r->rq, c0, cn, 1);
+  dw_rq_for(&rs, r, kind, c0, cn, 1);
   const size_t span = (kw - 1) * dilation;
   for (size_t x = 0; x < r->out_w; ++x) {
     const ptrdiff_t ix0 = (ptrdiff_t)(x * stride) - (ptrdiff_t)r->pad_left;
