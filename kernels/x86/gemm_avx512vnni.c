@@ -79,7 +79,7 @@
 /* K groups from which run_rows's full tiles take the asm K loop (dot8_rows):
  * below, its accumulator loads and stores cost more than it saves. */
 #define Q8_VNNI_ASM_GROUPS 16
-/* dot_groups_in's IN_ROWS for the asm K loop. */
+/* accumulate_u8's IN_ROWS for the asm K loop (dot8_rows). */
 #define Q8_VNNI_IN_ROWS_ASM 2
 
 #define Q8_VNNI_TARGET "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,prfchw"
@@ -89,6 +89,8 @@
 typedef struct vnni_acc {
   __m512i v[Q8_VNNI_SMAX][Q8_VNNI_MR][Q8_VNNI_NV];
 } vnni_acc;
+/* dot8_rows's asm stores row m, vector v of set 0 at byte 128 m + 64 v. */
+_Static_assert(sizeof(((vnni_acc *)0)->v[0][0]) == 128, "vnni_acc rows are two vectors");
 
 Q8_VNNI_INLINE __m512i bcast4(const uint8_t *p) {
   int32_t x;
@@ -137,7 +139,8 @@ Q8_VNNI_INLINE void dpbusd_tied(__m512i *acc, __m512i a, __m512i w) {
  * holding them all as operands exceeds GCC's 30. The accumulators start from
  * the column terms at the head of packed and are stored to acc at the end.
  * Rows are addressed as a + {0,1,2,3} x as and a4 + {0,1,2,3} x as. ng >= 1;
- * returns the weights past the ng groups. */
+ * returns the weights past the ng groups. It reads A and the weights through
+ * its pointers, hence the "memory" clobber. */
 Q8_VNNI_INLINE const int8_t *dot8_rows(const int NV, vnni_acc *acc, const uint8_t *a, size_t as,
                                        const int8_t *packed, size_t ng) {
   const int8_t *ct = packed, *w = packed + Q8_VNNI_NR * 4;
@@ -173,7 +176,7 @@ Q8_VNNI_INLINE const int8_t *dot8_rows(const int NV, vnni_acc *acc, const uint8_
         : [acc] "r"(acc->v[0]), [ct] "r"(ct), [as] "r"(as), [as3] "r"(as3)
         : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9",
           "zmm10", "zmm11", "zmm12", "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "zmm18",
-          "cc");
+          "cc", "memory");
   } else { /* row m: zmm m; acc keeps its NV = 2 layout (row stride 128) */
     __asm__ volatile(
         "vmovdqu64 (%[ct]), %%zmm0\n\t"
@@ -193,7 +196,8 @@ Q8_VNNI_INLINE const int8_t *dot8_rows(const int NV, vnni_acc *acc, const uint8_
         Q8_VNNI_STORE_ACC(6, 768) Q8_VNNI_STORE_ACC(7, 896)
         : [w] "+r"(w), [a] "+r"(a), [a4] "+r"(a4), [n] "+r"(n), "=m"(*acc)
         : [acc] "r"(acc->v[0]), [ct] "r"(ct), [as] "r"(as), [as3] "r"(as3)
-        : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "cc");
+        : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "cc",
+          "memory");
   }
   return w;
 }
@@ -685,8 +689,7 @@ static void run(size_t mr, size_t nr, size_t k, const void *a, size_t a_stride, 
  * left over (fewer than MR). */
 Q8_VNNI_INLINE size_t rows_full_tiles(const int NV, const int KIND, const int U8,
                                       const int LAYOUT, const int ASM, vnni_rq *r, size_t m,
-                                      size_t nr,
-                                      size_t k, const q8_k_range *ranges, size_t nranges,
+                                      size_t nr, size_t k, const q8_k_range *ranges, size_t nranges,
                                       const uint8_t **a_io, size_t a_stride,
                                       const int8_t *packed, unsigned char **c_io,
                                       size_t c_stride) {
@@ -735,21 +738,19 @@ Q8_VNNI_INLINE void rows_u8(const int NV, const int KIND, const int U8, size_t m
   if (KIND != Q8_VNNI_INT32) rq_setup(NV, &r, rq, nr);
   /* Each variant is its own loop nest, so the asm one's accumulators in
    * memory do not change how GCC allocates the other's. */
-#define Q8_VNNI_FULL_TILES(LAYOUT, ASM)                                                     \
-  rows_full_tiles(NV, KIND, U8, LAYOUT, ASM, &r, m, nr, k, ranges, nranges, &a, a_stride, \
-                  packed, &c, c_stride)
   const int layout = KIND != Q8_VNNI_INT32 && nr == 16u * NV
                          ? (c_stride == nr ? Q8_VNNI_ROWS_CONTIGUOUS : Q8_VNNI_ROWS_FULL)
                          : Q8_VNNI_ROWS_ANY;
-  if (ranges == NULL && k / 4 >= Q8_VNNI_ASM_GROUPS) {
-    m = layout == Q8_VNNI_ROWS_CONTIGUOUS ? Q8_VNNI_FULL_TILES(Q8_VNNI_ROWS_CONTIGUOUS, 1)
-        : layout == Q8_VNNI_ROWS_FULL     ? Q8_VNNI_FULL_TILES(Q8_VNNI_ROWS_FULL, 1)
-                                          : Q8_VNNI_FULL_TILES(Q8_VNNI_ROWS_ANY, 1);
-  } else {
-    m = layout == Q8_VNNI_ROWS_CONTIGUOUS ? Q8_VNNI_FULL_TILES(Q8_VNNI_ROWS_CONTIGUOUS, 0)
-        : layout == Q8_VNNI_ROWS_FULL     ? Q8_VNNI_FULL_TILES(Q8_VNNI_ROWS_FULL, 0)
-                                          : Q8_VNNI_FULL_TILES(Q8_VNNI_ROWS_ANY, 0);
-  }
+#define Q8_VNNI_FULL_TILES(LAYOUT, ASM)                                                     \
+  rows_full_tiles(NV, KIND, U8, LAYOUT, ASM, &r, m, nr, k, ranges, nranges, &a, a_stride, \
+                  packed, &c, c_stride)
+#define Q8_VNNI_FULL_TILES_ANY_LAYOUT(ASM)                                                  \
+  (layout == Q8_VNNI_ROWS_CONTIGUOUS ? Q8_VNNI_FULL_TILES(Q8_VNNI_ROWS_CONTIGUOUS, ASM)      \
+   : layout == Q8_VNNI_ROWS_FULL     ? Q8_VNNI_FULL_TILES(Q8_VNNI_ROWS_FULL, ASM)            \
+                                     : Q8_VNNI_FULL_TILES(Q8_VNNI_ROWS_ANY, ASM))
+  m = ranges == NULL && k / 4 >= Q8_VNNI_ASM_GROUPS ? Q8_VNNI_FULL_TILES_ANY_LAYOUT(1)
+                                                     : Q8_VNNI_FULL_TILES_ANY_LAYOUT(0);
+#undef Q8_VNNI_FULL_TILES_ANY_LAYOUT
 #undef Q8_VNNI_FULL_TILES
   if (m == 0) return;
   if (ranges) {
