@@ -59,13 +59,16 @@ void q8_gemm_row_tile(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *arg
   }
 }
 
-/* See q8_gemm_chunk_rows (kernels.h). */
+/* See q8_gemm_chunk_rows (kernels.h): which shapes take chunks, and how
+ * large they are. */
 #define Q8_ROWS_CHUNK_BYTES 16384
+#define Q8_ROWS_CHUNK_MAX_BYTES 65536
 
 size_t q8_gemm_chunk_rows(const q8_gemm_ukernel *uk, size_t k, size_t cols, size_t c_elem) {
   if (uk->run_rows == NULL) return 0;
-  const size_t mc = Q8_ROWS_CHUNK_BYTES / (k + cols * c_elem) / uk->mr * uk->mr;
-  return mc >= 4 * (size_t)uk->mr ? mc : 0;
+  const size_t row_bytes = k + cols * c_elem;
+  if (Q8_ROWS_CHUNK_BYTES / row_bytes / uk->mr < 4) return 0;
+  return Q8_ROWS_CHUNK_MAX_BYTES / row_bytes / uk->mr * uk->mr;
 }
 
 void q8_gemm_row_chunk(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args, size_t m,

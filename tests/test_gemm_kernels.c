@@ -407,8 +407,11 @@ Test(gemm_ukernels, blocked_driver_over_many_tiles) {
   const size_t n = runnable_ukernels(uks, 32);
   for (size_t i = 0; i < n; ++i) {
     const size_t mr = uks[i]->mr, nr = uks[i]->nr;
-    const size_t shapes[][3] = {{2 * mr + 1, 3 * nr + 2, 33}, {mr * 4, nr * 5, 64}, {1, 7 * nr - 1, 100}, {37, 41, 17}};
-    for (size_t s = 0; s < 4; ++s) {
+    /* The last: run_rows chunks of up to 64 KiB of A and output (q8_gemm_chunk_rows),
+     * several of them and a partial one. */
+    const size_t shapes[][3] = {{2 * mr + 1, 3 * nr + 2, 33}, {mr * 4, nr * 5, 64}, {1, 7 * nr - 1, 100}, {37, 41, 17},
+                                {3001, nr + 3, 12}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; ++s) {
       for (int o = 0; o < 2; ++o) {
         const tcase t = {.m = shapes[s][0], .n = shapes[s][1], .k = shapes[s][2], .a_dtype = s % 2 ? Q8_UINT8 : Q8_INT8,
                          .out = o ? Q8_INT8 : Q8_INT32, .mode = (q8_requant_mode)(s % 3), .per_channel = true};
