@@ -51,6 +51,7 @@ struct q8_conv_plan {
   void *packed;                /* groups blocks of group_bytes */
   size_t group_bytes;
   size_t nc;                   /* column block (L2-sized) */
+  size_t mc_bytes;             /* A bytes per row chunk (q8_gemm_chunk_rows) */
   q8_conv_pixel *pixels;       /* igemm: indirection table */
   q8_conv_segment *segments;
   q8_conv_gather_fn gather;    /* igemm: NULL for the portable gather */
@@ -225,8 +226,7 @@ static bool clamp_free(const q8_conv_plan *plan, const int32_t *bias) {
 /* L2-sized column blocks, as the GEMM plan sizes them: half of L2 for one
  * block of packed weights, the rest for the row panel, C and the stack. */
 static size_t column_block(const q8_gemm_ukernel *uk, size_t k) {
-  const size_t l2 = q8_cpu()->l2_bytes ? q8_cpu()->l2_bytes : (size_t)1 << 20;
-  const size_t blocks = l2 / 2 / q8_gemm_block_bytes(uk->nr, uk->kr, k);
+  const size_t blocks = q8_cpu_l2_bytes() / 2 / q8_gemm_block_bytes(uk->nr, uk->kr, k);
   return (blocks ? blocks : 1) * uk->nr;
 }
 
@@ -268,6 +268,8 @@ static q8_status pack_groups(q8_conv_plan *plan, const int8_t *weights, size_t k
   }
   free(col_term);
   plan->nc = column_block(uk, k);
+  /* A quarter of L2, as the GEMM plan. */
+  plan->mc_bytes = q8_cpu_l2_bytes() / 4;
   return Q8_OK;
 }
 
@@ -507,7 +509,7 @@ static void run_group(const run_ctx *r, size_t g, size_t m0, size_t m1, size_t n
     const q8_gemm_blocked_args args = {
         .k = group_in, .a = r->input + g * group_in, .lda = s->in_channels,
         .a_dtype = plan->in_dtype, .packed = packed, .c = c, .ldc = s->out_channels, .rq = rq,
-        .nc = plan->nc};
+        .nc = plan->nc, .mc_bytes = plan->mc_bytes};
     q8_gemm_blocked(plan->uk, &args, m0, m1, n0, n1);
     return;
   }

@@ -464,3 +464,8 @@ const q8_cpu_info *q8_cpu(void) {
   pthread_once(&g_cpu_once, detect_once);
   return &g_cpu;
 }
+
+size_t q8_cpu_l2_bytes(void) {
+  const size_t l2 = q8_cpu()->l2_bytes;
+  return l2 ? l2 : (size_t)1 << 20;
+}

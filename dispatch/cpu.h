@@ -62,5 +62,8 @@ void q8_cpu_detect(q8_cpu_info *out);
 const char *q8_cpu_feature_name(q8_cpu_feature f);
 /* cpu_has && os_ok */
 bool q8_cpu_usable(const q8_cpu_info *info, q8_cpu_feature f);
+/* L2 bytes per instance from hwloc, or 1 MiB where unknown: what the plans
+ * size their cache blocks from. */
+size_t q8_cpu_l2_bytes(void);
 
 #endif

@@ -25,6 +25,7 @@ struct q8_gemm_plan {
   int32_t *w_zero_points; /* n entries or NULL */
   int32_t *bias;          /* n entries or NULL */
   size_t nc;              /* micro-kernel column block (L2-sized) */
+  size_t mc_bytes;        /* A bytes per row chunk (q8_gemm_chunk_rows) */
   size_t threads;
   bool requantize;
   q8_plan_requant rq;
@@ -109,8 +110,7 @@ static bool clamp_free(const q8_requant_params *rq, const q8_gemm_desc *d) {
 /* L2-sized column blocks: half of L2 for the packed weights of one block,
  * the rest for A's row tile, C and the stack. */
 static size_t column_block(const q8_gemm_ukernel *uk, size_t k) {
-  const size_t l2 = q8_cpu()->l2_bytes ? q8_cpu()->l2_bytes : (size_t)1 << 20;
-  const size_t blocks = l2 / 2 / q8_gemm_block_bytes(uk->nr, uk->kr, k);
+  const size_t blocks = q8_cpu_l2_bytes() / 2 / q8_gemm_block_bytes(uk->nr, uk->kr, k);
   return (blocks ? blocks : 1) * uk->nr;
 }
 
@@ -160,6 +160,8 @@ static q8_status pack_weights(q8_gemm_plan *plan, const q8_gemm_desc *d) {
   uk->pack(uk->nr, uk->kr, d->n, d->k, d->weights, col_term, plan->packed);
   free(col_term);
   plan->nc = column_block(uk, d->k);
+  /* A quarter of L2: beside the weight block (half), room for C and the stack. */
+  plan->mc_bytes = q8_cpu_l2_bytes() / 4;
   return Q8_OK;
 }
 
@@ -233,7 +235,8 @@ static void run_range(const run_ctx *r, size_t m0, size_t m1, size_t n0, size_t 
     const q8_gemm_blocked_args args = {
         .k = plan->k, .a = r->a, .lda = r->lda, .a_dtype = plan->a_dtype,
         .packed = plan->packed, .c = r->c, .ldc = r->ldc,
-        .rq = plan->requantize ? &plan->rq.params : NULL, .nc = plan->nc};
+        .rq = plan->requantize ? &plan->rq.params : NULL, .nc = plan->nc,
+        .mc_bytes = plan->mc_bytes};
     q8_gemm_blocked(plan->kernel->ukernel, &args, m0, m1, n0, n1);
     return;
   }

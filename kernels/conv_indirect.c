@@ -315,7 +315,8 @@ void q8_conv_indirect(const q8_gemm_ukernel *uk, const q8_conv_indirect_args *ar
   /* Chunks of row tiles gathered one tile after the other into the panel,
    * then each column tile over the chunk in one run_rows call (a gather may
    * write past its tile's rows: the next tile's gather overwrites them). */
-  size_t mc = q8_gemm_chunk_rows(uk, k, nc < n1 - n0 ? nc : n1 - n0, args->rq ? 1 : sizeof(int32_t));
+  /* No L2-sized chunks here: the panel holds at most `capacity` rows. */
+  size_t mc = q8_gemm_chunk_rows(uk, k, nc < n1 - n0 ? nc : n1 - n0, args->rq ? 1 : sizeof(int32_t), 0);
   const size_t capacity = q8_conv_indirect_chunk_rows(uk, args->k);
   if (mc > capacity) mc = capacity;
   const bool by_chunks = a_panel == NULL && mc >= 4 * mr && m1 - m0 >= 2 * mr;

@@ -64,8 +64,10 @@ void q8_gemm_row_tile(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *arg
 #define Q8_ROWS_CHUNK_BYTES 16384
 #define Q8_ROWS_CHUNK_MAX_BYTES 65536
 
-size_t q8_gemm_chunk_rows(const q8_gemm_ukernel *uk, size_t k, size_t cols, size_t c_elem) {
+size_t q8_gemm_chunk_rows(const q8_gemm_ukernel *uk, size_t k, size_t cols, size_t c_elem,
+                          size_t mc_bytes) {
   if (uk->run_rows == NULL) return 0;
+  if (c_elem == 1 && k > 0 && mc_bytes / k / uk->mr >= 2) return mc_bytes / k / uk->mr * uk->mr;
   const size_t row_bytes = k + cols * c_elem;
   if (Q8_ROWS_CHUNK_BYTES / row_bytes / uk->mr < 4) return 0;
   return Q8_ROWS_CHUNK_MAX_BYTES / row_bytes / uk->mr * uk->mr;
@@ -94,13 +96,19 @@ void q8_gemm_blocked(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args
   /* Chunks of rows through run_rows (q8_gemm_chunk_rows) from two row tiles
    * up. */
   const size_t c_elem = args->rq ? 1 : sizeof(int32_t);
-  const size_t mc = q8_gemm_chunk_rows(uk, args->k, nc < n1 - n0 ? nc : n1 - n0, c_elem);
+  /* L2-sized chunks only where the weights of [n0, n1) are one column block:
+   * they then stay in L2 from run to run. Where they stream from L3 (more
+   * blocks), each row tile's weight prefetch in the tile functions pays. */
+  const size_t mc = q8_gemm_chunk_rows(uk, args->k, nc < n1 - n0 ? nc : n1 - n0, c_elem,
+                                       n1 - n0 <= nc ? args->mc_bytes : 0);
   const int by_rows = mc != 0 && m1 - m0 >= 2 * mr;
   const size_t step = by_rows ? mc : mr;
   /* No panel (allocation failed, or the kernel reads A as is): the kernel
    * handles int8 itself. */
   unsigned char *panel = NULL;
-  if (q8_gemm_a_offset(uk, args->a_dtype) != 0) panel = malloc(step * args->k);
+  if (q8_gemm_a_offset(uk, args->a_dtype) != 0) {
+    panel = malloc((step < m1 - m0 ? step : m1 - m0) * args->k);
+  }
   const q8_dtype flipped = args->a_dtype == Q8_INT8 ? Q8_UINT8 : Q8_INT8;
   const q8_dtype a_dtype = panel ? flipped : args->a_dtype;
   void *a_panel = by_rows ? NULL : q8_gemm_a_panel_new(uk, args->k);

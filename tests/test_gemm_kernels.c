@@ -133,10 +133,15 @@ static void check_tile(const q8_gemm_ukernel *uk, q8t_rng *r, const tcase *t, si
   /* A single tile runs through run and, where the kernel has one, through its
    * A panel; the blocked driver picks the panel itself. run_rows (where the
    * kernel has it) takes any number of rows, so it also gets this case. */
-  enum { VIA_RUN, VIA_PANEL, VIA_ROWS };
-  for (int via = VIA_RUN; via <= VIA_ROWS; ++via) {
+  /* With column blocks (nc), the blocked driver runs twice: as it chunks
+   * rows by itself, and with chunks of A of mc_bytes (as the plans give for
+   * requantized output), 3 row tiles here, so a tall case takes many chunks
+   * and a partial one. */
+  enum { VIA_RUN, VIA_PANEL, VIA_ROWS, VIA_CHUNKS };
+  for (int via = VIA_RUN; via <= VIA_CHUNKS; ++via) {
     if (via == VIA_PANEL && (nc != 0 || !has_panel(uk))) continue;
     if (via == VIA_ROWS && (nc != 0 || uk->run_rows == NULL)) continue;
+    if (via == VIA_CHUNKS && (nc == 0 || uk->run_rows == NULL)) continue;
     if (via == VIA_RUN && nc == 0 && t->m > uk->mr) continue; /* run takes one tile */
     const bool panel = via == VIA_PANEL;
     q8t_buf cbuf = q8t_buf_new(t->m * ldc * esize, esize == 4 ? 4 * (size_t)q8t_range(r, 0, 3) : (size_t)q8t_range(r, 0, 15));
@@ -146,7 +151,8 @@ static void check_tile(const q8_gemm_ukernel *uk, q8t_rng *r, const tcase *t, si
       run_tile(uk, panel, t->m, t->n, t->k, abuf.data, lda, t->a_dtype, packed, cbuf.data, ldc * esize, rqp);
     } else {
       const q8_gemm_blocked_args args = {.k = t->k, .a = abuf.data, .lda = lda, .a_dtype = t->a_dtype,
-                                         .packed = packed, .c = cbuf.data, .ldc = ldc, .rq = rqp, .nc = nc};
+                                         .packed = packed, .c = cbuf.data, .ldc = ldc, .rq = rqp, .nc = nc,
+                                         .mc_bytes = via == VIA_CHUNKS ? 3 * uk->mr * t->k + 1 : 0};
       q8_gemm_blocked(uk, &args, 0, t->m, 0, t->n);
     }
     const int cmp = memcmp(cbuf.data, want, t->m * ldc * esize);
@@ -155,7 +161,7 @@ static void check_tile(const q8_gemm_ukernel *uk, q8t_rng *r, const tcase *t, si
       while (cbuf.data[at] == want[at]) ++at;
       cr_assert_fail("%s%s: m=%zu n=%zu k=%zu a=%s out=%s mode=%d per_channel=%d clamp=%d fill=%d nc=%zu: "
                      "first difference at byte %zu (row %zu): got 0x%02x want 0x%02x",
-                     uk->name, panel ? " (A panel)" : via == VIA_ROWS ? " (run_rows)" : "", t->m, t->n, t->k, t->a_dtype == Q8_INT8 ? "s8" : "u8",
+                     uk->name, panel ? " (A panel)" : via == VIA_ROWS ? " (run_rows)" : via == VIA_CHUNKS ? " (L2 chunks)" : "", t->m, t->n, t->k, t->a_dtype == Q8_INT8 ? "s8" : "u8",
                      t->out == Q8_INT32 ? "s32" : t->out == Q8_INT8 ? "s8" : "u8", (int)t->mode,
                      t->per_channel, t->clamp, t->fill, nc, at, at / (ldc * esize), cbuf.data[at], want[at]);
     }

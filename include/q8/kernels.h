@@ -232,6 +232,8 @@ typedef struct q8_gemm_blocked_args {
   size_t ldc;               /* elements of the output type */
   const q8_requant_params *rq; /* NULL: int32 output; per-channel arrays index from column 0 */
   size_t nc;                /* column block, multiple of uk->nr */
+  size_t mc_bytes;          /* A bytes per run_rows chunk for requantized output
+                               (q8_gemm_chunk_rows; L2-sized by the caller), 0: none */
 } q8_gemm_blocked_args;
 /* The kernel's own A panel for depth k (see q8_gemm_ukernel.pack_a), 64-byte
  * aligned, or NULL when the kernel has none or there is no memory (drivers
@@ -248,8 +250,24 @@ void q8_gemm_row_tile(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *arg
 void q8_gemm_blocked(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args,
                      size_t m0, size_t m1, size_t n0, size_t n1);
 /* Rows per run_rows call for depth k and `cols` output columns of c_elem
- * bytes per row, or 0 where the kernel has no run_rows or fewer than four
- * row tiles' A and output fit in 16 KiB. Below four tiles the call and setup
+ * bytes per row, or 0 where the kernel has no run_rows or no chunk pays.
+ * Requantized output (c_elem 1) with mc_bytes (the callers pass a quarter
+ * of L2 where the weights are one column block, so they stay in L2 from run
+ * to run, else 0): the whole row tiles of mc_bytes of A, where at least two
+ * fit. Each column tile's weights then serve every row tile of the chunk
+ * from L1, A streams from L2 (8 bytes of it per 32 of weights), and the
+ * requantization is set up once per chunk, not per tile. Zen 5, u8 in, s8
+ * out, min of 3 alternating runs, against the rule below: 28x28x128:512
+ * 136.6 -> 131.7 us, 28x28x512:128 121.3 -> 117.5, 28x28x512:256 241.3 ->
+ * 237.0, 56x56x64:256 155.8 -> 151.5, 56x56x24:144 42.5 -> 40.0,
+ * 14x14x96:576 30.0 -> 29.0, 14x14x576:96 25.7 -> 24.9, 7x7x960:320 36.0
+ * -> 34.9, 7x7x576:160 11.0 -> 10.7, the other 1x1 layers of both suites
+ * within 1 %. Not taken: int32 output (784x256x512 242 -> 246 us, 1024^3
+ * 2521 -> 2558 with such chunks), and weights of several column blocks
+ * (two threads, 256x3072x768 s8: 741 -> 765 us, each task streaming them
+ * from L3 without the tile functions' weight prefetch).
+ * Otherwise: chunks where at least four row tiles' A and output fit in
+ * 16 KiB. Below four tiles the call and setup
  * saved are little, and it measured a loss: 3 tiles 2 %, 1 tile 8 %
  * (14x14x256:1024: run_rows leaves out the tiles' weight prefetch, which
  * pays where each row tile streams the weights from L2 or L3); with 64 KiB
@@ -261,7 +279,8 @@ void q8_gemm_blocked(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args
  * Zen 5, against 16 KiB chunks (min of 3): 14x14x64:384 16.4 -> 14.6 us,
  * 28x28x32:192 17.7 -> 15.9, 56x56x24:144 44.4 -> 41.8, 56x56x64:256
  * 167 -> 159. */
-size_t q8_gemm_chunk_rows(const q8_gemm_ukernel *uk, size_t k, size_t cols, size_t c_elem);
+size_t q8_gemm_chunk_rows(const q8_gemm_ukernel *uk, size_t k, size_t cols, size_t c_elem,
+                          size_t mc_bytes);
 /* As q8_gemm_row_tile without an A panel, for any number of rows (a chunk),
  * each column tile through uk->run_rows. */
 void q8_gemm_row_chunk(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args, size_t m,
