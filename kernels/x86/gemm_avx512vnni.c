@@ -36,8 +36,9 @@
  * slots: 1x3072x768 26 -> 32 us, so they have none. Where the weights sit in
  * L2 (large M) the prefetches hit and cost little (1024^3 unchanged).
  *
- * Few rows (mr * NV < 8, e.g. batch-1 GEMV) split K over S independent
- * accumulator sets so that enough vpdpbusd chains cover its latency.
+ * Few rows (mr * NV < 12: tiles of up to 5 rows, e.g. batch-1 GEMV and the
+ * 5-row border tiles of a 7x7 conv) split K over S independent accumulator
+ * sets so that enough vpdpbusd chains cover its latency (see Q8_VNNI_S).
  *
  * Every mr in 1..MR has its own fully unrolled function per activation type
  * and per width (NV vectors, or one for nr <= 16), so row and column tails
@@ -574,8 +575,12 @@ Q8_VNNI_INLINE void tile_ranges(const int MR, const int NV, const int S, size_t 
   finish(MR, NV, S, &acc, nr, c, c_stride, rq);
 }
 
-/* K-split sets for few chains: enough independent ones (mr * nv * S >= 8). */
-#define Q8_VNNI_S(mr, nv) ((mr) * (nv) >= 8 ? 1 : ((mr) * (nv) >= 4 ? 2 : 4))
+/* K-split sets for few chains: at least 12 independent ones where registers
+ * allow. 10 chains (5 rows x 2 vectors) in one set left the tile 7 % below the
+ * 8-row rate on Zen 5; two sets: 4x96x4608 5.03 -> 4.66 us, 5x96x4608 6.14 ->
+ * 6.05, 3x3 7x7x512:512 (35 of its 49 rows in 5-row tiles) 263 -> 248 us.
+ * From 6 rows up two sets spill (6x96x4608 7.0 -> 9.9 us, 7 rows 8.0 -> 14.0). */
+#define Q8_VNNI_S(mr, nv) ((mr) * (nv) >= 12 ? 1 : ((mr) * (nv) >= 4 ? 2 : 4))
 
 typedef void (*tile_fn)(size_t nr, size_t k, const uint8_t *a, size_t a_stride,
                         const int8_t *packed, unsigned char *c, size_t c_stride,
