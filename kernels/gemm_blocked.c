@@ -89,6 +89,8 @@ void q8_gemm_row_chunk(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *ar
   }
 }
 
+#define Q8_STACK_PANEL_BYTES 4096
+
 void q8_gemm_blocked(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args,
                      size_t m0, size_t m1, size_t n0, size_t n1) {
   const size_t mr = uk->mr, nr = uk->nr;
@@ -106,8 +108,13 @@ void q8_gemm_blocked(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args
   /* No panel (allocation failed, or the kernel reads A as is): the kernel
    * handles int8 itself. */
   unsigned char *panel = NULL;
+  /* Small panels (batch-1 GEMV, short k) on the stack: a malloc and free per
+   * call were a measurable share of a small GEMM (Zen 5, int8 A: 1x32x64
+   * 61 -> 55 ns, 1x64x256 126 -> 122). */
+  _Alignas(64) unsigned char stack_panel[Q8_STACK_PANEL_BYTES];
   if (q8_gemm_a_offset(uk, args->a_dtype) != 0) {
-    panel = malloc((step < m1 - m0 ? step : m1 - m0) * args->k);
+    const size_t panel_bytes = (step < m1 - m0 ? step : m1 - m0) * args->k;
+    panel = panel_bytes <= sizeof stack_panel ? stack_panel : malloc(panel_bytes);
   }
   const q8_dtype flipped = args->a_dtype == Q8_INT8 ? Q8_UINT8 : Q8_INT8;
   const q8_dtype a_dtype = panel ? flipped : args->a_dtype;
@@ -132,5 +139,5 @@ void q8_gemm_blocked(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args
     }
   }
   free(a_panel);
-  free(panel);
+  if (panel != stack_panel) free(panel);
 }
