@@ -154,10 +154,11 @@ void q8_conv_plan_destroy(q8_conv_plan *plan);
 /* Name of the algorithm and kernel the plan runs: "gemm:<micro-kernel>" for
  * 1x1 stride-1 unpadded convs (the input is the GEMM's A);
  * "igemm:<micro-kernel>" (e.g. "igemm:q8_gemm_x8s8_8x32c4__avx512vnni") for
- * other dense or grouped convs (indirect GEMM), "igemm+border:<micro-kernel>"
- * where padded border tiles skip their padded taps, "windows:<micro-kernel>"
+ * other dense or grouped convs (indirect GEMM); "igemm+border:<micro-kernel>"
+ * where padded border tiles skip their padded taps; "windows:<micro-kernel>"
  * for inputs of few channels (the stems: each output line's input rows are
- * copied once, padded, and each kernel row is one K range); the depthwise kernel's own name for depthwise convs (e.g.
+ * copied once, padded, and each kernel row is one K range); the depthwise
+ * kernel's own name for depthwise convs (e.g.
  * "q8_dwconv_x8s8_3x3s1c64__avx512vnni"); "q8_conv_ref" for the reference
  * (Q8_ISA=ref); "" for NULL. */
 const char *q8_conv_plan_kernel(const q8_conv_plan *plan);
