@@ -136,9 +136,16 @@ static const q8_kernel *find(q8_op op, q8_isa isa) {
   return NULL;
 }
 
+/* AMX below this many rows leaves the choice to the next ISA: a tile
+ * multiply costs the same for 1 row as for 16, and below one tile of rows
+ * the VNNI kernels' small-M paths (the GEMV case) stream the weights without
+ * it. The bound is not measured (no AMX here). */
+#define Q8_AMX_MIN_ROWS 16
+
 /* Among isa's GEMM kernels: the largest MR not above m (a tile fully used),
  * else the smallest MR. */
 static const q8_kernel *find_gemm(q8_isa isa, size_t m) {
+  if (isa == Q8_ISA_AMX && m < Q8_AMX_MIN_ROWS) return NULL;
   size_t count;
   const q8_kernel *all = q8_kernels(&count), *best = NULL;
   for (size_t i = 0; i < count; ++i) {

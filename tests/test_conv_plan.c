@@ -531,3 +531,105 @@ Test(conv_gather, x86_gathers_equal_the_portable_one) {
   cr_log_info("not x86-64: no x86 gathers to test");
 #endif
 }
+
+#if defined(__x86_64__)
+extern const q8_gemm_ukernel q8_gemm_x8s8_32x32c4__amx_emu;
+#endif
+
+/* The indirect conv driver (q8_conv_indirect) over the AMX kernel's source
+ * on the emulated tile unit, against q8_conv_ref, over the grid: the plans
+ * run it only where AMX is usable (not on this kind of machine), so this is
+ * what tests the conv path of that kernel: its 32-row tiles over gathered
+ * panels, row chunks through run_rows, int8 and uint8 input, int32 and
+ * requantized output, guard bytes around the output. */
+Test(conv_indirect, emulated_amx_kernel_equals_the_reference) {
+#if defined(__x86_64__)
+  if (!q8_isa_usable_on(Q8_ISA_AVX512VNNI, q8_cpu(), NULL)) {
+    cr_log_info("AVX-512 not usable here: the emulated AMX kernel (AVX-512 epilogue) is not tested");
+    return;
+  }
+  const q8_gemm_ukernel *uk = &q8_gemm_x8s8_32x32c4__amx_emu;
+  q8t_rng r = q8t_rng_new(71);
+  size_t cases = 0;
+  for (size_t gi = 0; gi < sizeof grid / sizeof grid[0]; ++gi) {
+    for (int var = 0; var < 2; ++var, ++cases) {
+      q8_conv_shape s = grid[gi].shape;
+      s.batch = var ? 2 : 1;
+      const q8_dtype in_dtype = var ? Q8_INT8 : Q8_UINT8;
+      const bool requant = (gi + (size_t)var) % 2 == 1;
+      size_t out_h, out_w;
+      cr_assert_eq(q8_conv_output_shape(&s, &out_h, &out_w), Q8_OK);
+      const size_t cg = q8t_conv_group_in(&s), ng = s.out_channels / s.groups;
+      const size_t k = taps(&s) * cg, pixels = out_h * out_w, rows = s.batch * pixels;
+      const size_t in_bytes = s.batch * s.in_h * s.in_w * s.in_channels;
+      unsigned char *in = malloc(in_bytes);
+      for (size_t i = 0; i < in_bytes; ++i) in[i] = (unsigned char)q8t_range(&r, 0, 255);
+      const int32_t zp = in_dtype == Q8_UINT8 ? q8t_range(&r, 0, 255) : q8t_range(&r, -128, 127);
+      int8_t *w = malloc(s.out_channels * k);
+      for (size_t i = 0; i < s.out_channels * k; ++i) w[i] = (int8_t)q8t_range(&r, -128, 127);
+      int32_t *bias = malloc(s.out_channels * sizeof(int32_t));
+      for (size_t i = 0; i < s.out_channels; ++i) bias[i] = q8t_range(&r, -50000, 50000);
+      q8_requant_params rq;
+      int32_t *mult = malloc(s.out_channels * sizeof(int32_t));
+      int32_t *shift = malloc(s.out_channels * sizeof(int32_t));
+      float *scale = malloc(s.out_channels * sizeof(float)), *wscale = malloc(s.out_channels * sizeof(float));
+      for (size_t i = 0; i < s.out_channels; ++i) wscale[i] = q8t_uniform(&r, 1e-3f, 2e-2f);
+      if (requant) {
+        cr_assert_eq(q8_requant_params_init(&rq, (q8_requant_mode)(gi % 3), s.out_channels, 0.05f, wscale,
+                                            0.5f, Q8_INT8, q8t_range(&r, -20, 20), -128, 127, mult,
+                                            shift, scale),
+                     Q8_OK, "%s", q8_error_detail());
+      }
+      const q8_requant_params *rqp = requant ? &rq : NULL;
+      const size_t c_elem = requant ? 1 : sizeof(int32_t), out_bytes = rows * s.out_channels * c_elem;
+      unsigned char *want = malloc(out_bytes);
+      cr_assert_eq(q8_conv_ref(&s, in, in_dtype, zp, w, bias, rqp, want), Q8_OK);
+
+      q8_conv_pixel *px;
+      q8_conv_segment *seg;
+      size_t table_w;
+      checked_table(&s, &px, &seg, &table_w);
+      const size_t group_bytes = q8_gemm_packed_bytes(uk->nr, uk->kr, ng, k);
+      unsigned char *packed = malloc(s.groups * group_bytes);
+      int32_t *col_term = malloc(ng * sizeof(int32_t));
+      unsigned char *panel = aligned_alloc(64, (q8_conv_indirect_panel_bytes(uk, k) + 63) / 64 * 64);
+      q8t_buf out = q8t_buf_new(out_bytes, (size_t)q8t_range(&r, 0, 3) * c_elem);
+      for (size_t g = 0; g < s.groups; ++g) {
+        const int8_t *wg = w + g * ng * k;
+        q8_gemm_col_terms(ng, k, wg, bias + g * ng, zp, q8_gemm_a_offset(uk, in_dtype), col_term);
+        uk->pack(uk->nr, uk->kr, ng, k, wg, col_term, packed + g * group_bytes);
+        q8_requant_params rq_group;
+        const q8_conv_indirect_args args = {
+            .k = k, .panel_stride = q8_conv_indirect_panel_stride(uk, k), .input = in + g * cg,
+            .image_pixels = pixels, .image_bytes = s.in_h * s.in_w * s.in_channels,
+            .in_dtype = in_dtype, .in_zero_point = zp, .pixels = px, .segments = seg,
+            .packed = packed + g * group_bytes, .c = out.data + g * ng * c_elem,
+            .ldc = s.out_channels, .rq = q8_requant_params_at(rqp, g * ng, &rq_group),
+            .nc = uk->nr, .panel = panel};
+        q8_conv_indirect(uk, &args, 0, rows, 0, ng);
+      }
+      cr_assert_arr_eq(out.data, want, out_bytes, "%s (batch %zu, %s input, %s output): the emulated AMX "
+                       "kernel differs from q8_conv_ref", grid[gi].name, s.batch,
+                       in_dtype == Q8_INT8 ? "int8" : "uint8", requant ? "int8" : "int32");
+      cr_assert(q8t_buf_guards_ok(&out), "%s: wrote outside the output", grid[gi].name);
+      q8t_buf_free(&out);
+      free(panel);
+      free(col_term);
+      free(packed);
+      free(px);
+      free(seg);
+      free(want);
+      free(wscale);
+      free(scale);
+      free(shift);
+      free(mult);
+      free(bias);
+      free(w);
+      free(in);
+    }
+  }
+  cr_log_info("%zu conv cases through the emulated AMX kernel", cases);
+#else
+  cr_log_info("not x86-64: no AMX kernel to test");
+#endif
+}

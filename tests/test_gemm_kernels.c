@@ -186,6 +186,10 @@ static void check_tile(const q8_gemm_ukernel *uk, q8t_rng *r, const tcase *t, si
  * not registered, but it lets a CPU without AVX-VNNI (Zen 4) test that
  * kernel's logic bit for bit. */
 extern const q8_gemm_ukernel q8_gemm_x8s8_6x16c4__avxvnni_emu512;
+/* The AMX kernel's source on a scalar model of the tile unit (its epilogue is
+ * AVX-512): not registered; without AMX hardware (QEMU does not emulate it)
+ * this is what tests that kernel's logic. */
+extern const q8_gemm_ukernel q8_gemm_x8s8_32x32c4__amx_emu;
 #endif
 
 /* The micro-kernels this CPU can run, plus the test kernels. */
@@ -197,6 +201,8 @@ static size_t runnable_ukernels(const q8_gemm_ukernel **out, size_t max) {
   if (q8_isa_usable_on(Q8_ISA_AVX512VNNI, q8_cpu(), NULL)) {
     cr_log_info("testing %s (AVX-VNNI source, EVEX encoding)", q8_gemm_x8s8_6x16c4__avxvnni_emu512.name);
     out[n++] = &q8_gemm_x8s8_6x16c4__avxvnni_emu512;
+    cr_log_info("testing %s (AMX source, emulated tile unit)", q8_gemm_x8s8_32x32c4__amx_emu.name);
+    out[n++] = &q8_gemm_x8s8_32x32c4__amx_emu;
   }
 #endif
   for (size_t i = 0; i < count && n < max; ++i) {
