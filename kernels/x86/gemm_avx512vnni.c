@@ -34,7 +34,8 @@
  * hints measured no better. Fewer rows (the K-split path) do little work per
  * byte, their window reaches far enough, and the prefetches only took load
  * slots: 1x3072x768 26 -> 32 us, so they have none. Where the weights sit in
- * L2 (large M) the prefetches hit and cost little (1024^3 unchanged).
+ * L2 (large M) the prefetches hit and cost little (1024^3 unchanged). The
+ * conv's K-range tiles have none (see tile_ranges).
  *
  * Few rows (mr * NV < 12: tiles of up to 5 rows, e.g. batch-1 GEMV and the
  * 5-row border tiles of a 7x7 conv) split K over S independent accumulator
@@ -205,11 +206,14 @@ Q8_VNNI_INLINE const int8_t *dot8_rows(const int NV, vnni_acc *acc, const uint8_
 
 /* acc += K groups [0, ng) of rows a (stride as) times the packed weights w;
  * group g goes to accumulator set g % S. Returns w past the groups.
- * IN_ROWS: inside run_rows's row loop, where the weights are in L1 after the
- * first tile (no prefetch ahead) and vpdpbusd goes through dpbusd_tied. */
+ * IN_ROWS: inside run_rows's row loop, vpdpbusd through dpbusd_tied.
+ * PREFETCH: the weights Q8_VNNI_PREFETCH bytes ahead (one set only; not in
+ * run_rows, where the weights are in L1 after the first tile, nor in the
+ * conv's K-range tiles, see tile_ranges). */
 Q8_VNNI_INLINE const int8_t *dot_groups_in(const int MR, const int NV, const int S,
-                                           const int IN_ROWS, vnni_acc *acc, const uint8_t *a,
-                                           size_t as, const int8_t *w, size_t ng) {
+                                           const int IN_ROWS, const int PREFETCH, vnni_acc *acc,
+                                           const uint8_t *a, size_t as, const int8_t *w,
+                                           size_t ng) {
   size_t g = 0;
   for (; g + S <= ng; g += S) {
 #pragma GCC unroll 4
@@ -217,7 +221,7 @@ Q8_VNNI_INLINE const int8_t *dot_groups_in(const int MR, const int NV, const int
       __m512i wv[Q8_VNNI_NV];
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) {
-        if (!IN_ROWS && S == 1) _mm_prefetch((const char *)w + Q8_VNNI_PREFETCH + 64 * v, _MM_HINT_T0);
+        if (PREFETCH && S == 1) _mm_prefetch((const char *)w + Q8_VNNI_PREFETCH + 64 * v, _MM_HINT_T0);
         wv[v] = _mm512_loadu_si512(w + 64 * v);
       }
 #pragma GCC unroll 16
@@ -256,7 +260,7 @@ Q8_VNNI_INLINE const int8_t *dot_groups_in(const int MR, const int NV, const int
 Q8_VNNI_INLINE const int8_t *dot_groups(const int MR, const int NV, const int S, vnni_acc *acc,
                                         const uint8_t *a, size_t as, const int8_t *w,
                                         size_t ng) {
-  return dot_groups_in(MR, NV, S, 0, acc, a, as, w, ng);
+  return dot_groups_in(MR, NV, S, 0, 1, acc, a, as, w, ng);
 }
 
 /* Flips (xor 0x80) 64 bytes of each of MR rows into the ring slot dst (rows
@@ -478,7 +482,8 @@ Q8_VNNI_INLINE void accumulate_u8(const int MR, const int NV, const int S, const
     w = dot8_rows(NV, acc, a, a_stride, packed, full);
   } else {
     init_acc(MR, NV, S, acc, packed);
-    w = dot_groups_in(MR, NV, S, IN_ROWS, acc, a, a_stride, packed + Q8_VNNI_NR * 4, full);
+    w = dot_groups_in(MR, NV, S, IN_ROWS, !IN_ROWS, acc, a, a_stride, packed + Q8_VNNI_NR * 4,
+                      full);
   }
   const size_t rest = k % 4;
   if (rest) {
@@ -505,7 +510,7 @@ Q8_VNNI_INLINE void accumulate_ranges(const int MR, const int NV, vnni_acc *acc,
   init_acc(MR, NV, 1, acc, packed);
   const int8_t *w = packed + Q8_VNNI_NR * 4;
   for (size_t r = 0; r < nranges; ++r) {
-    dot_groups_in(MR, NV, 1, 1, acc, a + ranges[r].a_offset, a_stride,
+    dot_groups_in(MR, NV, 1, 1, 0, acc, a + ranges[r].a_offset, a_stride,
                   w + ranges[r].begin / 4 * (Q8_VNNI_NR * 4), ranges[r].len / 4);
   }
 }
@@ -550,7 +555,14 @@ Q8_VNNI_INLINE void tile_s8(const int MR, const int NV, const int S, size_t nr, 
 
 /* uint8 activations over K ranges (run_k_ranges): the indirect conv's tiles
  * whose rows all read padding at some taps skip those taps' K groups, and
- * col_adjust puts back what col_term assumed they contribute. */
+ * col_adjust puts back what col_term assumed they contribute. No weight
+ * prefetch: the conv driver runs a column tile's weights for tile after
+ * tile, so they are in L1 or L2 already and the two prefetches per K group
+ * only took load slots from the broadcasts. Zen 5, u8 in, s8 out, minimum
+ * and median of 6 alternating runs: 56x56x64:64 3x3 284.9/291.2 ->
+ * 278.4/283.3 us, 56x56x128:128 3x3 s2 284.3/287.9 -> 273.5/283.1; the other
+ * 3x3 layers of ResNet-50 0-2 % faster (7x7x512:512 237.8 -> 233.0),
+ * 14x14x256:256 level. */
 Q8_VNNI_INLINE void tile_ranges(const int MR, const int NV, const int S, size_t nr,
                                 const q8_k_range *ranges, size_t nranges, const uint8_t *a,
                                 size_t a_stride, const int8_t *packed, const int32_t *col_adjust,
@@ -569,8 +581,8 @@ Q8_VNNI_INLINE void tile_ranges(const int MR, const int NV, const int S, size_t 
   }
   const int8_t *w = packed + Q8_VNNI_NR * 4;
   for (size_t r = 0; r < nranges; ++r) {
-    dot_groups(MR, NV, S, &acc, a + ranges[r].a_offset, a_stride,
-               w + ranges[r].begin / 4 * (Q8_VNNI_NR * 4), ranges[r].len / 4);
+    dot_groups_in(MR, NV, S, 0, 0, &acc, a + ranges[r].a_offset, a_stride,
+                  w + ranges[r].begin / 4 * (Q8_VNNI_NR * 4), ranges[r].len / 4);
   }
   finish(MR, NV, S, &acc, nr, c, c_stride, rq);
 }
