@@ -171,13 +171,6 @@ Q8_AMX_INLINE void multiply(size_t rows, int two_cols, size_t k, const uint8_t *
   }
 }
 
-Q8_AMX_INLINE __mmask16 lane_mask(size_t nr, int v) {
-  const size_t lo = (size_t)v * 16;
-  if (nr >= lo + 16) return 0xFFFF;
-  if (nr <= lo) return 0;
-  return (__mmask16)((1u << (nr - lo)) - 1u);
-}
-
 #define Q8_AMX_INT32 (-1)
 
 /* Writes rows x nr of C: acc + the column terms at the head of the packed
@@ -191,7 +184,7 @@ Q8_AMX_INLINE void store_kind(const int KIND, int32_t acc[Q8_AMX_MR][Q8_AMX_NR],
   q8_rq512 p[2];
   __m512 fhi = _mm512_setzero_ps();
   for (int v = 0; v < nv; ++v) {
-    lanes[v] = lane_mask(nr, v);
+    lanes[v] = q8_rq512_lane_mask(nr, v);
     ct[v] = _mm512_loadu_si512(col_term + 16 * v);
     if (KIND != Q8_AMX_INT32) q8_rq512_init(&p[v], rq, (size_t)v * 16, lanes[v]);
   }

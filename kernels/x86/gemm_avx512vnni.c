@@ -315,13 +315,6 @@ Q8_VNNI_INLINE void init_acc(const int MR, const int NV, const int S, vnni_acc *
   }
 }
 
-Q8_VNNI_INLINE __mmask16 lane_mask(size_t nr, int v) {
-  const size_t lo = (size_t)v * 16;
-  if (nr >= lo + 16) return 0xFFFF;
-  if (nr <= lo) return 0;
-  return (__mmask16)((1u << (nr - lo)) - 1u);
-}
-
 /* What the requantizing store needs per column tile: set up once per tile,
  * or once per run of row tiles (run_rows). */
 typedef struct vnni_rq {
@@ -332,7 +325,9 @@ typedef struct vnni_rq {
 
 Q8_VNNI_INLINE void rq_setup(const int NV, vnni_rq *r, const q8_requant_params *rq, size_t nr) {
 #pragma GCC unroll 4
-  for (int v = 0; v < NV; ++v) q8_rq512_init(&r->p[v], rq, (size_t)v * 16, lane_mask(nr, v));
+  for (int v = 0; v < NV; ++v) {
+    q8_rq512_init(&r->p[v], rq, (size_t)v * 16, q8_rq512_lane_mask(nr, v));
+  }
   r->zp16 = _mm512_set1_epi16((short)rq->zero_point);
   r->qmin8 = _mm512_set1_epi8((char)rq->qmin);
   r->fhi = _mm512_set1_ps((float)(rq->qmax - rq->zero_point));
@@ -396,7 +391,7 @@ Q8_VNNI_INLINE void store_requantized(const int MR, const int NV, const q8_requa
         _mm256_mask_storeu_epi8(c + (m + 1) * c_stride, cols, _mm512_extracti64x4_epi64(b, 1));
       }
     } else {
-      const __mmask16 cols = LAYOUT == Q8_VNNI_ROWS_FULL ? 0xFFFF : lane_mask(nr, 0);
+      const __mmask16 cols = LAYOUT == Q8_VNNI_ROWS_FULL ? 0xFFFF : q8_rq512_lane_mask(nr, 0);
       _mm_mask_storeu_epi8(c + m * c_stride, cols, _mm512_castsi512_si128(b));
       if (m + 1 < MR) {
         _mm_mask_storeu_epi8(c + (m + 1) * c_stride, cols, _mm512_extracti32x4_epi32(b, 1));
@@ -415,7 +410,7 @@ Q8_VNNI_INLINE void store_int32(const int MR, const int NV, vnni_acc *acc, size_
                                 unsigned char *c, size_t c_stride) {
 #pragma GCC unroll 4
   for (int v = 0; v < NV; ++v) {
-    const __mmask16 lanes = lane_mask(nr, v);
+    const __mmask16 lanes = q8_rq512_lane_mask(nr, v);
     if (lanes == 0) break;
 #pragma GCC unroll 16
     for (int m = 0; m < MR; ++m) {
@@ -574,7 +569,7 @@ Q8_VNNI_INLINE void tile_ranges(const int MR, const int NV, const int S, size_t 
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
       /* Masked: col_adjust has only nr entries. */
-      const __m512i adj = _mm512_maskz_loadu_epi32(lane_mask(nr, v), col_adjust + 16 * v);
+      const __m512i adj = _mm512_maskz_loadu_epi32(q8_rq512_lane_mask(nr, v), col_adjust + 16 * v);
 #pragma GCC unroll 16
       for (int m = 0; m < MR; ++m) acc.v[0][m][v] = _mm512_add_epi32(acc.v[0][m][v], adj);
     }

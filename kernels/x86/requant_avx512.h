@@ -48,6 +48,15 @@ typedef struct q8_rq512 {
   int min_mult_any;            /* gemmlowp: some lane's multiplier is INT32_MIN */
 } q8_rq512;
 
+/* The lanes of vector v (columns [16 v, 16 v + 16)) that hold one of a
+ * tile's first nr columns. */
+Q8_RQ512_FN __mmask16 q8_rq512_lane_mask(size_t nr, int v) {
+  const size_t lo = (size_t)v * 16;
+  if (nr >= lo + 16) return 0xFFFF;
+  if (nr <= lo) return 0;
+  return (__mmask16)((1u << (nr - lo)) - 1u);
+}
+
 /* Per-channel int32 array at [col, col + 16) under lanes, or element 0 broadcast. */
 Q8_RQ512_FN __m512i q8_rq512_load_i32(const int32_t *v, size_t channels, size_t col,
                                       __mmask16 lanes) {
