@@ -46,6 +46,13 @@ void q8_gemm_row_tile(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *arg
   const size_t c_elem = args->rq ? 1 : sizeof(int32_t);
   q8_requant_params rq_tile;
   if (a_panel) uk->pack_a(rows, k, a, a_stride, a_dtype, a_panel);
+  if (a_panel == NULL && uk->run_cols) {
+    uk->run_cols(rows, n1 - n0, k, a, a_stride, a_dtype,
+                 (const unsigned char *)args->packed + (n0 / nr) * block,
+                 (unsigned char *)args->c + (m * args->ldc + n0) * c_elem, args->ldc * c_elem,
+                 params_at(args->rq, n0, &rq_tile));
+    return;
+  }
   for (size_t n = n0; n < n1; n += nr) {
     const size_t cols = n1 - n < nr ? n1 - n : nr;
     const q8_requant_params *rq = params_at(args->rq, n, &rq_tile);

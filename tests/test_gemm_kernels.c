@@ -41,7 +41,7 @@ static void odd_run(size_t mr, size_t nr, size_t k, const void *a, size_t a_stri
   }
 }
 static const q8_gemm_ukernel odd_kernel = {"q8_gemm_x8s8_3x5c3__testc", 3, 5, 3, 0,
-                                           q8_gemm_pack_nrkr, odd_run, 0, NULL, NULL, NULL, NULL, NULL, NULL};
+                                           q8_gemm_pack_nrkr, odd_run, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 
 typedef struct tcase {
   size_t m, n, k;
@@ -137,15 +137,21 @@ static void check_tile(const q8_gemm_ukernel *uk, q8t_rng *r, const tcase *t, si
    * rows by itself, and with chunks of A of mc_bytes (as the plans give for
    * requantized output), 3 row tiles here, so a tall case takes many chunks
    * and a partial one. */
-  enum { VIA_RUN, VIA_PANEL, VIA_ROWS, VIA_CHUNKS };
-  for (int via = VIA_RUN; via <= VIA_CHUNKS; ++via) {
+  enum { VIA_RUN, VIA_PANEL, VIA_ROWS, VIA_CHUNKS, VIA_COLS };
+  for (int via = VIA_RUN; via <= VIA_COLS; ++via) {
+    /* run_cols (where the kernel has it) takes one row tile over any n. */
+    if (via == VIA_COLS && (nc != 0 || uk->run_cols == NULL || t->m > uk->mr)) continue;
     if (via == VIA_PANEL && (nc != 0 || !has_panel(uk))) continue;
     if (via == VIA_ROWS && (nc != 0 || uk->run_rows == NULL)) continue;
     if (via == VIA_CHUNKS && (nc == 0 || uk->run_rows == NULL)) continue;
-    if (via == VIA_RUN && nc == 0 && t->m > uk->mr) continue; /* run takes one tile */
+    /* run takes one tile; run, the panel and run_rows one column tile. */
+    if (via == VIA_RUN && nc == 0 && t->m > uk->mr) continue;
+    if (via != VIA_COLS && nc == 0 && t->n > uk->nr) continue;
     const bool panel = via == VIA_PANEL;
     q8t_buf cbuf = q8t_buf_new(t->m * ldc * esize, esize == 4 ? 4 * (size_t)q8t_range(r, 0, 3) : (size_t)q8t_range(r, 0, 15));
-    if (via == VIA_ROWS) {
+    if (via == VIA_COLS) {
+      uk->run_cols(t->m, t->n, t->k, abuf.data, lda, t->a_dtype, packed, cbuf.data, ldc * esize, rqp);
+    } else if (via == VIA_ROWS) {
       uk->run_rows(t->m, t->n, t->k, abuf.data, lda, t->a_dtype, packed, cbuf.data, ldc * esize, rqp);
     } else if (nc == 0) {
       run_tile(uk, panel, t->m, t->n, t->k, abuf.data, lda, t->a_dtype, packed, cbuf.data, ldc * esize, rqp);
@@ -161,7 +167,7 @@ static void check_tile(const q8_gemm_ukernel *uk, q8t_rng *r, const tcase *t, si
       while (cbuf.data[at] == want[at]) ++at;
       cr_assert_fail("%s%s: m=%zu n=%zu k=%zu a=%s out=%s mode=%d per_channel=%d clamp=%d fill=%d nc=%zu: "
                      "first difference at byte %zu (row %zu): got 0x%02x want 0x%02x",
-                     uk->name, panel ? " (A panel)" : via == VIA_ROWS ? " (run_rows)" : via == VIA_CHUNKS ? " (L2 chunks)" : "", t->m, t->n, t->k, t->a_dtype == Q8_INT8 ? "s8" : "u8",
+                     uk->name, panel ? " (A panel)" : via == VIA_ROWS ? " (run_rows)" : via == VIA_CHUNKS ? " (L2 chunks)" : via == VIA_COLS ? " (run_cols)" : "", t->m, t->n, t->k, t->a_dtype == Q8_INT8 ? "s8" : "u8",
                      t->out == Q8_INT32 ? "s32" : t->out == Q8_INT8 ? "s8" : "u8", (int)t->mode,
                      t->per_channel, t->clamp, t->fill, nc, at, at / (ldc * esize), cbuf.data[at], want[at]);
     }
@@ -433,6 +439,32 @@ Test(gemm_ukernels, blocked_driver_over_many_tiles) {
   }
 }
 
+#define Q8T_COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Every (m, n, k) of the three lists on uk, the other fields of the case
+ * cycling with its number: activation and output type, mode, per-channel,
+ * clamp, extreme and raw fills, tight or padded strides. With nc, every third
+ * case also runs through the blocked driver with column blocks of nc. */
+static void sweep_grid(const q8_gemm_ukernel *uk, q8t_rng *r, const size_t *ms, size_t nms,
+                       const size_t *ns, size_t nns, const size_t *ks, size_t nks, size_t nc) {
+  const q8_dtype outs[] = {Q8_INT32, Q8_INT8, Q8_UINT8};
+  size_t count = 0;
+  for (size_t mi = 0; mi < nms; ++mi) {
+    for (size_t ni = 0; ni < nns; ++ni) {
+      for (size_t ki = 0; ki < nks; ++ki, ++count) {
+        const tcase t = {.m = ms[mi], .n = ns[ni], .k = ks[ki],
+                         .a_dtype = count % 5 == 0 ? Q8_INT8 : Q8_UINT8,
+                         .out = outs[count % 3], .mode = (q8_requant_mode)(count / 3 % 3),
+                         .per_channel = count % 2, .clamp = count % 7 == 0,
+                         .fill = count % 11 == 0 ? -1 : count % 13 == 0 ? 1 : count % 17 == 0 ? 2 : 0,
+                         .tight = count % 4 != 3};
+        check_tile(uk, r, &t, 0);
+        if (nc != 0 && count % 3 == 0) check_tile(uk, r, &t, nc);
+      }
+    }
+  }
+}
+
 /* run_rows over many row tiles and a row tail, at every output type and
  * mode, with rows back to back (the kernel's contiguous-output path) and
  * with padded strides, full and partial column tiles, extreme values. */
@@ -448,23 +480,31 @@ Test(gemm_ukernels, run_rows_over_many_row_tiles) {
     const size_t ms[] = {mr, mr + 1, 2 * mr, 3 * mr - 1, 5 * mr + 3, 37, 101};
     const size_t ns[] = {1, nr / 2 - 1, nr / 2, nr / 2 + 1, nr - 1, nr};
     const size_t ks[] = {1, 3, 4, 16, 32, 61, 258};
-    const q8_dtype outs[] = {Q8_INT32, Q8_INT8, Q8_UINT8};
-    size_t count = 0;
-    for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; ++mi) {
-      for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ++ni) {
-        for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ++ki, ++count) {
-          const tcase t = {.m = ms[mi], .n = ns[ni], .k = ks[ki],
-                           .a_dtype = count % 5 == 0 ? Q8_INT8 : Q8_UINT8,
-                           .out = outs[count % 3], .mode = (q8_requant_mode)(count / 3 % 3),
-                           .per_channel = count % 2, .clamp = count % 7 == 0,
-                           .fill = count % 11 == 0 ? -1 : count % 13 == 0 ? 1 : 0,
-                           .tight = count % 4 != 3};
-          check_tile(uks[i], &r, &t, 0);
-        }
-      }
-    }
+    sweep_grid(uks[i], &r, ms, Q8T_COUNT(ms), ns, Q8T_COUNT(ns), ks, Q8T_COUNT(ks), 0);
   }
   if (!any) cr_log_info("no runnable kernel has run_rows: nothing to test here");
+}
+
+/* run_cols over many column tiles and a column tail (pairs of tiles and an
+ * odd one, for the kernels that pair them), one row (the batch-1 GEMV) and
+ * more; also through the blocked driver with column blocks of three tiles
+ * (a pair and one in each block). */
+Test(gemm_ukernels, run_cols_over_many_column_tiles) {
+  q8t_rng r = q8t_rng_new(53);
+  const q8_gemm_ukernel *uks[32];
+  const size_t n = runnable_ukernels(uks, 32);
+  size_t tested = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (uks[i]->run_cols == NULL) continue;
+    ++tested;
+    const size_t mr = uks[i]->mr, nr = uks[i]->nr;
+    const size_t ms[] = {1, 1, 2, mr - 1 ? mr - 1 : 1, mr};
+    const size_t ns[] = {1, nr - 1, nr, nr + 1, 2 * nr - 1, 2 * nr, 2 * nr + 1, 3 * nr + 5, 4 * nr, 97, 131};
+    const size_t ks[] = {1, 3, 4, 5, 16, 61, 258};
+    sweep_grid(uks[i], &r, ms, Q8T_COUNT(ms), ns, Q8T_COUNT(ns), ks, Q8T_COUNT(ks), 3 * nr);
+  }
+  if (tested == 0) cr_log_info("no runnable kernel has run_cols: nothing to test here");
+  cr_log_info("run_cols tested on %zu kernels", tested);
 }
 
 /* run_k_ranges over random K ranges (and none) equals the reference GEMM

@@ -201,6 +201,15 @@ typedef struct q8_gemm_ukernel {
                             const void *a, size_t a_stride, q8_dtype a_dtype,
                             const void *packed, void *c, size_t c_stride,
                             const q8_requant_params *rq);
+  /* Optional (NULL: drivers call run per column tile): as run, but over any
+   * number of columns n (column tiles of NR, then the rest), the NR blocks
+   * back to back from packed (q8_gemm_block_bytes apart) and per-channel rq
+   * arrays starting at the first column. For the batch-1 GEMV, one row tile
+   * over all the weights: the per-tile call and setup are a measurable share
+   * of its time. */
+  void (*run_cols)(size_t mr, size_t n, size_t k, const void *a, size_t a_stride,
+                   q8_dtype a_dtype, const void *packed, void *c, size_t c_stride,
+                   const q8_requant_params *rq);
 } q8_gemm_ukernel;
 
 /* What the kernel adds to activations of type a_dtype: the offset of col_term. */

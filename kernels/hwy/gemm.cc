@@ -323,6 +323,7 @@ const q8_gemm_ukernel q8_gemm_x8s8_8x16c2__hwy = {
     nullptr, /* no run_k_ranges: the indirect conv multiplies every tap */
     nullptr, /* no run_rows */
     nullptr, /* no run_rows_k_ranges */
+    nullptr, /* no run_cols */
 };
 }  // extern "C"
 #endif  // HWY_ONCE
