@@ -47,7 +47,7 @@ static void usage(FILE *out) {
         "read bandwidth of every memory level, then times, on every usable ISA including\n"
         "hwy and ref: requantize (each mode), quantize and dequantize in GB/s against the\n"
         "bandwidth, and GEMM (int8 output) on shapes from real models in GOPS against the\n"
-        "peak, with the speed-up over ref. Each figure is the median of >= 5 samples\n"
+        "peak, with the speed-up over ref. Each figure is the median of >= 5 short samples\n"
         "after a warm-up. The JSON (docs/results.md) is saved as\n"
         "results/<cpu model>-<date>.json for `qbench compare`.\n\n"
         "  --suite NAME   GEMM shapes: default (a few from each model family), square,\n"
