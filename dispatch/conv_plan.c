@@ -314,8 +314,8 @@ static q8_status build_tiling(q8_conv_plan *plan) {
   if (uk->run_k_ranges == NULL || cg % uk->kr != 0 || taps > 64) return Q8_OK;
   /* In place: a kernel without an A panel reading the input type as is. */
   const bool direct = uk->pack_a == NULL && q8_gemm_a_offset(uk, plan->in_dtype) == 0;
-  if (!q8_conv_tiling_build(s, plan->out_h, plan->out_w, uk->mr, plan->pixels, direct,
-                            &plan->tiling)) {
+  if (!q8_conv_tiling_build(s, plan->out_h, plan->out_w, q8_gemm_k_ranges_mr(uk), plan->pixels,
+                            direct, &plan->tiling)) {
     return q8_fail(Q8_ERR_NOMEM, "conv plan: no memory for the border tiles");
   }
   const int64_t pad = (int64_t)plan->in_zero_point + q8_gemm_a_offset(uk, plan->in_dtype);

@@ -147,7 +147,9 @@ size_t q8_conv_indirect_chunk_rows(const q8_gemm_ukernel *uk, size_t k) {
 }
 
 size_t q8_conv_indirect_panel_bytes(const q8_gemm_ukernel *uk, size_t k) {
-  return q8_conv_indirect_chunk_rows(uk, k) * q8_conv_indirect_panel_stride(uk, k) +
+  /* Also a K-range tile's rows: the tiled driver gathers its border tiles. */
+  const size_t chunk = q8_conv_indirect_chunk_rows(uk, k), tile = q8_gemm_k_ranges_mr(uk);
+  return (chunk > tile ? chunk : tile) * q8_conv_indirect_panel_stride(uk, k) +
          Q8_CONV_PANEL_SLACK;
 }
 

@@ -72,6 +72,9 @@ static const q8t_conv_case grid[] = {
     {"5x5 pad 2 12 channels groups 3", {1, 11, 9, 12, 18, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 3}},
     {"3x3 dilation 2 asymmetric pads 4 channels", {1, 9, 12, 4, 7, 3, 3, 1, 1, 2, 2, 3, 1, 0, 2, 1}},
     {"3x3 pad 4 16 channels (all-padding outputs)", {1, 4, 5, 16, 17, 3, 3, 1, 1, 1, 1, 4, 4, 4, 4, 1}},
+    /* Lines of 27 and 29 pixels: K-range tiles of up to 14 rows where the
+     * kernel takes them (k_ranges_mr), in place and gathered. */
+    {"3x3 pad 1 16 channels, 29-pixel rows (tall K-range tiles)", {1, 5, 29, 16, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
     /* Kernel-row windows (channels not a multiple of KR): output rows of
      * 17 pixels (two row tiles and one row), 48 output channels (a column
      * tail), vertical dilation with asymmetric padding, input rows of 210

@@ -210,7 +210,16 @@ typedef struct q8_gemm_ukernel {
   void (*run_cols)(size_t mr, size_t n, size_t k, const void *a, size_t a_stride,
                    q8_dtype a_dtype, const void *packed, void *c, size_t c_stride,
                    const q8_requant_params *rq);
+  /* Rows run_k_ranges takes (0: mr). A K-range tile keeps no A panel, so a
+   * kernel without one may take more rows there than its GEMM tile has: the
+   * indirect conv then cuts output lines into fewer, longer tiles. */
+  unsigned k_ranges_mr;
 } q8_gemm_ukernel;
+
+/* The most rows run_k_ranges takes. */
+static inline unsigned q8_gemm_k_ranges_mr(const q8_gemm_ukernel *uk) {
+  return uk->k_ranges_mr ? uk->k_ranges_mr : uk->mr;
+}
 
 /* What the kernel adds to activations of type a_dtype: the offset of col_term. */
 static inline int32_t q8_gemm_a_offset(const q8_gemm_ukernel *uk, q8_dtype a_dtype) {

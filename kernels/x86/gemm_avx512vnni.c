@@ -70,6 +70,8 @@
 #define Q8_VNNI_MR 8
 #define Q8_VNNI_NV 2
 #define Q8_VNNI_NR (16 * Q8_VNNI_NV)
+/* Rows of a K-range tile (run_k_ranges, k_ranges_mr): see tile_ranges. */
+#define Q8_VNNI_RANGES_MR 14
 /* int8 ring: SLOTS slots of 64 bytes per row, flipped AHEAD slots early. */
 #define Q8_VNNI_AHEAD 2
 #define Q8_VNNI_SLOTS 4
@@ -89,7 +91,7 @@
 #define Q8_VNNI_FN static __attribute__((noinline, target(Q8_VNNI_TARGET)))
 
 typedef struct vnni_acc {
-  __m512i v[Q8_VNNI_SMAX][Q8_VNNI_MR][Q8_VNNI_NV];
+  __m512i v[Q8_VNNI_SMAX][Q8_VNNI_RANGES_MR][Q8_VNNI_NV];
 } vnni_acc;
 /* dot8_rows's asm stores row m, vector v of set 0 at byte 128 m + 64 v. */
 _Static_assert(sizeof(((vnni_acc *)0)->v[0][0]) == 128, "vnni_acc rows are two vectors");
@@ -557,7 +559,16 @@ Q8_VNNI_INLINE void tile_s8(const int MR, const int NV, const int S, size_t nr, 
  * and median of 6 alternating runs: 56x56x64:64 3x3 284.9/291.2 ->
  * 278.4/283.3 us, 56x56x128:128 3x3 s2 284.3/287.9 -> 273.5/283.1; the other
  * 3x3 layers of ResNet-50 0-2 % faster (7x7x512:512 237.8 -> 233.0),
- * 14x14x256:256 level. */
+ * 14x14x256:256 level.
+ * Up to Q8_VNNI_RANGES_MR = 14 rows (k_ranges_mr), not MR: these tiles keep
+ * no A panel, and 14 x 2 accumulators, the 2 weight vectors and the
+ * broadcast still fit the 32 registers (GCC keeps them all there; 2 row
+ * offsets are reloaded from the stack per K group). The conv then cuts a
+ * 28-pixel line into 2 tiles instead of 4 and a 14-pixel one into 1 instead
+ * of 2, halving each tile's setup and store per output. Zen 5, u8 in, s8
+ * out, median of 4-5 alternating runs: 28x28x128:128 258.8 -> 252.1 us,
+ * 56x56x64:64 268.8 -> 265.0, 14x14x256:256 264.7 -> 253.4, 56x56x128:128
+ * s2 262.6 -> 254.5, 28x28x256:256 s2 258.2 -> 249.1. */
 Q8_VNNI_INLINE void tile_ranges(const int MR, const int NV, const int S, size_t nr,
                                 const q8_k_range *ranges, size_t nranges, const uint8_t *a,
                                 size_t a_stride, const int8_t *packed, const int32_t *col_adjust,
@@ -661,6 +672,12 @@ Q8_VNNI_RANGE_FNS(5)
 Q8_VNNI_RANGE_FNS(6)
 Q8_VNNI_RANGE_FNS(7)
 Q8_VNNI_RANGE_FNS(8)
+Q8_VNNI_RANGE_FNS(9)
+Q8_VNNI_RANGE_FNS(10)
+Q8_VNNI_RANGE_FNS(11)
+Q8_VNNI_RANGE_FNS(12)
+Q8_VNNI_RANGE_FNS(13)
+Q8_VNNI_RANGE_FNS(14)
 
 /* [mr - 1][0: uint8, 1: int8][0: nr <= 16, 1: full] */
 #define Q8_VNNI_ROW(R) {{u8_##R##_narrow, u8_##R}, {s8_##R##_narrow, s8_##R}}
@@ -670,10 +687,12 @@ static const tile_fn tiles[Q8_VNNI_MR][2][2] = {
 };
 
 /* [mr - 1][0: nr <= 16, 1: full] */
-static const ranges_fn range_tiles[Q8_VNNI_MR][2] = {
-    {ranges_1_narrow, ranges_1}, {ranges_2_narrow, ranges_2}, {ranges_3_narrow, ranges_3},
-    {ranges_4_narrow, ranges_4}, {ranges_5_narrow, ranges_5}, {ranges_6_narrow, ranges_6},
-    {ranges_7_narrow, ranges_7}, {ranges_8_narrow, ranges_8},
+#define Q8_VNNI_RANGES(R) {ranges_##R##_narrow, ranges_##R}
+static const ranges_fn range_tiles[Q8_VNNI_RANGES_MR][2] = {
+    Q8_VNNI_RANGES(1),  Q8_VNNI_RANGES(2),  Q8_VNNI_RANGES(3),  Q8_VNNI_RANGES(4),
+    Q8_VNNI_RANGES(5),  Q8_VNNI_RANGES(6),  Q8_VNNI_RANGES(7),  Q8_VNNI_RANGES(8),
+    Q8_VNNI_RANGES(9),  Q8_VNNI_RANGES(10), Q8_VNNI_RANGES(11), Q8_VNNI_RANGES(12),
+    Q8_VNNI_RANGES(13), Q8_VNNI_RANGES(14),
 };
 
 static void run_k_ranges(size_t mr, size_t nr, const q8_k_range *ranges, size_t nranges,
@@ -986,4 +1005,5 @@ const q8_gemm_ukernel q8_gemm_x8s8_8x32c4__avx512vnni = {
     .run_rows = run_rows,
     .run_rows_k_ranges = run_rows_k_ranges,
     .run_cols = run_cols,
+    .k_ranges_mr = Q8_VNNI_RANGES_MR,
 };
