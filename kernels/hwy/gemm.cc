@@ -324,7 +324,7 @@ const q8_gemm_ukernel q8_gemm_x8s8_8x16c2__hwy = {
     nullptr, /* no run_rows */
     nullptr, /* no run_rows_k_ranges */
     nullptr, /* no run_cols */
-    0,       /* run_k_ranges: none */
+    0,       /* k_ranges_mr: no run_k_ranges */
 };
 }  // extern "C"
 #endif  // HWY_ONCE

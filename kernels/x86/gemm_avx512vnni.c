@@ -341,6 +341,33 @@ Q8_VNNI_INLINE void rq_setup(const int NV, vnni_rq *r, const q8_requant_params *
  * of store_requantized beside q8_requant_mode's, for the run_rows paths. */
 #define Q8_VNNI_FP32_FREE 16
 
+/* One vector of accumulators requantized in MODE with the constants of p. */
+Q8_VNNI_INLINE __m512i requant_vector(const int MODE, const q8_rq512 *p, __m512i acc,
+                                      __m512 fhi) {
+  if (MODE == Q8_REQUANT_GEMMLOWP) return q8_rq512_gemmlowp(p, acc);
+  if (MODE == Q8_REQUANT_SINGLE) return q8_rq512_single(p, acc);
+  if (MODE == Q8_VNNI_FP32_FREE) return q8_rq512_fp32_unclamped(acc, p->scale);
+  return q8_rq512_fp32_upper(acc, p->scale, fhi);
+}
+
+/* Four requantized vectors narrowed to 64 bytes in vector order. */
+Q8_VNNI_INLINE __m512i pack_ordered(const int MODE, const int U8, const vnni_rq *r,
+                                    const __m512i z[4]) {
+  return _mm512_permutexvar_epi32(
+      r->order, q8_rq512_pack4(z[0], z[1], z[2], z[3],
+                               MODE == Q8_REQUANT_FP32 || MODE == Q8_VNNI_FP32_FREE, r->zp16,
+                               r->qmin8, U8 ? Q8_UINT8 : Q8_INT8));
+}
+
+/* Index of rq's mode in the per-mode tables (gemmlowp, single, fp32, fp32
+ * clamp-free). */
+static int mode_index(const q8_requant_params *rq) {
+  return rq->mode == Q8_REQUANT_GEMMLOWP ? 0
+         : rq->mode == Q8_REQUANT_SINGLE ? 1
+         : rq->fp32_clamp_free           ? 3
+                                         : 2;
+}
+
 /* Output layouts of a tile: rows of any width (masked stores), rows of the
  * full 16 * NV columns, or full rows back to back (c_stride = 16 * NV, as in
  * a 1x1 conv with 16 or 32 output channels), where the 64 bytes of a pack
@@ -367,21 +394,9 @@ Q8_VNNI_INLINE void store_requantized(const int MR, const int NV, const q8_requa
       /* Vector i is row m + i / NV, vector i % NV; past the last row, repeat
        * row m (computed, not stored). */
       const int row = m + i / NV < MR ? m + i / NV : m, v = i % NV;
-      const __m512i acc_rv = acc->v[0][row][v];
-      if (MODE == Q8_REQUANT_GEMMLOWP) {
-        z[i] = q8_rq512_gemmlowp(&r->p[v], acc_rv);
-      } else if (MODE == Q8_REQUANT_SINGLE) {
-        z[i] = q8_rq512_single(&r->p[v], acc_rv);
-      } else if (MODE == Q8_VNNI_FP32_FREE) {
-        z[i] = q8_rq512_fp32_unclamped(acc_rv, r->p[v].scale);
-      } else {
-        z[i] = q8_rq512_fp32_upper(acc_rv, r->p[v].scale, r->fhi);
-      }
+      z[i] = requant_vector(MODE, &r->p[v], acc->v[0][row][v], r->fhi);
     }
-    const __m512i b = _mm512_permutexvar_epi32(
-        r->order, q8_rq512_pack4(z[0], z[1], z[2], z[3],
-                                 MODE == Q8_REQUANT_FP32 || MODE == Q8_VNNI_FP32_FREE, r->zp16,
-                                 r->qmin8, U8 ? Q8_UINT8 : Q8_INT8));
+    const __m512i b = pack_ordered(MODE, U8, r, z);
     if (LAYOUT == Q8_VNNI_ROWS_CONTIGUOUS && MR % rows_per_pack == 0) {
       _mm512_storeu_si512(c + m * c_stride, b);
     } else if (NV == 2) {
@@ -833,11 +848,7 @@ static const rows_fn rows_requantized[2][4][2] = {
 static rows_fn rows_choose(size_t nr, const q8_requant_params *rq) {
   const int wide = nr > 16;
   if (rq == NULL) return wide ? rows_i32_2 : rows_i32_1;
-  const int mode = rq->mode == Q8_REQUANT_GEMMLOWP ? 0
-                   : rq->mode == Q8_REQUANT_SINGLE ? 1
-                   : rq->fp32_clamp_free           ? 3
-                                                   : 2;
-  return rows_requantized[wide][mode][rq->out_dtype == Q8_UINT8];
+  return rows_requantized[wide][mode_index(rq)][rq->out_dtype == Q8_UINT8];
 }
 
 static void run_rows(size_t m, size_t nr, size_t k, const void *a, size_t a_stride,
@@ -872,7 +883,6 @@ static void run_rows_k_ranges(size_t m, size_t nr, const q8_k_range *ranges, siz
  * of one process, uint8 A, int8 out, median: 1x1024x64 0.592 -> 0.517 us,
  * 1x256x256 0.491 -> 0.461, 1x768x768 0.5-2 % faster, 4x1024x64 3 %; shapes
  * whose weights come from L3 level. */
-#define Q8_VNNI_BLOCK(k) ((size_t)Q8_VNNI_NR * 4 + (size_t)Q8_VNNI_NR * (((k) + 3) / 4 * 4))
 
 /* A one-row column tile's sum over its S accumulator sets, vector v. */
 Q8_VNNI_INLINE __m512i row_sum(const int S, const vnni_acc *acc, int v) {
@@ -894,7 +904,7 @@ Q8_VNNI_FN void row_tile_sum(size_t k, const uint8_t *a, const int8_t *packed, _
 
 Q8_VNNI_INLINE void cols_1(const int KIND, const int U8, size_t n, size_t k, const uint8_t *a,
                            const int8_t *packed, unsigned char *c, const q8_requant_params *rq) {
-  const size_t block = Q8_VNNI_BLOCK(k);
+  const size_t block = q8_gemm_block_bytes(Q8_VNNI_NR, 4, k);
   size_t j = 0;
   for (; j + 2 * Q8_VNNI_NR <= n; j += 2 * Q8_VNNI_NR) {
     __m512i sum[4];
@@ -908,33 +918,23 @@ Q8_VNNI_INLINE void cols_1(const int KIND, const int U8, size_t n, size_t k, con
       for (int i = 0; i < 4; ++i) _mm512_storeu_si512(c + 4 * (j + 16 * i), sum[i]);
       continue;
     }
-    /* Read from rq after the K loops (the empty asm hides that it is the
-     * same pointer): per-tensor constants hoisted out of the column loop
-     * would hold registers across the K loops. */
+    /* Set up after the K loops (the empty asm hides that rq is the same
+     * pointer): per-tensor constants hoisted out of the column loop would
+     * hold registers across the K loops. Each tile's rq_setup, its columns
+     * as the parameters at its first column. */
     const q8_requant_params *p = rq;
     __asm__("" : "+r"(p));
+    vnni_rq r[2];
+    q8_requant_params at[2];
     __m512i z[4];
-    q8_rq512 r;
-#pragma GCC unroll 4
-    for (int i = 0; i < 4; ++i) {
-      q8_rq512_init(&r, p, j + 16 * (size_t)i, 0xFFFF);
-      if (KIND == Q8_REQUANT_GEMMLOWP) {
-        z[i] = q8_rq512_gemmlowp(&r, sum[i]);
-      } else if (KIND == Q8_REQUANT_SINGLE) {
-        z[i] = q8_rq512_single(&r, sum[i]);
-      } else if (KIND == Q8_VNNI_FP32_FREE) {
-        z[i] = q8_rq512_fp32_unclamped(sum[i], r.scale);
-      } else {
-        z[i] = q8_rq512_fp32_upper(sum[i], r.scale, _mm512_set1_ps((float)(p->qmax - p->zero_point)));
-      }
+#pragma GCC unroll 2
+    for (int t = 0; t < 2; ++t) {
+      rq_setup(Q8_VNNI_NV, &r[t], q8_requant_params_at(p, j + (size_t)t * Q8_VNNI_NR, &at[t]),
+               Q8_VNNI_NR);
+      z[2 * t] = requant_vector(KIND, &r[t].p[0], sum[2 * t], r[t].fhi);
+      z[2 * t + 1] = requant_vector(KIND, &r[t].p[1], sum[2 * t + 1], r[t].fhi);
     }
-    const int fp32 = KIND == Q8_REQUANT_FP32 || KIND == Q8_VNNI_FP32_FREE;
-    const __m512i order =
-        _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
-    const __m512i b = q8_rq512_pack4(z[0], z[1], z[2], z[3], fp32,
-                                     _mm512_set1_epi16((short)p->zero_point),
-                                     _mm512_set1_epi8((char)p->qmin), U8 ? Q8_UINT8 : Q8_INT8);
-    _mm512_storeu_si512(c + j, _mm512_permutexvar_epi32(order, b));
+    _mm512_storeu_si512(c + j, pack_ordered(KIND, U8, &r[0], z));
   }
   const size_t esize = KIND == Q8_VNNI_INT32 ? sizeof(int32_t) : 1;
   q8_requant_params rq_tile;
@@ -975,16 +975,12 @@ static void run_cols(size_t mr, size_t n, size_t k, const void *a, size_t a_stri
                      q8_dtype a_dtype, const void *packed, void *c, size_t c_stride,
                      const q8_requant_params *rq) {
   if (mr == 1 && a_dtype == Q8_UINT8) {
-    const int mode = rq == NULL                          ? -1
-                     : rq->mode == Q8_REQUANT_GEMMLOWP   ? 0
-                     : rq->mode == Q8_REQUANT_SINGLE     ? 1
-                     : rq->fp32_clamp_free               ? 3
-                                                         : 2;
-    const cols_fn fn = mode < 0 ? cols_i32 : cols_requantized[mode][rq->out_dtype == Q8_UINT8];
+    const cols_fn fn =
+        rq == NULL ? cols_i32 : cols_requantized[mode_index(rq)][rq->out_dtype == Q8_UINT8];
     fn(n, k, a, packed, c, rq);
     return;
   }
-  const size_t block = Q8_VNNI_BLOCK(k), esize = rq ? 1 : sizeof(int32_t);
+  const size_t block = q8_gemm_block_bytes(Q8_VNNI_NR, 4, k), esize = rq ? 1 : sizeof(int32_t);
   q8_requant_params rq_tile;
   for (size_t j = 0; j < n; j += Q8_VNNI_NR) {
     const size_t nr = n - j < Q8_VNNI_NR ? n - j : Q8_VNNI_NR;
