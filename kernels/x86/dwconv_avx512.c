@@ -182,9 +182,8 @@ DW_INLINE __mmask16 dw_lanes(size_t cn, size_t q) {
 /* A per-channel int32 array (or float bits) of the block in slot order;
  * channels past cn read 0 (harmless parameters, never stored). pixels: how
  * many pixels one vector holds: 1; 2 for a block of at most 32 channels
- * (dw_block_half_columns), the parameters of channels c0 .. c0 + 31 in both
- * 256-bit halves; 4 for at most 16 (dw_block_quarter_s2), those of c0 ..
- * c0 + 15 in every 128-bit lane. */
+ * (dw_block_half_columns, dw_block_half_s2), the parameters of channels
+ * c0 .. c0 + 31 in both 256-bit halves. */
 DW_INLINE void dw_slot_vectors(const void *v, size_t c0, size_t cn, size_t pixels,
                                __m512i slots[4]) {
   __m512i natural[4];
@@ -320,13 +319,8 @@ DW_INLINE void dw_store(unsigned char *out, size_t cn, __mmask64 mask, bool full
  * output pixel 3 loads and 8 unpacks at stride 1 (3 pixels share a column),
  * 6 and 16 at stride 2 (2 pixels share every other column), instead of 12
  * loads and 24 unpacks for 3 groups of 4 taps. Blocks of at most 32
- * channels put two pixels in a vector (dw_block_half_columns), of at most 16
- * at stride 2 four (dw_block_quarter_s2, whose pixel pairs are 256-bit
- * vectors joined by dw_join256). */
-DW_INLINE __m512i dw_join256(__m256i lo, __m256i hi) {
-  return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-}
-
+ * channels put two pixels in a vector (dw_block_half_columns,
+ * dw_block_half_s2). */
 /* The 3 input rows of a 3x3 block, at its first channel: one bounds test per
  * column (not per tap), and no multiply (the column's byte offset is kept). */
 typedef struct dw_rows3 {
@@ -367,7 +361,6 @@ DW_INLINE const void *dw_column_at(const dw_rows3 *R, ptrdiff_t ix, size_t ky) {
     col[3] = _mm##W##_unpackhi_epi16(a_hi, b_hi);                                            \
   }
 DW_INTERLEAVE(512)
-DW_INTERLEAVE(256)
 
 DW_INLINE void dw_column(const dw_rows3 *R, ptrdiff_t ix, __mmask64 mask, bool s8, bool select,
                          __m512i col[4]) {
@@ -455,107 +448,17 @@ DW_INLINE void dw_block_columns(const q8_dwconv_row *r, size_t stride, bool s8, 
   }
 }
 
-/* Stride 2, blocks of at most 16 channels (a tail, as 144 = 2 x 64 + 16, or
- * a layer of so few channels): two pixels per 256-bit vector, pixel x in the
- * low 128-bit lane and x + 1 in the high one, so no half of a vector idles;
- * four pixels per requantization. Pair x reads the column pairs j0 = (c |
- * c + 2), j1 = (c + 1 | c + 3) and j2 = (c + 2 | c + 4), c = 2x - pad; its j0
- * is the high lane of the previous pair's j2 and the low one of its own j2,
- * one lane permute instead of 3 loads, 3 inserts and 8 unpacks. Per pixel: 3
- * inserts, 2 permutes, 8 unpacks and 6 dpbusd of 256 bits, against 16 and 12
- * on the 256-bit pixel-pair path this replaced, half of them on zeros. */
-DW_INLINE void dw_column_pair_s2(const dw_rows3 *R, ptrdiff_t ix, __mmask16 mask, bool s8,
-                                 __m256i col[4]) {
-  __m256i x[3];
-  for (size_t ky = 0; ky < 3; ++ky) {
-    const __m128i lo = _mm_maskz_loadu_epi8(mask, dw_column_at(R, ix, ky));
-    const __m128i hi = _mm_maskz_loadu_epi8(mask, dw_column_at(R, ix + 2, ky));
-    x[ky] = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
-    if (s8) x[ky] = _mm256_xor_si256(x[ky], _mm256_set1_epi8((char)0x80));
-  }
-  dw_interleave256(x, col);
-}
-
-/* Pixels x, x + 1 (c = 2x - pad) into acc; j2: the previous pair's, then
- * this one's. */
-DW_INLINE void dw_pair_s2(const dw_rows3 *R, ptrdiff_t c, __mmask16 mask, bool s8,
-                          const __m256i terms[4], const __m256i w[12], __m256i j2[4],
-                          __m256i acc[4]) {
-  __m256i j1[4], next_j2[4];
-  dw_column_pair_s2(R, c + 1, mask, s8, j1);
-  dw_column_pair_s2(R, c + 2, mask, s8, next_j2);
-  for (size_t a = 0; a < 4; ++a) {
-    const __m256i j0 = _mm256_permute2x128_si256(j2[a], next_j2[a], 0x21);
-    const __m256i v = _mm256_dpbusd_epi32(terms[a], j0, w[a]);
-    acc[a] = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(v, j1[a], w[4 + a]), next_j2[a], w[8 + a]);
-    j2[a] = next_j2[a];
-  }
-}
-
-/* Four pixels, pixel L in 128-bit lane L, the first `count` of them inside
- * the row. */
-DW_INLINE void dw_store_quad(unsigned char *out, size_t step, size_t count, __mmask16 mask,
-                             int kind, const __m512i acc[4], q8_dtype out_dtype, const dw_rq *s) {
-  if (kind == DW_OUT_I32) {
-    __m512i v[4];
-    dw_transpose(acc, v); /* v[L]: pixel L's channels in order */
-    for (size_t q = 0; q < 4 && q < count; ++q) {
-      _mm512_mask_storeu_epi32(out + q * step, mask, v[q]);
-    }
-    return;
-  }
-  const __m512i b = dw_requant_bytes(s, kind, acc, out_dtype);
-  _mm_mask_storeu_epi8(out, mask, _mm512_castsi512_si128(b));
-  if (count > 1) _mm_mask_storeu_epi8(out + step, mask, _mm512_extracti32x4_epi32(b, 1));
-  if (count > 2) _mm_mask_storeu_epi8(out + 2 * step, mask, _mm512_extracti32x4_epi32(b, 2));
-  if (count > 3) _mm_mask_storeu_epi8(out + 3 * step, mask, _mm512_extracti32x4_epi32(b, 3));
-}
-
-/* The low 128-bit lane of v in both lanes of a 256-bit vector. */
-DW_INLINE __m256i dw_lane0_twice(__m512i v) {
-  return _mm256_broadcastsi128_si256(_mm512_castsi512_si128(v));
-}
-
-DW_INLINE void dw_block_quarter_s2(const q8_dwconv_row *r, bool s8, int kind, size_t c0,
-                                   size_t cn, const unsigned char *block) {
-  const __mmask16 mask = (__mmask16)((1u << cn) - 1);
-  const __m512i *packed = (const __m512i *)(const void *)block;
-  __m256i terms[4], w[12]; /* slots of channels below 16 (lane 0), in both lanes */
-  for (size_t i = 0; i < 4; ++i) terms[i] = dw_lane0_twice(packed[i]);
-  for (size_t i = 0; i < 12; ++i) w[i] = dw_lane0_twice(packed[4 + i]);
-  dw_rq rs;
-  dw_rq_for(&rs, r, kind, c0, cn, 4);
-  const dw_out o = dw_out_of(r);
-  const ptrdiff_t pad = (ptrdiff_t)r->pad_left;
-  const dw_rows3 R = dw_rows3_of(r, c0);
-  __m256i j2[4];
-  dw_column_pair_s2(&R, -pad - 2, mask, s8, j2); /* the j2 of pair x = -2 */
-  /* Past the row's last pixel the lanes compute harmless values (columns
-   * outside the input read the zero pixel) that are not stored. */
-  for (size_t x = 0; x < r->out_w; x += 4) {
-    const ptrdiff_t c = (ptrdiff_t)(2 * x) - pad;
-    __m256i first[4], second[4];
-    dw_pair_s2(&R, c, mask, s8, terms, w, j2, first);
-    dw_pair_s2(&R, c + 4, mask, s8, terms, w, j2, second);
-    __m512i acc[4];
-    for (size_t a = 0; a < 4; ++a) acc[a] = dw_join256(first[a], second[a]);
-    const size_t count = r->out_w - x < 4 ? r->out_w - x : 4;
-    dw_store_quad((unsigned char *)r->out + x * o.step + c0 * o.elem, o.step, count, mask, kind,
-                  acc, o.dtype, &rs);
-  }
-}
-
 /* 3x3, blocks of at most 32 channels (a 32-channel layer, or a tail as
  * 96 = 64 + 32): two pixels per 512-bit vector, pixel x in the low 256 bits
  * and x + 1 in the high ones (the layout dw_store takes with pair_step), so
  * a pixel pair is 12 dpbusd of 512 bits where the 256-bit pixel-pair path
  * it replaced issued 24 of 256 (Zen 5, 112x112x32 s1: 48 -> 34 us with the
- * contiguous load below, 112x112x96 s2 36 -> 35). Pair x reads the column
- * pairs j0, j1, j2 (taps kx = 0, 1, 2 of both pixels), c = x - pad at stride 1:
- * (c | c + 1), (c + 1 | c + 2), (c + 2 | c + 3): j0 is the previous pair's
- * j2 and j1 a lane shuffle of j0 and j2, one new column pair per pixel pair;
- * c = 2x - pad at stride 2: (c | c + 2), (c + 1 | c + 3), (c + 2 | c + 4):
- * j1 and j2 are read, j0 is (the previous j2's high half | j2's low half). */
+ * contiguous load below). Stride 1: pair x reads the column pairs j0, j1, j2
+ * (taps kx = 0, 1, 2 of both pixels), c = x - pad: (c | c + 1),
+ * (c + 1 | c + 2), (c + 2 | c + 3); j0 is the previous pair's j2 and j1 a
+ * lane shuffle of j0 and j2, one new column pair per pixel pair. Stride 2
+ * pairs distant pixels instead (dw_block_half_s2). A column pair: columns
+ * ix and ix + dx. */
 DW_INLINE void dw_column_pair_half(const dw_rows3 *R, ptrdiff_t ix, ptrdiff_t dx, __mmask32 mask,
                                    bool s8, __m512i col[4]) {
   /* Stride 1 in a 32-channel layer, both columns inside: they are 64
@@ -581,40 +484,37 @@ DW_INLINE __m512i dw_low_half_twice(__m512i v) {
   return _mm512_broadcast_i64x4(_mm512_castsi512_si256(v));
 }
 
-DW_INLINE void dw_block_half_columns(const q8_dwconv_row *r, size_t stride, bool s8, int kind,
-                                     size_t c0, size_t cn, const unsigned char *block) {
-  const __mmask32 mask = (__mmask32)(((uint64_t)1 << cn) - 1);
+/* A block of cn <= 32 channels, two pixels per vector: its column terms and
+ * weights (the slots of channels below 32, the low 256 bits of each packed
+ * vector) in both halves, its requantization, and its channel mask. */
+DW_INLINE __mmask32 dw_half_setup(const q8_dwconv_row *r, int kind, size_t c0, size_t cn,
+                                  const unsigned char *block, __m512i terms[4], __m512i w[12],
+                                  dw_rq *rs) {
   const __m512i *packed = (const __m512i *)(const void *)block;
-  __m512i terms[4], w[12]; /* slots of channels below 32 (low half), in both halves */
   for (size_t i = 0; i < 4; ++i) terms[i] = dw_low_half_twice(packed[i]);
   for (size_t i = 0; i < 12; ++i) w[i] = dw_low_half_twice(packed[4 + i]);
+  dw_rq_for(rs, r, kind, c0, cn, 2);
+  return (__mmask32)(((uint64_t)1 << cn) - 1);
+}
+
+DW_INLINE void dw_block_half_columns(const q8_dwconv_row *r, bool s8, int kind, size_t c0,
+                                     size_t cn, const unsigned char *block) {
+  __m512i terms[4], w[12];
   dw_rq rs;
-  dw_rq_for(&rs, r, kind, c0, cn, 2);
+  const __mmask32 mask = dw_half_setup(r, kind, c0, cn, block, terms, w, &rs);
   const dw_out o = dw_out_of(r);
   const ptrdiff_t pad = (ptrdiff_t)r->pad_left;
   const dw_rows3 R = dw_rows3_of(r, c0);
-  __m512i j2[4]; /* before pair 0: what its j0 is made of */
-  if (stride == 1) {
-    dw_column_pair_half(&R, -pad, 1, mask, s8, j2); /* pair 0's j0 itself */
-  } else {
-    dw_column_pair_half(&R, -pad - 2, 2, mask, s8, j2); /* high half: column -pad */
-  }
+  __m512i j2[4]; /* before pair 0: pair 0's j0 itself */
+  dw_column_pair_half(&R, -pad, 1, mask, s8, j2);
   /* Past the row's last pixel the high half computes a harmless value
    * (columns outside the input read the zero pixel) that is not stored. */
   for (size_t x = 0; x < r->out_w; x += 2) {
     __m512i j0[4], j1[4], acc[4];
-    if (stride == 1) {
-      const ptrdiff_t c = (ptrdiff_t)x - pad;
-      for (size_t a = 0; a < 4; ++a) j0[a] = j2[a];
-      dw_column_pair_half(&R, c + 2, 1, mask, s8, j2);
-      for (size_t a = 0; a < 4; ++a) j1[a] = _mm512_shuffle_i64x2(j0[a], j2[a], 0x4E);
-    } else {
-      const ptrdiff_t c = (ptrdiff_t)(2 * x) - pad;
-      for (size_t a = 0; a < 4; ++a) j0[a] = j2[a];
-      dw_column_pair_half(&R, c + 1, 2, mask, s8, j1);
-      dw_column_pair_half(&R, c + 2, 2, mask, s8, j2);
-      for (size_t a = 0; a < 4; ++a) j0[a] = _mm512_shuffle_i64x2(j0[a], j2[a], 0x4E);
-    }
+    const ptrdiff_t c = (ptrdiff_t)x - pad;
+    for (size_t a = 0; a < 4; ++a) j0[a] = j2[a];
+    dw_column_pair_half(&R, c + 2, 1, mask, s8, j2);
+    for (size_t a = 0; a < 4; ++a) j1[a] = _mm512_shuffle_i64x2(j0[a], j2[a], 0x4E);
     for (size_t a = 0; a < 4; ++a) {
       const __m512i v = _mm512_dpbusd_epi32(terms[a], j0[a], w[a]);
       acc[a] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(v, j1[a], w[4 + a]), j2[a], w[8 + a]);
@@ -624,16 +524,115 @@ DW_INLINE void dw_block_half_columns(const q8_dwconv_row *r, size_t stride, bool
   }
 }
 
+/* The stride-2 pixels x in [*lo, *hi) whose columns 2 x + 1 - pad and
+ * 2 x + 2 - pad are both inside a row of in_w pixels (*lo == *hi: none). */
+static inline void dw_s2_inner(size_t in_w, size_t pad, size_t out_w, size_t *lo, size_t *hi) {
+  *lo = pad / 2;                                         /* 2 x + 1 >= pad */
+  *hi = in_w + pad >= 3 ? (in_w + pad - 3) / 2 + 1 : 0; /* 2 x + 2 - pad <= in_w - 1 */
+  if (*hi > out_w) *hi = out_w;
+  if (*lo > *hi) *lo = *hi;
+}
+
+/* One stride-2 pixel pair of dw_block_half_s2 with its four new columns
+ * inside the row: row[ky] points at the pair's low column 2 x + 1 - pad,
+ * the high one `high` bytes further. full: 32 channels, unmasked loads. */
+DW_INLINE void dw_pair_s2_inside(const uint8_t *const row[3], size_t channels, size_t high,
+                                 __mmask32 mask, bool full, bool s8, const __m512i w[12],
+                                 const __m512i terms[4], __m512i next[4], __m512i acc[4]) {
+  for (size_t dc = 0; dc < 2; ++dc) {
+    __m512i x[3], col[4];
+    for (size_t ky = 0; ky < 3; ++ky) {
+      const uint8_t *p = row[ky] + dc * channels;
+      const __m256i lo = full ? _mm256_loadu_si256((const __m256i *)(const void *)p)
+                              : _mm256_maskz_loadu_epi8(mask, p);
+      const __m256i hi = full ? _mm256_loadu_si256((const __m256i *)(const void *)(p + high))
+                              : _mm256_maskz_loadu_epi8(mask, p + high);
+      x[ky] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+      if (s8) x[ky] = _mm512_xor_si512(x[ky], _mm512_set1_epi8((char)0x80));
+    }
+    dw_interleave512(x, col);
+    for (size_t a = 0; a < 4; ++a) {
+      if (dc == 0) {
+        acc[a] = _mm512_dpbusd_epi32(next[a], col[a], w[4 + a]);
+      } else {
+        acc[a] = _mm512_dpbusd_epi32(acc[a], col[a], w[8 + a]);
+        next[a] = _mm512_dpbusd_epi32(terms[a], col[a], w[a]);
+      }
+    }
+  }
+}
+
+/* Stride 2, blocks of at most 32 channels: the low 256 bits hold pixel x,
+ * the high ones pixel x + h of the same row (h = half the row, rounded up),
+ * so each half walks its own run of columns and the loop is dw_pixel_s2's:
+ * two new column pairs per pixel pair, the right one also starting the next
+ * pair (next), no lane shuffles and few live registers. Pairing neighbours
+ * instead (x | x + 1) needed the previous pair's columns for j0 and spilled
+ * 12 vectors per iteration (112x112x32 s2 took longer than 112x112x64 s2).
+ * Blocks of at most 16 channels take this path too: it beat their own
+ * 4-pixel path, which permuted 128-bit lanes. Zen 5, u8 in, s8 out, median
+ * of 5 alternating runs: 112x112x96 s2 45.9 -> 36.5 us, 56x56x144 s2 14.7
+ * -> 13.5, 56x56x16 s2 3.76 -> 3.49. */
+DW_INLINE void dw_block_half_s2(const q8_dwconv_row *r, bool s8, int kind, size_t c0, size_t cn,
+                                const unsigned char *block) {
+  __m512i terms[4], w[12];
+  dw_rq rs;
+  const __mmask32 mask = dw_half_setup(r, kind, c0, cn, block, terms, w, &rs);
+  const size_t out_w = r->out_w, h = (out_w + 1) / 2;
+  const dw_out o = dw_out_of(r);
+  const ptrdiff_t pad = (ptrdiff_t)r->pad_left;
+  const dw_rows3 R = dw_rows3_of(r, c0);
+  /* Input columns of pixel x + h lie 2 h to the right of pixel x's. With
+   * out_w odd, the last pair's high half is pixel out_w: its columns read
+   * the zero pixel or the row's end, and it is not stored. */
+  const ptrdiff_t dx = (ptrdiff_t)(2 * h);
+  __m512i col[4], next[4], acc[4];
+  dw_column_pair_half(&R, -pad, dx, mask, s8, col);
+  for (size_t a = 0; a < 4; ++a) next[a] = _mm512_dpbusd_epi32(terms[a], col[a], w[a]);
+  /* Pairs [inner_lo, inner_hi): all four columns inside the row, read at
+   * plain addresses (dw_s2_inner). */
+  size_t inner_lo, inner_hi;
+  dw_s2_inner(r->in_w, r->pad_left, out_w, &inner_lo, &inner_hi);
+  inner_hi = inner_hi > h ? inner_hi - h : 0;
+  if (inner_lo > inner_hi) inner_lo = inner_hi;
+  for (size_t x = 0; x < h; ++x) {
+    if (x == inner_lo && inner_lo < inner_hi) {
+      /* Locals, not r's fields: a field reloaded after the stores to out
+       * (which may alias r) would make each pair's loads wait for them. */
+      const size_t channels = r->channels, step = o.step, end = inner_hi;
+      const size_t at = (2 * x + 1 - r->pad_left) * channels, high = (size_t)dx * channels;
+      const uint8_t *row[3] = {R.row[0] + at, R.row[1] + at, R.row[2] + at};
+      unsigned char *out = (unsigned char *)r->out + x * step + c0 * o.elem;
+      for (; x < end; ++x, out += step) {
+        dw_pair_s2_inside(row, channels, high, mask, cn == DW_CT / 2, s8, w, terms, next, acc);
+        dw_store(out, cn, mask, false, kind, acc, o.dtype, &rs, x + h < out_w ? h * step : 0);
+        for (size_t ky = 0; ky < 3; ++ky) row[ky] += 2 * channels;
+      }
+      if (x == h) break;
+    }
+    const ptrdiff_t right_x = (ptrdiff_t)(2 * x + 2) - pad;
+    dw_column_pair_half(&R, right_x - 1, dx, mask, s8, col);
+    for (size_t a = 0; a < 4; ++a) acc[a] = _mm512_dpbusd_epi32(next[a], col[a], w[4 + a]);
+    dw_column_pair_half(&R, right_x, dx, mask, s8, col);
+    for (size_t a = 0; a < 4; ++a) {
+      acc[a] = _mm512_dpbusd_epi32(acc[a], col[a], w[8 + a]);
+      next[a] = _mm512_dpbusd_epi32(terms[a], col[a], w[a]);
+    }
+    unsigned char *out = (unsigned char *)r->out + x * o.step + c0 * o.elem;
+    dw_store(out, cn, mask, false, kind, acc, o.dtype, &rs, x + h < out_w ? h * o.step : 0);
+  }
+}
+
 /* One channel block over the whole output row. */
 DW_INLINE void dw_block(const q8_dwconv_row *r, size_t kh, size_t kw, size_t stride,
                         size_t dilation, bool s8, bool dedicated, bool columns, bool full,
                         bool half, int kind, size_t c0, size_t cn, const unsigned char *block) {
-  if (columns && half && stride == 2 && cn <= DW_CT / 4) {
-    dw_block_quarter_s2(r, s8, kind, c0, cn, block);
+  if (columns && half && stride == 2) {
+    dw_block_half_s2(r, s8, kind, c0, cn, block);
     return;
   }
   if (columns && half) {
-    dw_block_half_columns(r, stride, s8, kind, c0, cn, block);
+    dw_block_half_columns(r, s8, kind, c0, cn, block);
     return;
   }
   if (columns) {
