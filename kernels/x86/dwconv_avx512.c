@@ -393,6 +393,22 @@ DW_INLINE void dw_pixel_columns(const __m512i terms[4], const __m512i w[12], __m
   }
 }
 
+/* Stride 2: a pixel's middle column (taps kx = 1) onto `next`, which holds
+ * its left one; then its right column (kx = 2), which is also the next
+ * pixel's left one and starts `next` again. */
+DW_INLINE void dw_s2_mid(const __m512i col[4], const __m512i w[12], const __m512i next[4],
+                         __m512i acc[4]) {
+  for (size_t a = 0; a < 4; ++a) acc[a] = _mm512_dpbusd_epi32(next[a], col[a], w[4 + a]);
+}
+
+DW_INLINE void dw_s2_right(const __m512i col[4], const __m512i w[12], const __m512i terms[4],
+                           __m512i next[4], __m512i acc[4]) {
+  for (size_t a = 0; a < 4; ++a) {
+    acc[a] = _mm512_dpbusd_epi32(acc[a], col[a], w[8 + a]);
+    next[a] = _mm512_dpbusd_epi32(terms[a], col[a], w[a]);
+  }
+}
+
 /* Stride 2, column by column: the pixel's middle and right columns are
  * multiplied as soon as they are made, and the right one also starts the
  * next pixel (its left column, weights kx = 0) in `next`. No left/mid/right
@@ -404,12 +420,9 @@ DW_INLINE void dw_pixel_s2(const dw_rows3 *R, ptrdiff_t right_x, __mmask64 mask,
                            __m512i acc[4]) {
   __m512i col[4];
   dw_column(R, right_x - 1, mask, s8, true, col);
-  for (size_t a = 0; a < 4; ++a) acc[a] = _mm512_dpbusd_epi32(next[a], col[a], w[4 + a]);
+  dw_s2_mid(col, w, next, acc);
   dw_column(R, right_x, mask, s8, true, col);
-  for (size_t a = 0; a < 4; ++a) {
-    acc[a] = _mm512_dpbusd_epi32(acc[a], col[a], w[8 + a]);
-    next[a] = _mm512_dpbusd_epi32(terms[a], col[a], w[a]);
-  }
+  dw_s2_right(col, w, terms, next, acc);
 }
 
 DW_INLINE void dw_block_columns(const q8_dwconv_row *r, size_t stride, bool s8, bool full,
@@ -529,13 +542,10 @@ DW_INLINE void dw_block_half_columns(const q8_dwconv_row *r, bool s8, int kind, 
   }
 }
 
-/* The stride-2 pixels x in [*lo, *hi) whose columns 2 x + 1 - pad and
- * 2 x + 2 - pad are both inside a row of in_w pixels (*lo == *hi: none). */
-static inline void dw_s2_inner(size_t in_w, size_t pad, size_t out_w, size_t *lo, size_t *hi) {
-  *lo = pad / 2;                                         /* 2 x + 1 >= pad */
-  *hi = in_w + pad >= 3 ? (in_w + pad - 3) / 2 + 1 : 0; /* 2 x + 2 - pad <= in_w - 1 */
-  if (*hi > out_w) *hi = out_w;
-  if (*lo > *hi) *lo = *hi;
+/* The stride-2 pixels x >= pad / 2 (2 x + 1 >= pad) and x < the result have
+ * both columns 2 x + 1 - pad and 2 x + 2 - pad inside a row of in_w pixels. */
+static inline size_t dw_s2_inner_end(size_t in_w, size_t pad) {
+  return in_w + pad >= 3 ? (in_w + pad - 3) / 2 + 1 : 0; /* 2 x + 2 - pad <= in_w - 1 */
 }
 
 /* One stride-2 pixel pair of dw_block_half_s2 with its four new columns
@@ -556,13 +566,10 @@ DW_INLINE void dw_pair_s2_inside(const uint8_t *const row[3], size_t channels, s
       if (s8) x[ky] = _mm512_xor_si512(x[ky], _mm512_set1_epi8((char)0x80));
     }
     dw_interleave512(x, col);
-    for (size_t a = 0; a < 4; ++a) {
-      if (dc == 0) {
-        acc[a] = _mm512_dpbusd_epi32(next[a], col[a], w[4 + a]);
-      } else {
-        acc[a] = _mm512_dpbusd_epi32(acc[a], col[a], w[8 + a]);
-        next[a] = _mm512_dpbusd_epi32(terms[a], col[a], w[a]);
-      }
+    if (dc == 0) {
+      dw_s2_mid(col, w, next, acc);
+    } else {
+      dw_s2_right(col, w, terms, next, acc);
     }
   }
 }
@@ -594,12 +601,10 @@ DW_INLINE void dw_block_half_s2(const q8_dwconv_row *r, bool s8, int kind, size_
   __m512i col[4], next[4], acc[4];
   dw_column_pair_half(&R, -pad, dx, mask, s8, col);
   for (size_t a = 0; a < 4; ++a) next[a] = _mm512_dpbusd_epi32(terms[a], col[a], w[a]);
-  /* Pairs [inner_lo, inner_hi): all four columns inside the row, read at
-   * plain addresses (dw_s2_inner). */
-  size_t inner_lo, inner_hi;
-  dw_s2_inner(r->in_w, r->pad_left, out_w, &inner_lo, &inner_hi);
-  inner_hi = inner_hi > h ? inner_hi - h : 0;
-  if (inner_lo > inner_hi) inner_lo = inner_hi;
+  /* Pairs [inner_lo, inner_hi): all four columns inside the row (pixel x's
+   * and pixel x + h's), read at plain addresses. */
+  const size_t inner_lo = r->pad_left / 2, inner_end = dw_s2_inner_end(r->in_w, r->pad_left);
+  const size_t inner_hi = inner_end > h ? inner_end - h : 0;
   for (size_t x = 0; x < h; ++x) {
     if (x == inner_lo && inner_lo < inner_hi) {
       /* Locals, not r's fields: a field reloaded after the stores to out
@@ -610,19 +615,16 @@ DW_INLINE void dw_block_half_s2(const q8_dwconv_row *r, bool s8, int kind, size_
       unsigned char *out = (unsigned char *)r->out + x * step + c0 * o.elem;
       for (; x < end; ++x, out += step) {
         dw_pair_s2_inside(row, channels, high, mask, cn == DW_CT / 2, s8, w, terms, next, acc);
-        dw_store(out, cn, mask, false, kind, acc, o.dtype, &rs, x + h < out_w ? h * step : 0);
+        dw_store(out, cn, mask, false, kind, acc, o.dtype, &rs, h * step); /* x + h < out_w */
         for (size_t ky = 0; ky < 3; ++ky) row[ky] += 2 * channels;
       }
       if (x == h) break;
     }
     const ptrdiff_t right_x = (ptrdiff_t)(2 * x + 2) - pad;
     dw_column_pair_half(&R, right_x - 1, dx, mask, s8, col);
-    for (size_t a = 0; a < 4; ++a) acc[a] = _mm512_dpbusd_epi32(next[a], col[a], w[4 + a]);
+    dw_s2_mid(col, w, next, acc);
     dw_column_pair_half(&R, right_x, dx, mask, s8, col);
-    for (size_t a = 0; a < 4; ++a) {
-      acc[a] = _mm512_dpbusd_epi32(acc[a], col[a], w[8 + a]);
-      next[a] = _mm512_dpbusd_epi32(terms[a], col[a], w[a]);
-    }
+    dw_s2_right(col, w, terms, next, acc);
     unsigned char *out = (unsigned char *)r->out + x * o.step + c0 * o.elem;
     dw_store(out, cn, mask, false, kind, acc, o.dtype, &rs, x + h < out_w ? h * o.step : 0);
   }
