@@ -36,5 +36,9 @@ const char *q8_dwconv_kernel(const q8_dwconv *dwconv);
  * the kernel alone takes). */
 bool q8_dwconv_flips_rows(const q8_dwconv *dwconv);
 void q8_dwconv_keep_rows_unflipped(q8_dwconv *dwconv);
+/* Output rows per kernel call (q8_dwconv_row.out_rows), for tests; 0 restores
+ * the default (by output width and stride). Runs through a row copy (a
+ * multiplier, or flipped rows) keep one row per call. */
+void q8_dwconv_set_rows_per_call(q8_dwconv *dwconv, size_t rows);
 
 #endif

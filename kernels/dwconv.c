@@ -73,7 +73,7 @@ static int32_t load_x(const void *p, size_t i, q8_dtype dtype) {
   return dtype == Q8_UINT8 ? ((const uint8_t *)p)[i] : ((const int8_t *)p)[i];
 }
 
-static void ref_run(const q8_dwconv_row *r) {
+static void ref_run_one(const q8_dwconv_row *r) {
   const size_t channels = r->channels, taps = r->kernel_h * r->kernel_w;
   const int32_t *col_term = r->packed;
   const int8_t *w = (const int8_t *)((const int32_t *)r->packed + channels);
@@ -105,6 +105,13 @@ static void ref_run(const q8_dwconv_row *r) {
         ((int8_t *)r->out)[at] = (int8_t)q;
       }
     }
+  }
+}
+
+static void ref_run(const q8_dwconv_row *r) {
+  for (size_t i = 0; i < q8_dwconv_out_rows(r); ++i) {
+    const q8_dwconv_row one = q8_dwconv_row_at(r, i);
+    ref_run_one(&one);
   }
 }
 

@@ -3,7 +3,9 @@
  * per activation type (so the type is a constant inside), behind the
  * descriptor's run. Before expanding DW_DEFINE, the including file defines
  * DW_FN, DW_CT, DW_INT8_A_OFFSET, DW_UINT8_A_OFFSET, dw_row(r, kh, kw, stride,
- * dilation, u8, dedicated), dw_packed_bytes and dw_pack. */
+ * dilation, u8, dedicated), dw_packed_bytes and dw_pack; and DW_ROWS_INSIDE 1
+ * where its row functions run every output row of a call themselves
+ * (q8_dwconv_row.out_rows), else the entry calls them once per row. */
 #ifndef Q8_KERNELS_DWCONV_ENTRY_H
 #define Q8_KERNELS_DWCONV_ENTRY_H
 
@@ -29,13 +31,23 @@ static inline __attribute__((always_inline)) const uint8_t *dw_tap(
 /* ROW, PACK: the row loop and its packing (dw_row and dw_pack unless a shape
  * has its own); ROW_*: the loop's shape (constants, or the row's own for the
  * generic kernel); KH_, KW_, S_: the descriptor's (0 for any). */
+#ifndef DW_ROWS_INSIDE
+#define DW_ROWS_INSIDE 0
+#endif
+#define DW_ENTRY_TYPE(symbol, ROW, ROW_KH, ROW_KW, ROW_S, ROW_DIL, DEDICATED, U8)           \
+  DW_FN void symbol(const q8_dwconv_row *r) {                                               \
+    if (DW_ROWS_INSIDE) {                                                                   \
+      ROW(r, ROW_KH, ROW_KW, ROW_S, ROW_DIL, U8, DEDICATED);                                \
+      return;                                                                               \
+    }                                                                                       \
+    for (size_t i = 0; i < q8_dwconv_out_rows(r); ++i) {                                    \
+      const q8_dwconv_row one = q8_dwconv_row_at(r, i);                                     \
+      ROW((&one), ROW_KH, ROW_KW, ROW_S, ROW_DIL, U8, DEDICATED);                           \
+    }                                                                                       \
+  }
 #define DW_ENTRY(symbol, ROW, PACK, ROW_KH, ROW_KW, ROW_S, ROW_DIL, DEDICATED, KH_, KW_, S_) \
-  DW_FN void symbol##_s8(const q8_dwconv_row *r) {                                          \
-    ROW(r, ROW_KH, ROW_KW, ROW_S, ROW_DIL, false, DEDICATED);                               \
-  }                                                                                         \
-  DW_FN void symbol##_u8(const q8_dwconv_row *r) {                                          \
-    ROW(r, ROW_KH, ROW_KW, ROW_S, ROW_DIL, true, DEDICATED);                                \
-  }                                                                                         \
+  DW_ENTRY_TYPE(symbol##_s8, ROW, ROW_KH, ROW_KW, ROW_S, ROW_DIL, DEDICATED, false)         \
+  DW_ENTRY_TYPE(symbol##_u8, ROW, ROW_KH, ROW_KW, ROW_S, ROW_DIL, DEDICATED, true)          \
   static void symbol##_run(const q8_dwconv_row *r) {                                        \
     (r->in_dtype == Q8_UINT8 ? symbol##_u8 : symbol##_s8)(r);                               \
   }                                                                                         \

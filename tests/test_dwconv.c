@@ -216,23 +216,32 @@ static void check_case(const grid_case *g, size_t case_index, const char *isa,
        * once for them; x86 kernels read uint8 rows as they are. */
       cr_assert_eq(q8_dwconv_flips_rows(d), strncmp(isa, "neon", 4) == 0 && dt == Q8_UINT8,
                    "%s under %s: rows flipped %d", g->name, isa, (int)q8_dwconv_flips_rows(d));
-      /* Where the driver flips uint8 rows for the kernel, a third run lets
-       * the kernel read them and flip them itself. */
-      const size_t runs = q8_dwconv_flips_rows(d) ? 3 : 2;
-      for (size_t run = 1; run <= runs; ++run) {
-        const size_t threads = run == 2 ? 2 : 1;
-        if (run == 3) q8_dwconv_keep_rows_unflipped(d);
+      /* Runs: 1 and 2 threads with the default rows per kernel call, then
+       * 1, 2 and 3 rows per call (row runs that end mid-image, and calls
+       * spanning both images of a batch); where the driver flips uint8 rows
+       * for the kernel, a last run lets the kernel read them and flip them
+       * itself. */
+      static const struct {
+        size_t threads, rows_per_call;
+      } settings[] = {{1, 0}, {2, 0}, {1, 1}, {1, 2}, {2, 3}};
+      const size_t nsettings = sizeof settings / sizeof settings[0];
+      const size_t runs = nsettings + (q8_dwconv_flips_rows(d) ? 1 : 0);
+      for (size_t run = 0; run < runs; ++run) {
+        const bool unflipped = run == nsettings;
+        const size_t threads = unflipped ? 1 : settings[run].threads;
+        q8_dwconv_set_rows_per_call(d, unflipped ? 0 : settings[run].rows_per_call);
+        if (unflipped) q8_dwconv_keep_rows_unflipped(d);
         q8t_buf out = q8t_buf_new(out_bytes, 3 + ci);
         cr_assert_eq(q8_dwconv_run(d, in.data, out.data, threads), Q8_OK, "%s", q8_error_detail());
         size_t bad = 0;
         while (bad < out_bytes && out.data[bad] == want[bad]) ++bad;
         cr_assert_eq(bad, out_bytes,
-                     "%s [%s] %s in, zp %d, config %zu (out %d mode %d%s%s), %zu threads%s: "
-                     "byte %zu (element %zu) differs",
+                     "%s [%s] %s in, zp %d, config %zu (out %d mode %d%s%s), %zu threads, "
+                     "run %zu%s: byte %zu (element %zu) differs",
                      g->name, want_kernel, dt == Q8_UINT8 ? "uint8" : "int8", (int)zp, ci,
                      (int)c->dtype, (int)c->mode, c->per_channel ? " per channel" : "",
-                     c->clamp ? " clamped" : "", threads,
-                     run == 3 ? ", rows flipped by the kernel" : "", bad, bad / (rq ? 1 : 4));
+                     c->clamp ? " clamped" : "", threads, run,
+                     unflipped ? ", rows flipped by the kernel" : "", bad, bad / (rq ? 1 : 4));
         cr_assert(q8t_buf_guards_ok(&out), "%s [%s] config %zu: wrote outside the output",
                   g->name, want_kernel, ci);
         q8t_buf_free(&out);

@@ -21,6 +21,8 @@
 #include <string.h>
 
 #include "kernels/x86/requant_avx512.h"
+/* Each block runs every output row of a call (set up once, see q8_dwconv_row). */
+#define DW_ROWS_INSIDE 1
 #include "kernels/dwconv_entry.h"
 #include "q8/kernels.h"
 
@@ -248,16 +250,27 @@ DW_INLINE void dw_rq_for(dw_rq *s, const q8_dwconv_row *r, int kind, size_t c0, 
   if (kind != DW_OUT_I32) dw_rq_init(s, r->rq, c0, cn, pixels);
 }
 
-/* A row's output: element bytes, bytes from one pixel to the next, type. */
+/* A call's output: element bytes, bytes from one pixel to the next, type,
+ * pixels per row and rows. Copies of r's fields: read from r after the
+ * stores to the output (which may alias r), they were reloaded every pixel,
+ * r itself from the stack first. */
 typedef struct dw_out {
   size_t elem, step;
   q8_dtype dtype;
+  size_t out_w, rows;
 } dw_out;
 
 DW_INLINE dw_out dw_out_of(const q8_dwconv_row *r) {
   const size_t elem = r->rq ? 1 : sizeof(int32_t);
   return (dw_out){.elem = elem, .step = r->channels * elem,
-                  .dtype = r->rq ? r->rq->out_dtype : Q8_INT32};
+                  .dtype = r->rq ? r->rq->out_dtype : Q8_INT32, .out_w = r->out_w,
+                  .rows = q8_dwconv_out_rows(r)};
+}
+
+/* Output row i of the call, at channel c0. */
+DW_INLINE unsigned char *dw_out_row(const q8_dwconv_row *r, const dw_out *o, size_t i,
+                                    size_t c0) {
+  return (unsigned char *)r->out + i * o->out_w * o->step + c0 * o->elem;
 }
 
 DW_INLINE __m512i dw_requant(const q8_rq512 *p, int kind, __m512i acc) {
@@ -321,17 +334,18 @@ DW_INLINE void dw_store(unsigned char *out, size_t cn, __mmask64 mask, bool full
  * loads and 24 unpacks for 3 groups of 4 taps. Blocks of at most 32
  * channels put two pixels in a vector (dw_block_half_columns,
  * dw_block_half_s2). */
-/* The 3 input rows of a 3x3 block, at its first channel: one bounds test per
- * column (not per tap), and no multiply (the column's byte offset is kept). */
+/* The 3 input rows of output row i of a 3x3 block, at its first channel: one
+ * bounds test per column (not per tap), and no multiply (the column's byte
+ * offset is kept). */
 typedef struct dw_rows3 {
   const uint8_t *row[3], *zero;
   size_t in_w, channels;
 } dw_rows3;
 
-DW_INLINE dw_rows3 dw_rows3_of(const q8_dwconv_row *r, size_t c0) {
+DW_INLINE dw_rows3 dw_rows3_of(const q8_dwconv_row *r, size_t i, size_t c0) {
   dw_rows3 R = {.zero = (const uint8_t *)r->zero_pixel + c0, .in_w = r->in_w,
                 .channels = r->channels};
-  for (size_t ky = 0; ky < 3; ++ky) R.row[ky] = (const uint8_t *)r->rows[ky] + c0;
+  for (size_t ky = 0; ky < 3; ++ky) R.row[ky] = (const uint8_t *)r->rows[3 * i + ky] + c0;
   return R;
 }
 
@@ -436,33 +450,36 @@ DW_INLINE void dw_block_columns(const q8_dwconv_row *r, size_t stride, bool s8, 
   dw_rq_for(&rs, r, kind, c0, cn, 1);
   const dw_out o = dw_out_of(r);
   const ptrdiff_t pad = (ptrdiff_t)r->pad_left;
-  /* Stride 1: the current pixel's columns (left, mid, right); stride 2:
-   * next, the next pixel's accumulators (dw_pixel_s2). */
-  __m512i left[4], mid[4], right[4], next[4];
-  const dw_rows3 R = dw_rows3_of(r, c0);
-  dw_column(&R, -pad, mask, s8, false, left);
-  for (size_t a = 0; a < 4; ++a) next[a] = terms[a];
-  if (stride == 1) {
-    dw_column(&R, 1 - pad, mask, s8, false, mid);
-  } else {
-    for (size_t a = 0; a < 4; ++a) next[a] = _mm512_dpbusd_epi32(next[a], left[a], w[a]);
-  }
-  for (size_t x = 0; x < r->out_w; ++x) {
-    unsigned char *out = (unsigned char *)r->out + x * o.step + c0 * o.elem;
-    const ptrdiff_t right_x = (ptrdiff_t)(x * stride + 2) - pad;
-    /* The pixel's accumulators, scoped to the iteration: declared outside
-     * the loop, GCC stored all four to the stack every pixel (Zen 5, median
-     * of 5 alternating runs: 14x14x576 s2 3.61 -> 3.46 us, 28x28x192 s2 3.38
-     * -> 3.29, 112x112x64 s2 18.9 -> 18.4). */
-    __m512i first[4];
-    if (stride == 2) {
-      dw_pixel_s2(&R, right_x, mask, s8, terms, w, next, first);
+  for (size_t i = 0; i < o.rows; ++i) {
+    /* Stride 1: the current pixel's columns (left, mid, right); stride 2:
+     * next, the next pixel's accumulators (dw_pixel_s2). */
+    __m512i left[4], mid[4], right[4], next[4];
+    const dw_rows3 R = dw_rows3_of(r, i, c0);
+    unsigned char *const out_row = dw_out_row(r, &o, i, c0);
+    dw_column(&R, -pad, mask, s8, false, left);
+    for (size_t a = 0; a < 4; ++a) next[a] = terms[a];
+    if (stride == 1) {
+      dw_column(&R, 1 - pad, mask, s8, false, mid);
     } else {
-      /* Stride 1: one new column; left and mid shifted by the previous pixel. */
-      dw_column(&R, right_x, mask, s8, false, right);
-      dw_pixel_columns(terms, w, left, mid, right, first);
+      for (size_t a = 0; a < 4; ++a) next[a] = _mm512_dpbusd_epi32(next[a], left[a], w[a]);
     }
-    dw_store(out, cn, mask, full, kind, first, o.dtype, &rs, 0);
+    for (size_t x = 0; x < o.out_w; ++x) {
+      unsigned char *out = out_row + x * o.step;
+      const ptrdiff_t right_x = (ptrdiff_t)(x * stride + 2) - pad;
+      /* The pixel's accumulators, scoped to the iteration: declared outside
+       * the loop, GCC stored all four to the stack every pixel (Zen 5, median
+       * of 5 alternating runs: 14x14x576 s2 3.61 -> 3.46 us, 28x28x192 s2 3.38
+       * -> 3.29, 112x112x64 s2 18.9 -> 18.4). */
+      __m512i first[4];
+      if (stride == 2) {
+        dw_pixel_s2(&R, right_x, mask, s8, terms, w, next, first);
+      } else {
+        /* Stride 1: one new column; left and mid shifted by the previous pixel. */
+        dw_column(&R, right_x, mask, s8, false, right);
+        dw_pixel_columns(terms, w, left, mid, right, first);
+      }
+      dw_store(out, cn, mask, full, kind, first, o.dtype, &rs, 0);
+    }
   }
 }
 
@@ -522,23 +539,26 @@ DW_INLINE void dw_block_half_columns(const q8_dwconv_row *r, bool s8, int kind, 
   const __mmask32 mask = dw_half_setup(r, kind, c0, cn, block, terms, w, &rs);
   const dw_out o = dw_out_of(r);
   const ptrdiff_t pad = (ptrdiff_t)r->pad_left;
-  const dw_rows3 R = dw_rows3_of(r, c0);
-  __m512i j2[4]; /* before pair 0: pair 0's j0 itself */
-  dw_column_pair_half(&R, -pad, 1, mask, s8, j2);
-  /* Past the row's last pixel the high half computes a harmless value
-   * (columns outside the input read the zero pixel) that is not stored. */
-  for (size_t x = 0; x < r->out_w; x += 2) {
-    __m512i j0[4], j1[4], acc[4];
-    const ptrdiff_t c = (ptrdiff_t)x - pad;
-    for (size_t a = 0; a < 4; ++a) j0[a] = j2[a];
-    dw_column_pair_half(&R, c + 2, 1, mask, s8, j2);
-    for (size_t a = 0; a < 4; ++a) j1[a] = _mm512_shuffle_i64x2(j0[a], j2[a], 0x4E);
-    for (size_t a = 0; a < 4; ++a) {
-      const __m512i v = _mm512_dpbusd_epi32(terms[a], j0[a], w[a]);
-      acc[a] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(v, j1[a], w[4 + a]), j2[a], w[8 + a]);
+  for (size_t i = 0; i < o.rows; ++i) {
+    const dw_rows3 R = dw_rows3_of(r, i, c0);
+    unsigned char *const out_row = dw_out_row(r, &o, i, c0);
+    __m512i j2[4]; /* before pair 0: pair 0's j0 itself */
+    dw_column_pair_half(&R, -pad, 1, mask, s8, j2);
+    /* Past the row's last pixel the high half computes a harmless value
+     * (columns outside the input read the zero pixel) that is not stored. */
+    for (size_t x = 0; x < o.out_w; x += 2) {
+      __m512i j0[4], j1[4], acc[4];
+      const ptrdiff_t c = (ptrdiff_t)x - pad;
+      for (size_t a = 0; a < 4; ++a) j0[a] = j2[a];
+      dw_column_pair_half(&R, c + 2, 1, mask, s8, j2);
+      for (size_t a = 0; a < 4; ++a) j1[a] = _mm512_shuffle_i64x2(j0[a], j2[a], 0x4E);
+      for (size_t a = 0; a < 4; ++a) {
+        const __m512i v = _mm512_dpbusd_epi32(terms[a], j0[a], w[a]);
+        acc[a] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(v, j1[a], w[4 + a]), j2[a], w[8 + a]);
+      }
+      dw_store(out_row + x * o.step, cn, mask, false, kind, acc, o.dtype, &rs,
+               x + 1 < o.out_w ? o.step : 0);
     }
-    unsigned char *out = (unsigned char *)r->out + x * o.step + c0 * o.elem;
-    dw_store(out, cn, mask, false, kind, acc, o.dtype, &rs, x + 1 < r->out_w ? o.step : 0);
   }
 }
 
@@ -590,43 +610,46 @@ DW_INLINE void dw_block_half_s2(const q8_dwconv_row *r, bool s8, int kind, size_
   __m512i terms[4], w[12];
   dw_rq rs;
   const __mmask32 mask = dw_half_setup(r, kind, c0, cn, block, terms, w, &rs);
-  const size_t out_w = r->out_w, h = (out_w + 1) / 2;
   const dw_out o = dw_out_of(r);
+  const size_t out_w = o.out_w, h = (out_w + 1) / 2;
   const ptrdiff_t pad = (ptrdiff_t)r->pad_left;
-  const dw_rows3 R = dw_rows3_of(r, c0);
-  /* Input columns of pixel x + h lie 2 h to the right of pixel x's. With
-   * out_w odd, the last pair's high half is pixel out_w: its columns read
-   * the zero pixel or the row's end, and it is not stored. */
-  const ptrdiff_t dx = (ptrdiff_t)(2 * h);
-  __m512i col[4], next[4], acc[4];
-  dw_column_pair_half(&R, -pad, dx, mask, s8, col);
-  for (size_t a = 0; a < 4; ++a) next[a] = _mm512_dpbusd_epi32(terms[a], col[a], w[a]);
-  /* Pairs [inner_lo, inner_hi): all four columns inside the row (pixel x's
-   * and pixel x + h's), read at plain addresses. */
-  const size_t inner_lo = r->pad_left / 2, inner_end = dw_s2_inner_end(r->in_w, r->pad_left);
-  const size_t inner_hi = inner_end > h ? inner_end - h : 0;
-  for (size_t x = 0; x < h; ++x) {
-    if (x == inner_lo && inner_lo < inner_hi) {
-      /* Locals, not r's fields: a field reloaded after the stores to out
-       * (which may alias r) would make each pair's loads wait for them. */
-      const size_t channels = r->channels, step = o.step, end = inner_hi;
-      const size_t at = (2 * x + 1 - r->pad_left) * channels, high = (size_t)dx * channels;
-      const uint8_t *row[3] = {R.row[0] + at, R.row[1] + at, R.row[2] + at};
-      unsigned char *out = (unsigned char *)r->out + x * step + c0 * o.elem;
-      for (; x < end; ++x, out += step) {
-        dw_pair_s2_inside(row, channels, high, mask, cn == DW_CT / 2, s8, w, terms, next, acc);
-        dw_store(out, cn, mask, false, kind, acc, o.dtype, &rs, h * step); /* x + h < out_w */
-        for (size_t ky = 0; ky < 3; ++ky) row[ky] += 2 * channels;
+  for (size_t i = 0; i < o.rows; ++i) {
+    const dw_rows3 R = dw_rows3_of(r, i, c0);
+    unsigned char *const out_row = dw_out_row(r, &o, i, c0);
+    /* Input columns of pixel x + h lie 2 h to the right of pixel x's. With
+     * out_w odd, the last pair's high half is pixel out_w: its columns read
+     * the zero pixel or the row's end, and it is not stored. */
+    const ptrdiff_t dx = (ptrdiff_t)(2 * h);
+    __m512i col[4], next[4], acc[4];
+    dw_column_pair_half(&R, -pad, dx, mask, s8, col);
+    for (size_t a = 0; a < 4; ++a) next[a] = _mm512_dpbusd_epi32(terms[a], col[a], w[a]);
+    /* Pairs [inner_lo, inner_hi): all four columns inside the row (pixel x's
+     * and pixel x + h's), read at plain addresses. */
+    const size_t inner_lo = r->pad_left / 2, inner_end = dw_s2_inner_end(r->in_w, r->pad_left);
+    const size_t inner_hi = inner_end > h ? inner_end - h : 0;
+    for (size_t x = 0; x < h; ++x) {
+      if (x == inner_lo && inner_lo < inner_hi) {
+        /* Locals, not r's fields: a field reloaded after the stores to out
+         * (which may alias r) would make each pair's loads wait for them. */
+        const size_t channels = r->channels, step = o.step, end = inner_hi;
+        const size_t at = (2 * x + 1 - r->pad_left) * channels, high = (size_t)dx * channels;
+        const uint8_t *row[3] = {R.row[0] + at, R.row[1] + at, R.row[2] + at};
+        unsigned char *out = out_row + x * step;
+        for (; x < end; ++x, out += step) {
+          dw_pair_s2_inside(row, channels, high, mask, cn == DW_CT / 2, s8, w, terms, next, acc);
+          dw_store(out, cn, mask, false, kind, acc, o.dtype, &rs, h * step); /* x + h < out_w */
+          for (size_t ky = 0; ky < 3; ++ky) row[ky] += 2 * channels;
+        }
+        if (x == h) break;
       }
-      if (x == h) break;
+      const ptrdiff_t right_x = (ptrdiff_t)(2 * x + 2) - pad;
+      dw_column_pair_half(&R, right_x - 1, dx, mask, s8, col);
+      dw_s2_mid(col, w, next, acc);
+      dw_column_pair_half(&R, right_x, dx, mask, s8, col);
+      dw_s2_right(col, w, terms, next, acc);
+      dw_store(out_row + x * o.step, cn, mask, false, kind, acc, o.dtype, &rs,
+               x + h < out_w ? h * o.step : 0);
     }
-    const ptrdiff_t right_x = (ptrdiff_t)(2 * x + 2) - pad;
-    dw_column_pair_half(&R, right_x - 1, dx, mask, s8, col);
-    dw_s2_mid(col, w, next, acc);
-    dw_column_pair_half(&R, right_x, dx, mask, s8, col);
-    dw_s2_right(col, w, terms, next, acc);
-    unsigned char *out = (unsigned char *)r->out + x * o.step + c0 * o.elem;
-    dw_store(out, cn, mask, false, kind, acc, o.dtype, &rs, x + h < out_w ? h * o.step : 0);
   }
 }
 
@@ -658,21 +681,24 @@ DW_INLINE void dw_block(const q8_dwconv_row *r, size_t kh, size_t kw, size_t str
   dw_rq rs;
   dw_rq_for(&rs, r, kind, c0, cn, 1);
   const size_t span = (kw - 1) * dilation;
-  for (size_t x = 0; x < r->out_w; ++x) {
-    const ptrdiff_t ix0 = (ptrdiff_t)(x * stride) - (ptrdiff_t)r->pad_left;
-    __m512i acc[4] = {terms[0], terms[1], terms[2], terms[3]};
-    const bool interior = ix0 >= 0 && (size_t)ix0 + span < r->in_w;
-    if (half && interior) {
-      dw_pixel_half(r, kh, kw, dilation, ix0, c0, (__mmask32)mask, s8, true, w, acc);
-    } else if (half) {
-      dw_pixel_half(r, kh, kw, dilation, ix0, c0, (__mmask32)mask, s8, false, w, acc);
-    } else if (interior) {
-      dw_pixel(r, kh, kw, dilation, ix0, c0, mask, full, s8, true, w, acc);
-    } else {
-      dw_pixel(r, kh, kw, dilation, ix0, c0, mask, full, s8, false, w, acc);
+  for (size_t i = 0; i < q8_dwconv_out_rows(r); ++i) {
+    const q8_dwconv_row one = q8_dwconv_row_at(r, i);
+    for (size_t x = 0; x < one.out_w; ++x) {
+      const ptrdiff_t ix0 = (ptrdiff_t)(x * stride) - (ptrdiff_t)one.pad_left;
+      __m512i acc[4] = {terms[0], terms[1], terms[2], terms[3]};
+      const bool interior = ix0 >= 0 && (size_t)ix0 + span < one.in_w;
+      if (half && interior) {
+        dw_pixel_half(&one, kh, kw, dilation, ix0, c0, (__mmask32)mask, s8, true, w, acc);
+      } else if (half) {
+        dw_pixel_half(&one, kh, kw, dilation, ix0, c0, (__mmask32)mask, s8, false, w, acc);
+      } else if (interior) {
+        dw_pixel(&one, kh, kw, dilation, ix0, c0, mask, full, s8, true, w, acc);
+      } else {
+        dw_pixel(&one, kh, kw, dilation, ix0, c0, mask, full, s8, false, w, acc);
+      }
+      dw_store((unsigned char *)one.out + (x * one.channels + c0) * out_elem, cn, mask, full,
+               kind, acc, one.rq ? one.rq->out_dtype : Q8_INT32, &rs, 0);
     }
-    dw_store((unsigned char *)r->out + (x * r->channels + c0) * out_elem, cn, mask, full, kind,
-             acc, r->rq ? r->rq->out_dtype : Q8_INT32, &rs, 0);
   }
 }
 
