@@ -190,6 +190,10 @@ static void run_rows(const run_ctx *r, size_t first, size_t last, size_t per_cal
   }
 }
 
+/* Rows reach the kernel through a copy (expanded by the multiplier, or
+ * flipped), one output row per call. */
+static bool uses_row_cache(const q8_dwconv *d) { return d->multiplier > 1 || d->flip; }
+
 static void run_task(void *p, size_t i) {
   run_ctx *r = p;
   const size_t first = i * r->units / r->tasks, last = (i + 1) * r->units / r->tasks;
@@ -197,7 +201,7 @@ static void run_task(void *p, size_t i) {
   const q8_dwconv *d = r->d;
   const size_t kh = d->shape.kernel_h;
   row_cache cache = {0};
-  const bool cached = d->multiplier > 1 || d->flip;
+  const bool cached = uses_row_cache(d);
   const size_t per_call = cached ? 1 : d->rows_per_call;
   const void **rows = malloc(per_call * kh * sizeof *rows);
   if (cached) {
@@ -222,8 +226,14 @@ q8_status q8_dwconv_run(const q8_dwconv *d, const void *input, void *output, siz
   if (threads == 0) return q8_fail(Q8_ERR_ARG, "dwconv threads = 0: must be >= 1");
   run_ctx r = {.d = d, .input = input, .output = output, .units = d->shape.batch * d->out_h};
   atomic_init(&r.status, Q8_OK);
-  /* A few tasks per thread, claimed dynamically (as the GEMM plan does). */
-  const size_t wanted = threads > 1 ? 4 * threads : 1;
+  /* A few tasks per thread, claimed dynamically (as the GEMM plan does),
+   * but no more than the kernel calls of one thread's run (rows_per_call)
+   * unless the threads need them: cut into 4 per thread, a 7-row output ran
+   * a row per call. */
+  const size_t per_call = uses_row_cache(d) ? 1 : d->rows_per_call;
+  const size_t calls = (r.units + per_call - 1) / per_call;
+  size_t wanted = threads > 1 ? 4 * threads : 1;
+  if (wanted > calls) wanted = calls > threads ? calls : threads;
   r.tasks = wanted < r.units ? wanted : r.units;
   q8_parallel_for(threads, r.tasks, run_task, &r);
   const q8_status status = (q8_status)atomic_load(&r.status);
