@@ -35,10 +35,11 @@ struct q8_dwconv {
  * 56x56x144 39.4 against 38.3, 28x28x192 10.76 against 10.51). Wider
  * strides read stride x more input rows per call, which measured no better
  * beyond a few rows (likely the input lines shared by two blocks of
- * channels leave L1 in between): about 48 pixels, one row from 48 on. Zen 5, AVX-512, u8 in, s8 out, median of 5 alternating runs
- * (rows per call: us): 14x14x576 s2 1: 3.96, 2: 3.55, 7: 2.94; 28x28x192
- * s2 1: 4.06, 3: 3.88, 7: 4.13; 112x112x96 s2 1: 37.0, 2: 39.8;
- * 56x56x144 s1 1: 39.2, 5: 37.7; 112x112x32 s1 1: 33.5, 5: 31.3. */
+ * channels leave L1 in between): about 48 pixels, one row from 48 on.
+ * Zen 5, AVX-512, u8 in, s8 out, median of 5 alternating runs (rows per
+ * call: us): 14x14x576 s2 1: 3.96, 2: 3.55, 7: 2.94; 28x28x192 s2 1: 4.06,
+ * 3: 3.88, 7: 4.13; 112x112x96 s2 1: 37.0, 2: 39.8; 56x56x144 s1 1: 39.2,
+ * 5: 37.7; 112x112x32 s1 1: 33.5, 5: 31.3. */
 static size_t rows_per_call(size_t out_w, size_t stride_h) {
   const size_t pixels = stride_h == 1 ? 512 : 48, most = 16;
   const size_t rows = out_w ? (pixels + out_w - 1) / out_w : 1;
@@ -147,9 +148,8 @@ static const void *cached_row(const q8_dwconv *d, const uint8_t *input, row_cach
   return dst;
 }
 
-/* Output rows [first, last) in calls of up to `per_call` rows (1 with a row
- * cache, whose kernel_h slots serve one output row at a time); rows has
- * kernel_h pointers per row of a call. */
+/* Output rows [first, last) in calls of up to `per_call` rows
+ * (run_rows_per_call); rows has kernel_h pointers per row of a call. */
 static void run_rows(const run_ctx *r, size_t first, size_t last, size_t per_call,
                      const void **rows, row_cache *cache) {
   const q8_dwconv *d = r->d;
@@ -192,9 +192,14 @@ static void run_rows(const run_ctx *r, size_t first, size_t last, size_t per_cal
   }
 }
 
-/* Rows reach the kernel through a copy (expanded by the multiplier, or
- * flipped), one output row per call. */
+/* Whether rows reach the kernel through a copy (expanded by the multiplier,
+ * or flipped), and the output rows per kernel call of a run: one through the
+ * copy, whose kernel_h slots serve one output row at a time. */
 static bool uses_row_cache(const q8_dwconv *d) { return d->multiplier > 1 || d->flip; }
+
+static size_t run_rows_per_call(const q8_dwconv *d) {
+  return uses_row_cache(d) ? 1 : d->rows_per_call;
+}
 
 static void run_task(void *p, size_t i) {
   run_ctx *r = p;
@@ -204,7 +209,7 @@ static void run_task(void *p, size_t i) {
   const size_t kh = d->shape.kernel_h;
   row_cache cache = {0};
   const bool cached = uses_row_cache(d);
-  const size_t per_call = cached ? 1 : d->rows_per_call;
+  const size_t per_call = run_rows_per_call(d);
   const void **rows = malloc(per_call * kh * sizeof *rows);
   if (cached) {
     cache.tag = calloc(2 * kh, sizeof *cache.tag);
@@ -229,10 +234,10 @@ q8_status q8_dwconv_run(const q8_dwconv *d, const void *input, void *output, siz
   run_ctx r = {.d = d, .input = input, .output = output, .units = d->shape.batch * d->out_h};
   atomic_init(&r.status, Q8_OK);
   /* A few tasks per thread, claimed dynamically (as the GEMM plan does),
-   * but no more than the kernel calls of one thread's run (rows_per_call)
-   * unless the threads need them: cut into 4 per thread, a 7-row output ran
-   * a row per call. */
-  const size_t per_call = uses_row_cache(d) ? 1 : d->rows_per_call;
+   * but no more tasks than kernel calls, unless there are fewer calls than
+   * threads: each task is at least a call's worth of rows (4 tasks per
+   * thread ran a 7-row output a row per call). */
+  const size_t per_call = run_rows_per_call(d);
   const size_t calls = (r.units + per_call - 1) / per_call;
   size_t wanted = threads > 1 ? 4 * threads : 1;
   if (wanted > calls) wanted = calls > threads ? calls : threads;

@@ -613,20 +613,20 @@ DW_INLINE void dw_block_half_s2(const q8_dwconv_row *r, bool s8, int kind, size_
   const dw_out o = dw_out_of(r);
   const size_t out_w = o.out_w, h = (out_w + 1) / 2;
   const ptrdiff_t pad = (ptrdiff_t)r->pad_left;
+  /* Input columns of pixel x + h lie 2 h to the right of pixel x's. With
+   * out_w odd, the last pair's high half is pixel out_w: its columns read
+   * the zero pixel or the row's end, and it is not stored. */
+  const ptrdiff_t dx = (ptrdiff_t)(2 * h);
+  /* Pairs [inner_lo, inner_hi): all four columns inside the row (pixel x's
+   * and pixel x + h's), read at plain addresses. */
+  const size_t inner_lo = r->pad_left / 2, inner_end = dw_s2_inner_end(r->in_w, r->pad_left);
+  const size_t inner_hi = inner_end > h ? inner_end - h : 0;
   for (size_t i = 0; i < o.rows; ++i) {
     const dw_rows3 R = dw_rows3_of(r, i, c0);
     unsigned char *const out_row = dw_out_row(r, &o, i, c0);
-    /* Input columns of pixel x + h lie 2 h to the right of pixel x's. With
-     * out_w odd, the last pair's high half is pixel out_w: its columns read
-     * the zero pixel or the row's end, and it is not stored. */
-    const ptrdiff_t dx = (ptrdiff_t)(2 * h);
     __m512i col[4], next[4], acc[4];
     dw_column_pair_half(&R, -pad, dx, mask, s8, col);
     for (size_t a = 0; a < 4; ++a) next[a] = _mm512_dpbusd_epi32(terms[a], col[a], w[a]);
-    /* Pairs [inner_lo, inner_hi): all four columns inside the row (pixel x's
-     * and pixel x + h's), read at plain addresses. */
-    const size_t inner_lo = r->pad_left / 2, inner_end = dw_s2_inner_end(r->in_w, r->pad_left);
-    const size_t inner_hi = inner_end > h ? inner_end - h : 0;
     for (size_t x = 0; x < h; ++x) {
       if (x == inner_lo && inner_lo < inner_hi) {
         /* Locals, not r's fields: a field reloaded after the stores to out
@@ -669,7 +669,7 @@ DW_INLINE void dw_block(const q8_dwconv_row *r, size_t kh, size_t kw, size_t str
     dw_block_columns(r, stride, s8, full, kind, c0, cn, block);
     return;
   }
-  const size_t groups = (kh * kw + 3) / 4, out_elem = r->rq ? 1 : sizeof(int32_t);
+  const size_t groups = (kh * kw + 3) / 4;
   const __mmask64 mask = full ? ~(__mmask64)0 : (((__mmask64)1 << cn) - 1);
   const __m512i *terms = (const __m512i *)(const void *)block;
   const __m512i *w = terms + 4;
@@ -681,8 +681,10 @@ DW_INLINE void dw_block(const q8_dwconv_row *r, size_t kh, size_t kw, size_t str
   dw_rq rs;
   dw_rq_for(&rs, r, kind, c0, cn, 1);
   const size_t span = (kw - 1) * dilation;
-  for (size_t i = 0; i < q8_dwconv_out_rows(r); ++i) {
-    const q8_dwconv_row one = q8_dwconv_row_at(r, i);
+  const dw_out o = dw_out_of(r);
+  for (size_t i = 0; i < o.rows; ++i) {
+    const q8_dwconv_row one = q8_dwconv_row_at(r, i); /* the taps read one.rows */
+    unsigned char *const out_row = dw_out_row(r, &o, i, c0);
     for (size_t x = 0; x < one.out_w; ++x) {
       const ptrdiff_t ix0 = (ptrdiff_t)(x * stride) - (ptrdiff_t)one.pad_left;
       __m512i acc[4] = {terms[0], terms[1], terms[2], terms[3]};
@@ -696,8 +698,7 @@ DW_INLINE void dw_block(const q8_dwconv_row *r, size_t kh, size_t kw, size_t str
       } else {
         dw_pixel(&one, kh, kw, dilation, ix0, c0, mask, full, s8, false, w, acc);
       }
-      dw_store((unsigned char *)one.out + (x * one.channels + c0) * out_elem, cn, mask, full,
-               kind, acc, one.rq ? one.rq->out_dtype : Q8_INT32, &rs, 0);
+      dw_store(out_row + x * o.step, cn, mask, full, kind, acc, o.dtype, &rs, 0);
     }
   }
 }
