@@ -285,14 +285,21 @@ static void run_tile_edges(const char *isa, unsigned mr) {
   run_grid(isa, cases, n);
 }
 
+/* Forces isa for the plans that follow; false (and says so) where this CPU
+ * cannot run it. */
+static bool use_isa(const char *isa) {
+  const char *reason = NULL;
+  if (!q8_isa_usable(isa, &reason)) {
+    cr_log_info("%s: not usable here (%s), skipped", isa, reason ? reason : "?");
+    return false;
+  }
+  cr_assert_eq(q8_set_isa(isa), Q8_OK, "%s", q8_error_detail());
+  return true;
+}
+
 Test(conv_plan_paths, bit_exact_with_the_reference_on_every_isa) {
   for (size_t i = 0; i < ISAS; ++i) {
-    const char *reason = NULL;
-    if (!q8_isa_usable(isas[i], &reason)) {
-      cr_log_info("%s: not usable here (%s), skipped", isas[i], reason ? reason : "?");
-      continue;
-    }
-    cr_assert_eq(q8_set_isa(isas[i]), Q8_OK, "%s", q8_error_detail());
+    if (!use_isa(isas[i])) continue;
     border_runs = window_runs = 0;
     run_grid(isas[i], grid, GRID);
     /* Every hand-written kernel has run_k_ranges: each must have taken the
@@ -635,4 +642,98 @@ Test(conv_indirect, emulated_amx_kernel_equals_the_reference) {
 #else
   cr_log_info("not x86-64: no AMX kernel to test");
 #endif
+}
+
+/* ---- random shapes ---------------------------------------------------------- */
+
+/* A value of pool, picked uniformly. */
+static size_t pick(q8t_rng *r, const size_t *pool, size_t count) {
+  return pool[(size_t)q8t_range(r, 0, (int32_t)count - 1)];
+}
+
+#define PICK(r, pool) pick(r, pool, sizeof pool / sizeof pool[0])
+
+/* A random valid shape: dense (40 %), grouped (20 %) or depthwise (40 %),
+ * kernels 1..7 (mostly square), strides 1..3, dilation 1..2, padding 0..3 per
+ * side, batch 1..3, channel counts around the tile and vector widths (1, 7,
+ * 16, 17, 33, 64, 65, 144, ...), with at most ~2 M multiply-adds. */
+static q8_conv_shape random_shape(q8t_rng *r) {
+  static const size_t kernels[] = {1, 1, 2, 3, 3, 3, 3, 5, 5, 7};
+  static const size_t strides[] = {1, 1, 1, 2, 2, 3};
+  static const size_t dense_in[] = {1, 2, 3, 4, 5, 7, 8, 12, 16, 17, 24, 31, 32, 33, 48, 64, 65, 96};
+  static const size_t dense_out[] = {1, 3, 7, 8, 16, 17, 24, 31, 32, 33, 40, 48, 64, 65, 100};
+  static const size_t dw_channels[] = {1,  3,  7,  8,  15, 16, 17,  24,  31,  32,  33,
+                                       40, 48, 63, 64, 65, 80, 96, 112, 144, 160, 200};
+  for (;;) {
+    q8_conv_shape s = {0};
+    const int kind = q8t_range(r, 0, 9);
+    s.batch = (size_t)(q8t_range(r, 0, 9) < 7 ? 1 : q8t_range(r, 2, 3));
+    s.kernel_h = PICK(r, kernels);
+    s.kernel_w = q8t_range(r, 0, 9) < 7 ? s.kernel_h : PICK(r, kernels);
+    s.stride_h = PICK(r, strides);
+    s.stride_w = q8t_range(r, 0, 9) < 8 ? s.stride_h : PICK(r, strides);
+    s.dilation_h = q8t_range(r, 0, 9) < 8 ? 1 : 2;
+    s.dilation_w = q8t_range(r, 0, 9) < 8 ? s.dilation_h : 3 - s.dilation_h;
+    if (q8t_range(r, 0, 1)) { /* "same"-like padding */
+      s.pad_top = s.pad_bottom = (s.kernel_h - 1) * s.dilation_h / 2;
+      s.pad_left = s.pad_right = (s.kernel_w - 1) * s.dilation_w / 2;
+    } else {
+      s.pad_top = (size_t)q8t_range(r, 0, 3);
+      s.pad_bottom = (size_t)q8t_range(r, 0, 3);
+      s.pad_left = (size_t)q8t_range(r, 0, 3);
+      s.pad_right = (size_t)q8t_range(r, 0, 3);
+    }
+    s.in_h = (size_t)q8t_range(r, 1, 24);
+    s.in_w = (size_t)q8t_range(r, 1, 40);
+    if (kind < 4) {
+      s.groups = 1;
+      s.in_channels = PICK(r, dense_in);
+      s.out_channels = PICK(r, dense_out);
+    } else if (kind < 6) {
+      s.groups = (size_t)q8t_range(r, 2, 4);
+      s.in_channels = s.groups * PICK(r, dense_in);
+      s.out_channels = s.groups * (size_t)q8t_range(r, 1, 24);
+    } else {
+      s.in_channels = s.groups = PICK(r, dw_channels);
+      s.out_channels = s.in_channels * (q8t_range(r, 0, 9) < 8 ? 1 : 2);
+    }
+    size_t out_h, out_w;
+    if (q8_conv_output_shape(&s, &out_h, &out_w) != Q8_OK) continue;
+    const size_t macs = s.batch * out_h * out_w * s.out_channels * s.kernel_h * s.kernel_w *
+                        (s.in_channels / s.groups);
+    if (macs > 2000000) continue;
+    return s;
+  }
+}
+
+/* Random shapes, each with a variant of the grid's: what a grid may miss
+ * (combinations of tails, strides, paddings, groups and batch no case names)
+ * bit-exact with the reference on every usable ISA, 1 and 2 threads, guard
+ * bytes intact. Q8_TEST_RANDOM_CASES overrides the count per ISA. */
+Test(conv_plan_random, random_shapes_bit_exact_on_every_isa, .timeout = 600) {
+  const char *env = getenv("Q8_TEST_RANDOM_CASES");
+  const size_t count = env ? (size_t)strtoul(env, NULL, 10) : 200;
+  for (size_t i = 0; i < ISAS; ++i) {
+    if (!use_isa(isas[i])) continue;
+    q8t_rng r = q8t_rng_new(1000 + i);
+    size_t depthwise = 0, border = 0, windows = 0, gemm = 0;
+    for (size_t c = 0; c < count; ++c) {
+      const q8_conv_shape s = random_shape(&r);
+      char name[160];
+      snprintf(name, sizeof name,
+               "random case %zu: %zux%zux%zux%zu:%zu:%zux%zu:s%zu,%zu:p%zu,%zu,%zu,%zu:d%zu,%zu:g%zu", c,
+               s.batch, s.in_h, s.in_w, s.in_channels, s.out_channels, s.kernel_h, s.kernel_w,
+               s.stride_h, s.stride_w, s.pad_top, s.pad_left, s.pad_bottom, s.pad_right,
+               s.dilation_h, s.dilation_w, s.groups);
+      const q8t_conv_case sc = {name, s};
+      const outcome o = check_case(&r, &sc, &variants[(size_t)q8t_range(&r, 0, VARIANTS - 1)]);
+      depthwise += strncmp(o.kernel, "q8_dwconv_", 10) == 0;
+      border += strncmp(o.kernel, "igemm+border:", 13) == 0;
+      windows += strncmp(o.kernel, "windows:", 8) == 0;
+      gemm += strncmp(o.kernel, "gemm:", 5) == 0;
+    }
+    cr_log_info("%s: %zu random shapes (%zu depthwise, %zu gemm, %zu border tiles, %zu windows)",
+                isas[i], count, depthwise, gemm, border, windows);
+  }
+  q8_set_isa(NULL);
 }
