@@ -425,15 +425,20 @@ Test(gemm_ukernels, blocked_driver_over_many_tiles) {
   const size_t n = runnable_ukernels(uks, 32);
   for (size_t i = 0; i < n; ++i) {
     const size_t mr = uks[i]->mr, nr = uks[i]->nr;
-    /* The last: run_rows chunks of up to 64 KiB of A and output (q8_gemm_chunk_rows),
-     * several of them and a partial one. */
+    /* {3001, ...}: run_rows chunks of up to 64 KiB of A and output (q8_gemm_chunk_rows),
+     * several of them and a partial one. The last four: tall row tiles where
+     * the kernel has them (q8_gemm_tall_rows), a ragged last one, the first
+     * of each column block an MR tile; the depth at the tall tiles' A limit
+     * and just past it (MR tiles again). */
     const size_t shapes[][3] = {{2 * mr + 1, 3 * nr + 2, 33}, {mr * 4, nr * 5, 64}, {1, 7 * nr - 1, 100}, {37, 41, 17},
-                                {3001, nr + 3, 12}};
+                                {3001, nr + 3, 12}, {49, 3 * nr + 5, 2048}, {mr + 1, 2 * nr, 64},
+                                {29, nr + 1, 2340}, {30, nr + 1, 2344}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; ++s) {
       for (int o = 0; o < 2; ++o) {
         const tcase t = {.m = shapes[s][0], .n = shapes[s][1], .k = shapes[s][2], .a_dtype = s % 2 ? Q8_UINT8 : Q8_INT8,
                          .out = o ? Q8_INT8 : Q8_INT32, .mode = (q8_requant_mode)(s % 3), .per_channel = true};
         check_tile(uks[i], &r, &t, 0 == s % 2 ? nr : 2 * nr); /* small column blocks: many of them */
+        if (s >= 5) check_tile(uks[i], &r, &t, 1024 * nr);  /* one block: every row tile tall */
       }
     }
   }

@@ -299,6 +299,26 @@ void q8_gemm_blocked(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args
  * 167 -> 159. */
 size_t q8_gemm_chunk_rows(const q8_gemm_ukernel *uk, size_t k, size_t cols, size_t c_elem,
                           size_t mc_bytes);
+/* Rows of a tall row tile, or 0 where the blocked driver keeps MR-row tiles.
+ * Kernels whose K-range tiles take more rows than their GEMM tile
+ * (k_ranges_mr > mr; no A panel) run row tiles of k_ranges_mr rows through
+ * run_k_ranges over the whole depth (q8_gemm_tall_tile) where k is a
+ * multiple of KR and such a tile's A (k_ranges_mr x k bytes) fits 32 KiB of
+ * L1 beside the weights: each column block of weights is read from L2 by
+ * fewer row tiles, and a ragged M loses less to its last tile (49 rows: 4
+ * tiles of 14, 14, 14, 7 instead of 7 of 8 and a 1-row one). Zen 5,
+ * avx512vnni, u8 x s8 -> s8, paired in-process A/B (median speed-up of 30
+ * alternating 20 ms slots): 49x512x2048 1.026, 49x2048x1024 1.028,
+ * 64x768x768 1.011, 1024^3 1.015, 256x3072x768 1.008, 9x512x512 1.19,
+ * 196x256x1024 and 784x512x128 level. Where 14 rows of A did not fit
+ * (32x4096x4096, k = 4096: 56 KiB), 0.94. */
+size_t q8_gemm_tall_rows(const q8_gemm_ukernel *uk, size_t k);
+/* A tall row tile (rows <= q8_gemm_tall_rows) over the column tiles
+ * [n0, n1), each through run_k_ranges with one range, the whole depth; A as
+ * q8_gemm_row_tile takes it, of a type the kernel reads without offset. */
+void q8_gemm_tall_tile(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args, size_t m,
+                       size_t rows, const void *a, size_t a_stride, q8_dtype a_dtype, size_t n0,
+                       size_t n1);
 /* As q8_gemm_row_tile without an A panel, for any number of rows (a chunk),
  * each column tile through uk->run_rows. */
 void q8_gemm_row_chunk(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args, size_t m,

@@ -168,7 +168,9 @@ __attribute__((target(Q8_GATHER_TARGET))) void q8_conv_gather_x8__avx512vnni(
     const q8_conv_indirect_args *args, size_t m, size_t rows, uint8_t flip) {
   if (rows > Q8_GATHER_MAX_ROWS) {
     q8_conv_gather_x8__avx512vnni(args, m, Q8_GATHER_MAX_ROWS, flip);
-    q8_conv_gather_x8__avx512vnni(args, m + Q8_GATHER_MAX_ROWS, rows - Q8_GATHER_MAX_ROWS, flip);
+    q8_conv_indirect_args rest = *args;
+    rest.panel += Q8_GATHER_MAX_ROWS * args->panel_stride;
+    q8_conv_gather_x8__avx512vnni(&rest, m + Q8_GATHER_MAX_ROWS, rows - Q8_GATHER_MAX_ROWS, flip);
     return;
   }
   const __m256i flip_v = _mm256_set1_epi8((char)flip);
