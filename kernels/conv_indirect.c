@@ -298,6 +298,9 @@ static q8_dtype kernel_a_dtype(const q8_gemm_ukernel *uk, q8_dtype in_dtype) {
   return in_dtype == Q8_INT8 ? Q8_UINT8 : Q8_INT8;
 }
 
+/* The most bytes of rows q8_conv_indirect gathers at once (see there). */
+#define Q8_CONV_GATHER_ONCE_BYTES ((size_t)8 << 20)
+
 void q8_conv_indirect(const q8_gemm_ukernel *uk, const q8_conv_indirect_args *args,
                       size_t m0, size_t m1, size_t n0, size_t n1) {
   /* The kernels run over whole panel rows (see q8_conv_indirect_args). */
@@ -334,28 +337,45 @@ void q8_conv_indirect(const q8_gemm_ukernel *uk, const q8_conv_indirect_args *ar
   const bool streamed = n1 - n0 > nc;
   const size_t step = by_chunks ? mc : tall ? tall : mr;
   q8_conv_indirect_args sub = *args;
+  /* Weights of several column blocks: every row is gathered once, tile by
+   * tile into one buffer (up to Q8_CONV_GATHER_ONCE_BYTES), instead of once
+   * per block; no memory: per block as below. Zen 5, u8 in, s8 out, paired
+   * A/B: 14x14x1024:2048 1x1 s2 (5 blocks) 1.5 % less time; AVX2 level. */
+  unsigned char *gathered = NULL;
+  if (streamed && (m1 - m0) * k <= Q8_CONV_GATHER_ONCE_BYTES) {
+    gathered = malloc((m1 - m0) * k + Q8_CONV_PANEL_SLACK);
+    for (size_t t = 0; gathered && t < m1 - m0; t += mr) {
+      sub.panel = gathered + t * k;
+      gather(&sub, m0 + t, m1 - m0 - t < mr ? m1 - m0 - t : mr, flip_byte);
+    }
+  }
   for (size_t nb = n0; nb < n1; nb += nc) {
     const size_t nb_end = nb + nc < n1 ? nb + nc : n1;
     for (size_t m = m0, m_step; m < m1; m += m_step) {
       const bool tall_tile = tall && !(streamed && m == m0);
       m_step = tall && !tall_tile ? mr : step;
       const size_t rows = m1 - m < m_step ? m1 - m : m_step;
-      if (!by_chunks) {
+      const unsigned char *a = gathered ? gathered + (m - m0) * k : args->panel;
+      if (gathered) {
+        /* gathered above */
+      } else if (!by_chunks) {
         gather(args, m, rows, flip_byte);
-        if (tall_tile) {
-          q8_gemm_tall_tile(uk, &tiles, m, rows, args->panel, k, a_dtype, nb, nb_end);
-        } else {
-          q8_gemm_row_tile(uk, &tiles, m, rows, args->panel, k, a_dtype, a_panel, nb, nb_end);
+      } else {
+        for (size_t t = 0; t < rows; t += mr) {
+          sub.panel = args->panel + t * k;
+          gather(&sub, m + t, rows - t < mr ? rows - t : mr, flip_byte);
         }
-        continue;
       }
-      for (size_t t = 0; t < rows; t += mr) {
-        sub.panel = args->panel + t * k;
-        gather(&sub, m + t, rows - t < mr ? rows - t : mr, flip_byte);
+      if (by_chunks) {
+        q8_gemm_row_chunk(uk, &tiles, m, rows, a, k, a_dtype, nb, nb_end);
+      } else if (tall_tile) {
+        q8_gemm_tall_tile(uk, &tiles, m, rows, a, k, a_dtype, nb, nb_end);
+      } else {
+        q8_gemm_row_tile(uk, &tiles, m, rows, a, k, a_dtype, a_panel, nb, nb_end);
       }
-      q8_gemm_row_chunk(uk, &tiles, m, rows, args->panel, k, a_dtype, nb, nb_end);
     }
   }
+  free(gathered);
   free(a_panel);
 }
 

@@ -63,6 +63,11 @@ static const q8t_conv_case grid[] = {
     /* K = 4608: the plan's column blocks (half of L2 of packed weights) are
      * narrower than N, so each row tile is gathered once per block. */
     {"3x3 512 channels, 100 out (several column blocks)", {1, 3, 3, 512, 100, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
+    /* The same without border tiles (unpadded; 515 channels, not a multiple
+     * of KR): more than MR rows over several column blocks, gathered once
+     * for all blocks, in tall tiles where the kernel has them. */
+    {"3x3 512 channels unpadded, 12 pixels, 100 out", {1, 6, 5, 512, 100, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 1}},
+    {"3x3 515 channels pad 1, 9 pixels, 100 out", {1, 3, 3, 515, 100, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
     /* Border tiles (channels a multiple of 4): padded rows and columns
      * longer than MR (several tiles per line), stride 2 (padding on two
      * sides only), batch 2, groups, a 5x5 whose corner rows skip 2 kernel
