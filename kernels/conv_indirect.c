@@ -298,7 +298,9 @@ static q8_dtype kernel_a_dtype(const q8_gemm_ukernel *uk, q8_dtype in_dtype) {
   return in_dtype == Q8_INT8 ? Q8_UINT8 : Q8_INT8;
 }
 
-/* The most bytes of rows q8_conv_indirect gathers at once (see there). */
+/* The most bytes of rows q8_conv_indirect gathers at once (see there); as
+ * the GEMM driver's single flip (Q8_WHOLE_PANEL_BYTES), within glibc's
+ * dynamic mmap threshold, so the buffer comes from the heap after a run. */
 #define Q8_CONV_GATHER_ONCE_BYTES ((size_t)8 << 20)
 
 void q8_conv_indirect(const q8_gemm_ukernel *uk, const q8_conv_indirect_args *args,

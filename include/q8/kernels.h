@@ -311,7 +311,8 @@ size_t q8_gemm_chunk_rows(const q8_gemm_ukernel *uk, size_t k, size_t cols, size
  * alternating 20 ms slots): 49x512x2048 1.026, 49x2048x1024 1.028,
  * 64x768x768 1.011, 1024^3 1.015, 256x3072x768 1.008, 9x512x512 1.19,
  * 196x256x1024 and 784x512x128 level. Where 14 rows of A did not fit
- * (32x4096x4096, k = 4096: 56 KiB), 0.94. */
+ * (32x4096x4096, k = 4096: 56 KiB), 0.94. The first row tile of each
+ * column block of streamed weights stays an MR tile (see q8_gemm_blocked). */
 size_t q8_gemm_tall_rows(const q8_gemm_ukernel *uk, size_t k);
 /* A tall row tile (rows <= q8_gemm_tall_rows) over the column tiles
  * [n0, n1), each through run_k_ranges with one range, the whole depth; A as
