@@ -321,13 +321,24 @@ static bool measure_im2col(q8_isa isa, layer *l, size_t threads, const qb_method
 static bool measure_peer(qb_peer peer, layer *l, size_t threads, const qb_method *method, qb_row *row, char *err,
                          size_t err_size) {
   const qb_conv_data *d = &l->data;
+  /* q8's plan on the dispatched ISA, timed in pairs with the peer; the peer
+   * runs on as many threads as the plan resolves `threads` to. */
+  const q8_conv_desc desc = conv_desc(d, l->out, threads);
+  plan_run partner = {.input = d->input, .output = calloc(qb_conv_output_count(d), out_size(l->out))};
   void *y = calloc(qb_conv_output_count(d), out_size(l->out));
   qb_peer_result result = {0};
-  if (y == NULL) {
-    snprintf(err, err_size, "out of memory");
-    return false;
+  bool ok = y && partner.output;
+  if (!ok) snprintf(err, err_size, "out of memory");
+  if (ok && (q8_conv_plan_create(&desc, &partner.plan) != Q8_OK ||
+             q8_conv_run(partner.plan, d->input, partner.output) != Q8_OK)) {
+    snprintf(err, err_size, "q8 beside the peer: %s", q8_error_detail());
+    ok = false;
   }
-  const bool ok = qb_peer_conv_measure(peer, d, threads, l->out, method->min_time, y, &result, err, err_size);
+  if (ok) {
+    threads = q8_conv_plan_threads(partner.plan);
+    const qb_peer_timing timing = {.min_time = method->min_time, .partner = run_plan, .partner_ctx = &partner};
+    ok = qb_peer_conv_measure(peer, d, threads, l->out, &timing, y, &result, err, err_size);
+  }
   if (ok) {
     const char *name = qb_peer_name(peer);
     char isa_args[64];
@@ -336,12 +347,15 @@ static bool measure_peer(qb_peer peer, layer *l, size_t threads, const qb_method
     snprintf(row->library, sizeof row->library, "%s", name);
     snprintf(row->isa, sizeof row->isa, "%s", result.isa);
     snprintf(row->kernel, sizeof row->kernel, "%s", result.impl);
+    qb_row_set_pairs(row, &result);
     /* A peer is bounded by the machine's best multiply-add, as q8 is. */
     bound_row(row, qb_peak_isa_for(Q8_ISA_REF), method->min_time);
     /* Peers round the output zero point in with the scale: 1 apart at exact ties. */
     if (method->check) check_row(row, l, y, l->out == Q8_INT32 ? 0 : 1);
     qb_note_peer(name, qb_peer_version(peer), result.isa);
   }
+  q8_conv_plan_destroy(partner.plan);
+  free(partner.output);
   free(y);
   return ok;
 }
@@ -350,7 +364,8 @@ static bool measure_peer(qb_peer peer, layer *l, size_t threads, const qb_method
 typedef struct total {
   char suite[24], path[64]; /* path: "plan:<isa>", "im2col:<isa>", or the peer */
   double seconds;
-  size_t layers;
+  double paired_q8_seconds; /* peer paths: q8's time in the pairs with the peer */
+  size_t layers, paired;    /* paired: layers timed in pairs */
 } total;
 
 typedef struct totals {
@@ -366,6 +381,10 @@ static void add_total(totals *t, const qb_row *row) {
     if (strcmp(t->items[i].suite, row->suite) == 0 && strcmp(t->items[i].path, path) == 0) {
       t->items[i].seconds += row->t.median_s;
       ++t->items[i].layers;
+      if (row->pairs > 0) {
+        t->items[i].paired_q8_seconds += row->paired_q8.median_s;
+        ++t->items[i].paired;
+      }
       return;
     }
   }
@@ -375,6 +394,8 @@ static void add_total(totals *t, const qb_row *row) {
   snprintf(n->path, sizeof n->path, "%s", path);
   n->seconds = row->t.median_s;
   n->layers = 1;
+  n->paired = row->pairs > 0;
+  n->paired_q8_seconds = row->pairs > 0 ? row->paired_q8.median_s : 0.0;
 }
 
 /* The plan total a path compares with: the same ISA's plan for im2col, the
@@ -401,6 +422,12 @@ static void print_totals(FILE *f, const totals *t) {
     const total *plan = plan_total_for(t, x);
     fprintf(f, "  %-12s %-22s %3zu layers %11.3f ms", x->suite, x->path, x->layers, x->seconds * 1e3);
     if (plan) fprintf(f, "  = %.2fx the time of %s", x->seconds / plan->seconds, plan->path);
+    if (x->paired == x->layers) {
+      char beside[64];
+      snprintf(beside, sizeof beside, "q8 beside %.50s", x->path);
+      fprintf(f, "\n  %-12s %-22s %3zu layers %11.3f ms  (%s: %.2fx this time, in the same pairs)", x->suite,
+              beside, x->layers, x->paired_q8_seconds * 1e3, x->path, x->seconds / x->paired_q8_seconds);
+    }
     fputc('\n', f);
   }
 }
@@ -419,6 +446,10 @@ static void json_totals(qb_json *j, void *ctx) {
     if (plan) {
       qb_json_string(j, "plan_path", plan->path);
       qb_json_number(j, "time_vs_plan", x->seconds / plan->seconds);
+    }
+    if (x->paired > 0 && x->paired == x->layers) {
+      qb_json_number(j, "paired_q8_total_ms", x->paired_q8_seconds * 1e3);
+      qb_json_number(j, "time_vs_paired_q8", x->seconds / x->paired_q8_seconds);
     }
     qb_json_end_object(j);
   }
@@ -459,7 +490,8 @@ static void usage(FILE *f) {
         "  --isa      ISAs to time (default: every usable one but ref; ref, or all, adds\n"
         "             the reference, timed with few samples); none: peers only\n"
         "  --peers    also time oneDNN (convolution_forward) and XNNPACK (qc8 convolution)\n"
-        "             on the same inputs; --peer NAME for one\n"
+        "             on the same inputs, in alternating slots with q8's dispatched plan:\n"
+        "             q8's speed-up is the median slot pair's; --peer NAME for one\n"
         "  --threads  default 1; 0 = one per physical core\n"
         "  --in       input s8 with zero point 3 (default) or u8 with zero point 0, as\n"
         "             post-ReLU activations are (oneDNN then runs without a zero point)\n"
@@ -532,7 +564,7 @@ static bool conv_bench(const qb_conv_spec *specs, size_t count, const qb_selecti
         continue;
       }
       row->speedup_vs_ref = row->rate / ref_rate;
-      row->ratio_vs_peer = dispatched_rate / row->rate;
+      if (row->pairs == 0) row->ratio_vs_peer = dispatched_rate / row->rate;
       add_total(sums, row);
       table_row(o, row, &all_ok);
     }

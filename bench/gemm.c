@@ -235,6 +235,39 @@ bool qb_gemm_measure(q8_isa isa, const qb_shape *shape, size_t threads, q8_dtype
   return ok;
 }
 
+/* q8 on the dispatched ISA, timed in pairs with a peer (the same inputs). */
+typedef struct gemm_partner {
+  qb_gemm_data data;
+  q8_gemm_plan *plan;
+  void *c;
+} gemm_partner;
+
+static void run_partner(void *p) {
+  gemm_partner *g = p;
+  q8_gemm_run(g->plan, g->data.a, g->data.k, g->c, g->data.n);
+}
+
+static void partner_close(gemm_partner *g) {
+  q8_gemm_plan_destroy(g->plan);
+  free(g->c);
+  qb_gemm_data_free(&g->data);
+}
+
+static bool partner_open(gemm_partner *g, const qb_shape *s, size_t threads, q8_dtype out, char *err,
+                         size_t err_size) {
+  *g = (gemm_partner){0};
+  qb_gemm_data_init(&g->data, s->m, s->n, s->k, out);
+  const q8_gemm_desc d = qb_gemm_desc(&g->data, out, threads);
+  g->c = calloc(s->m * s->n, out == Q8_INT32 ? 4 : 1);
+  if (g->c == NULL || q8_gemm_plan_create(&d, &g->plan) != Q8_OK ||
+      q8_gemm_run(g->plan, g->data.a, s->k, g->c, s->n) != Q8_OK) {
+    snprintf(err, err_size, "q8 beside the peer: %s", g->c ? q8_error_detail() : "out of memory");
+    partner_close(g);
+    return false;
+  }
+  return true;
+}
+
 bool qb_gemm_measure_peer(qb_peer peer, const qb_shape *shape, size_t threads, q8_dtype out,
                           const qb_method *method, qb_row *row, char *err, size_t err_size) {
   const char *why = NULL;
@@ -242,11 +275,16 @@ bool qb_gemm_measure_peer(qb_peer peer, const qb_shape *shape, size_t threads, q
     snprintf(err, err_size, "%s", why);
     return false;
   }
+  /* The peer runs on as many threads as q8 resolves `threads` to (0: one per core). */
+  gemm_partner partner;
+  if (!partner_open(&partner, shape, threads, out, err, err_size)) return false;
+  threads = q8_gemm_plan_threads(partner.plan);
   qb_peer_result result = {0};
   const size_t dims[3] = {shape->m, shape->n, shape->k};
-  if (!qb_peer_gemm_measure(peer, dims, threads, out, method->min_time, method->check, &result, err, err_size)) {
-    return false;
-  }
+  const qb_peer_timing timing = {.min_time = method->min_time, .partner = run_partner, .partner_ctx = &partner};
+  const bool ok = qb_peer_gemm_measure(peer, dims, threads, out, &timing, method->check, &result, err, err_size);
+  partner_close(&partner);
+  if (!ok) return false;
   const char *name = qb_peer_name(peer);
   name_row(row, shape, out, name, threads);
   snprintf(row->library, sizeof row->library, "%s", name);
@@ -255,6 +293,7 @@ bool qb_gemm_measure_peer(qb_peer peer, const qb_shape *shape, size_t threads, q
   row->t = result.t;
   row->threads = threads;
   row->rate = 2.0 * (double)shape->m * (double)shape->n * (double)shape->k / row->t.median_s * 1e-9;
+  qb_row_set_pairs(row, &result);
   /* A peer is bounded by the machine's best multiply-add, as q8 is. */
   const q8_isa peak_isa = qb_peak_isa_for(Q8_ISA_REF);
   snprintf(row->peak_isa, sizeof row->peak_isa, "%s", q8_isa_name(peak_isa));
@@ -317,7 +356,7 @@ bool qb_gemm_bench(const qb_selection *sel, q8_dtype out, const qb_method *metho
         continue;
       }
       row->speedup_vs_ref = row->rate / ref_rate;
-      row->ratio_vs_peer = dispatched_rate / row->rate;
+      if (row->pairs == 0) row->ratio_vs_peer = dispatched_rate / row->rate;
       if (row->checked && !row->check_ok) all_ok = false;
       qb_table_row(o, row);
     }
@@ -349,7 +388,8 @@ static void usage(FILE *f) {
         "             resnet50, mobilenetv2 (their convolutions as GEMMs), small, all\n"
         "  --shapes   a file with one MxNxK per line ('#' starts a comment)\n"
         "  --peers    also time every peer this build found (oneDNN, XNNPACK) on the same\n"
-        "             inputs, with q8/peer per shape; --peer NAME for one\n"
+        "             inputs, in alternating slots with q8's dispatched plan: q8's speed-up\n"
+        "             is the median slot pair's (with quartiles); --peer NAME for one\n"
         "  --threads  default 1; 0 = one per physical core\n"
         "  --out      s32 (default), s8 or u8 (fused requantization, fp32 mode)\n"
         "  --min-time seconds of samples per row (default 0.2); --quick = 0.05\n"

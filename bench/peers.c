@@ -73,6 +73,20 @@ __attribute__((format(printf, 3, 4))) bool qb_peer_fail(char *err, size_t err_si
   return false;
 }
 
+void qb_peer_time(void (*fn)(void *), void *ctx, const qb_peer_timing *timing, qb_peer_result *result) {
+  if (timing->partner == NULL) {
+    result->t = qb_measure(fn, ctx, timing->min_time, 5);
+    return;
+  }
+  const qb_paired p = qb_measure_paired(timing->partner, timing->partner_ctx, fn, ctx, timing->min_time);
+  result->t = p.b;
+  result->partner_t = p.a;
+  result->ratio = p.ratio;
+  result->ratio_q1 = p.ratio_q1;
+  result->ratio_q3 = p.ratio_q3;
+  result->pairs = p.pairs;
+}
+
 #if QB_HAVE_ONEDNN || QB_HAVE_XNNPACK
 /* Worker threads inherit the affinity of the thread that creates them. qbench
  * pins its main thread to one core, so a peer's pool started from it would put
@@ -210,7 +224,7 @@ dnnl_status_t qb_dnnl_requant_attr(dnnl_primitive_attr_t attr, const float *scal
 
 bool qb_dnnl_run(const qb_dnnl_env *env, const_dnnl_primitive_desc_t pd, const dnnl_memory_desc_t *w_user_md,
                  const void *weights, const void *src_data, const int32_t *bias_data, void *dst_data,
-                 double min_time, qb_peer_result *result, char *err, size_t err_size) {
+                 const qb_peer_timing *timing, qb_peer_result *result, char *err, size_t err_size) {
   bool ok = true;
   dnnl_engine_t engine = env->engine;
   dnnl_stream_t stream = env->stream;
@@ -240,7 +254,7 @@ bool qb_dnnl_run(const qb_dnnl_env *env, const_dnnl_primitive_desc_t pd, const d
   /* One checked call first: qb_measure ignores the execute status. */
   DNNL_TRY(dnnl_primitive_execute(prim, stream, 4, run.args));
   DNNL_TRY(dnnl_stream_wait(stream));
-  result->t = qb_measure(dnnl_execute, &run, min_time, 5);
+  qb_peer_time(dnnl_execute, &run, timing, result);
   DNNL_TRY(qb_dnnl_describe(pd, result));
 done:
   dnnl_primitive_destroy(prim);
@@ -254,7 +268,7 @@ done:
   return ok;
 }
 
-static bool onednn_measure(const qb_gemm_data *d, q8_dtype out, size_t threads, double min_time,
+static bool onednn_measure(const qb_gemm_data *d, q8_dtype out, size_t threads, const qb_peer_timing *timing,
                            void *c, qb_peer_result *result, char *err, size_t err_size) {
   bool ok = true;
   const dnnl_dim_t m = (dnnl_dim_t)d->m, n = (dnnl_dim_t)d->n, k = (dnnl_dim_t)d->k;
@@ -298,7 +312,7 @@ static bool onednn_measure(const qb_gemm_data *d, q8_dtype out, size_t threads, 
     for (size_t q = 0; q < d->k; ++q) sum += d->w[j * d->k + q];
     folded[j] = (int32_t)(d->bias[j] - (int64_t)d->a_zero_point * sum);
   }
-  ok = qb_dnnl_run(&env, pd, &w_user_md, d->w, d->a, folded, c, min_time, result, err, err_size);
+  ok = qb_dnnl_run(&env, pd, &w_user_md, d->w, d->a, folded, c, timing, result, err, err_size);
 
 done:
   dnnl_primitive_desc_destroy(pd);
@@ -415,7 +429,7 @@ int qb_max_abs_diff(const void *got, const void *want, size_t count, q8_dtype ou
 }
 
 bool qb_peer_gemm_measure(qb_peer peer, const size_t shape[3], size_t threads, q8_dtype out,
-                          double min_time, bool check, qb_peer_result *result, char *err,
+                          const qb_peer_timing *timing, bool check, qb_peer_result *result, char *err,
                           size_t err_size) {
   *result = (qb_peer_result){0};
   if (err && err_size) err[0] = '\0';
@@ -430,9 +444,9 @@ bool qb_peer_gemm_measure(qb_peer peer, const size_t shape[3], size_t threads, q
   if (!ok) {
     qb_peer_fail(err, err_size, "%s: out of memory", qb_peer_name(peer));
   } else {
-    (void)min_time;
+    (void)timing;
 #if QB_HAVE_ONEDNN
-    if (peer == QB_PEER_ONEDNN) ok = onednn_measure(&d, out, threads, min_time, c, result, err, err_size);
+    if (peer == QB_PEER_ONEDNN) ok = onednn_measure(&d, out, threads, timing, c, result, err, err_size);
 #endif
     if (peer == QB_PEER_XNNPACK && out == Q8_INT32) {
       ok = qb_peer_fail(err, err_size, "xnnpack has no int32-output GEMM");
@@ -444,7 +458,7 @@ bool qb_peer_gemm_measure(qb_peer peer, const size_t shape[3], size_t threads, q
           .out_h = 1, .out_w = 1, .m = d.m, .n = d.n, .k = d.k, .in_dtype = Q8_INT8, .input = d.a, .weights = d.w,
           .w_scales = d.w_scales, .bias = d.bias, .in_zero_point = d.a_zero_point, .out_zero_point = d.out_zero_point,
           .in_scale = d.a_scale, .out_scale = d.out_scale};
-      ok = qb_peer_conv_measure(peer, &view, threads, out, min_time, c, result, err, err_size);
+      ok = qb_peer_conv_measure(peer, &view, threads, out, timing, c, result, err, err_size);
     }
   }
   if (ok && check) {

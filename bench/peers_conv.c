@@ -18,7 +18,7 @@
  * as bench/peers.c does for the GEMM, so exact .5 ties can differ by 1. */
 #if QB_HAVE_ONEDNN
 
-static bool onednn_conv(const qb_conv_data *d, q8_dtype out, size_t threads, double min_time, void *y,
+static bool onednn_conv(const qb_conv_data *d, q8_dtype out, size_t threads, const qb_peer_timing *timing, void *y,
                         qb_peer_result *result, char *err, size_t err_size) {
   const q8_conv_shape *s = &d->shape;
   bool ok = true;
@@ -70,7 +70,7 @@ static bool onednn_conv(const qb_conv_data *d, q8_dtype out, size_t threads, dou
   DNNL_TRY(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src_md,
                                                       &w_any_md, &bias_md, &dst_md, strides, dilates, pad_l, pad_r));
   DNNL_TRY(dnnl_primitive_desc_create(&pd, &cd, attr, env.engine, NULL));
-  ok = qb_dnnl_run(&env, pd, &w_user_md, d->weights, d->input, d->bias, y, min_time, result, err, err_size);
+  ok = qb_dnnl_run(&env, pd, &w_user_md, d->weights, d->input, d->bias, y, timing, result, err, err_size);
 
 done:
   dnnl_primitive_desc_destroy(pd);
@@ -89,7 +89,7 @@ done:
  * its GEMM, the rest on its indirect GEMM. Output s8 only (u8 through the sign
  * flip, as for the GEMM peer; no int32). */
 #if QB_HAVE_XNNPACK
-static bool xnnpack_conv(const qb_conv_data *d, q8_dtype out, size_t threads, double min_time, void *y,
+static bool xnnpack_conv(const qb_conv_data *d, q8_dtype out, size_t threads, const qb_peer_timing *timing, void *y,
                          qb_peer_result *result, char *err, size_t err_size) {
   if (out == Q8_INT32) return qb_peer_fail(err, err_size, "xnnpack has no int32-output convolution");
   if (qb_xnn_init() != xnn_status_success) {
@@ -140,7 +140,7 @@ static bool xnnpack_conv(const qb_conv_data *d, q8_dtype out, size_t threads, do
   }
   if (u8) qb_flip_sign_bits(y, qb_conv_output_count(d));
   qb_xnn_run run = {.op = op, .pool = pool, .c = y, .bytes = qb_conv_output_count(d), .flip = u8};
-  result->t = qb_measure(qb_xnn_execute, &run, min_time, 5);
+  qb_peer_time(qb_xnn_execute, &run, timing, result);
   qb_xnn_describe(d->m, result);
   if (qb_conv_is_depthwise(s)) {
     snprintf(result->impl, sizeof result->impl, "qc8_dwconv (%s)", result->isa);
@@ -160,7 +160,8 @@ done:
 }
 #endif /* QB_HAVE_XNNPACK */
 
-bool qb_peer_conv_measure(qb_peer peer, const qb_conv_data *d, size_t threads, q8_dtype out, double min_time,
+bool qb_peer_conv_measure(qb_peer peer, const qb_conv_data *d, size_t threads, q8_dtype out,
+                          const qb_peer_timing *timing,
                           void *y, qb_peer_result *result, char *err, size_t err_size) {
   *result = (qb_peer_result){0};
   if (err && err_size) err[0] = '\0';
@@ -169,13 +170,13 @@ bool qb_peer_conv_measure(qb_peer peer, const qb_conv_data *d, size_t threads, q
   if (threads == 0) threads = 1;
   (void)d;
   (void)out;
-  (void)min_time;
+  (void)timing;
   (void)y;
 #if QB_HAVE_ONEDNN
-  if (peer == QB_PEER_ONEDNN) return onednn_conv(d, out, threads, min_time, y, result, err, err_size);
+  if (peer == QB_PEER_ONEDNN) return onednn_conv(d, out, threads, timing, y, result, err, err_size);
 #endif
 #if QB_HAVE_XNNPACK
-  if (peer == QB_PEER_XNNPACK) return xnnpack_conv(d, out, threads, min_time, y, result, err, err_size);
+  if (peer == QB_PEER_XNNPACK) return xnnpack_conv(d, out, threads, timing, y, result, err, err_size);
 #endif
   return qb_peer_fail(err, err_size, "%s: no conv peer", qb_peer_name(peer));
 }

@@ -20,6 +20,9 @@
 #include <xnnpack.h>
 #endif
 
+/* Times fn(ctx), paired with timing->partner when set, into result. */
+void qb_peer_time(void (*fn)(void *), void *ctx, const qb_peer_timing *timing, qb_peer_result *result);
+
 /* Writes the message into err; returns false, for `return qb_peer_fail(...)`. */
 __attribute__((format(printf, 3, 4))) bool qb_peer_fail(char *err, size_t err_size, const char *fmt, ...);
 
@@ -66,7 +69,7 @@ dnnl_status_t qb_dnnl_requant_attr(dnnl_primitive_attr_t attr, const float *scal
  * the weights reordered from w_user_md into pd's layout (untimed), one checked
  * execute, the timed executes (src, weights, bias, dst), impl and ISA. */
 bool qb_dnnl_run(const qb_dnnl_env *env, const_dnnl_primitive_desc_t pd, const dnnl_memory_desc_t *w_user_md,
-                 const void *weights, const void *src, const int32_t *bias, void *dst, double min_time,
+                 const void *weights, const void *src, const int32_t *bias, void *dst, const qb_peer_timing *timing,
                  qb_peer_result *result, char *err, size_t err_size);
 /* The implementation oneDNN picked and its ISA, into result->impl/isa. */
 dnnl_status_t qb_dnnl_describe(const_dnnl_primitive_desc_t pd, qb_peer_result *result);

@@ -22,6 +22,20 @@ double qb_now(void);
  * until at least min_samples samples and min_time seconds: median/min/max. */
 qb_timing qb_measure(void (*fn)(void *), void *ctx, double min_time, size_t min_samples);
 
+/* Two workloads timed in alternating slots (a b b a a b ...), each slot an
+ * untimed sample (the caches the other side evicted) then QB_PAIR_SAMPLES
+ * samples as qb_measure takes them, until each side has min_time of samples
+ * and >= 5 pairs. A ratio of one slot pair is b's median over a's: the host's
+ * drift (seconds to minutes on a shared machine) moves both sides of a pair
+ * alike, so the median ratio is steadier than a ratio of separate runs. */
+typedef struct qb_paired {
+  qb_timing a, b;                  /* over all samples of each side */
+  double ratio, ratio_q1, ratio_q3; /* median and quartiles of the pair ratios b / a */
+  size_t pairs;
+} qb_paired;
+qb_paired qb_measure_paired(void (*fn_a)(void *), void *ctx_a, void (*fn_b)(void *), void *ctx_b,
+                            double min_time);
+
 /* ---- JSON writer (json.c): commas and nesting handled for the caller ---- */
 typedef struct qb_json {
   FILE *out;
@@ -115,7 +129,12 @@ typedef struct qb_row {
   double bandwidth_gbps; /* bandwidth of the level holding the stream, NAN if none */
   int bandwidth_level;   /* 1..4 (4 = DRAM), 0 if none */
   double speedup_vs_ref; /* NAN if none */
-  double ratio_vs_peer;  /* peer rows: q8 rate / peer rate; NAN otherwise */
+  double ratio_vs_peer;  /* peer rows: q8's speed-up over the peer (paired: the median pair); NAN otherwise */
+  /* peer rows timed in pairs with q8's dispatched ISA (pairs > 0): the
+   * quartiles of the pair speed-ups and q8's median time in those pairs. */
+  double ratio_q1, ratio_q3;
+  size_t pairs;
+  qb_timing paired_q8;
   bool checked, check_ok, bitwise_checked, bitwise_ok;
   int max_abs_diff;      /* peer rows, checked */
   /* conv rows (is_gemm too: m, n, k are the GEMM-equivalent sizes) */
@@ -126,6 +145,10 @@ typedef struct qb_row {
   char algorithm[16];    /* conv: plan (q8_conv_run), im2col (+ q8_gemm_run), peer */
 } qb_row;
 void qb_row_init(qb_row *row);
+struct qb_peer_result;
+/* A peer row's ratio, quartiles, pairs and q8 timing from a paired result
+ * (nothing when it was not paired). */
+void qb_row_set_pairs(qb_row *row, const struct qb_peer_result *result);
 const char *qb_level_name(int level); /* "L1".."DRAM" */
 
 /* What the run measured besides rows, for the JSON context. */
@@ -216,8 +239,20 @@ const char *qb_peer_name(qb_peer peer); /* "onednn", "xnnpack" */
 bool qb_peer_built(qb_peer peer, const char **reason);
 /* The peer's version string ("2.6.3"), "" when not built. */
 const char *qb_peer_version(qb_peer peer);
+/* How a peer is timed: min_time of samples, and when `partner` is set, in
+ * alternating slots with it (qb_measure_paired; q8's run of the same case). */
+typedef struct qb_peer_timing {
+  double min_time;
+  void (*partner)(void *);
+  void *partner_ctx;
+} qb_peer_timing;
 typedef struct qb_peer_result {
   qb_timing t;
+  /* Paired (pairs > 0): the partner's timing and the pair ratios peer time /
+   * partner time (the partner's speed-up), median and quartiles. */
+  qb_timing partner_t;
+  double ratio, ratio_q1, ratio_q3;
+  size_t pairs;
   char isa[48];      /* what the peer says it dispatched to, e.g. "avx512_core_vnni" */
   char impl[96];     /* the peer's implementation name, e.g. "brg:avx512_core_vnni" */
   bool checked;
@@ -234,7 +269,7 @@ int qb_max_abs_diff(const void *got, const void *want, size_t count, q8_dtype ou
  * false with the reason in err (e.g. "xnnpack has no int32-output GEMM")
  * when the peer cannot run this case. */
 bool qb_peer_gemm_measure(qb_peer peer, const size_t shape[3], size_t threads, q8_dtype out,
-                          double min_time, bool check, qb_peer_result *result, char *err,
+                          const qb_peer_timing *timing, bool check, qb_peer_result *result, char *err,
                           size_t err_size);
 
 /* The inputs every GEMM row uses (ours and the peers'), deterministic. */
@@ -345,7 +380,8 @@ size_t qb_conv_output_count(const qb_conv_data *d);
 /* Times `peer` running the convolution of `d` into y (output_count elements of
  * out); creation, weight reorders and packing untimed. false with the reason
  * in err when the peer cannot run this case. */
-bool qb_peer_conv_measure(qb_peer peer, const qb_conv_data *d, size_t threads, q8_dtype out, double min_time,
+bool qb_peer_conv_measure(qb_peer peer, const qb_conv_data *d, size_t threads, q8_dtype out,
+                          const qb_peer_timing *timing,
                           void *y, qb_peer_result *result, char *err, size_t err_size);
 
 /* ---- plot (plot.c) ---- */

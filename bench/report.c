@@ -18,6 +18,15 @@ void qb_row_init(qb_row *row) {
   snprintf(row->unit, sizeof row->unit, "GB/s");
 }
 
+void qb_row_set_pairs(qb_row *row, const qb_peer_result *result) {
+  if (result->pairs == 0) return;
+  row->ratio_vs_peer = result->ratio;
+  row->ratio_q1 = result->ratio_q1;
+  row->ratio_q3 = result->ratio_q3;
+  row->pairs = result->pairs;
+  row->paired_q8 = result->partner_t;
+}
+
 const char *qb_level_name(int level) {
   static const char *const names[] = {"", "L1", "L2", "L3", "DRAM"};
   return level >= 1 && level <= 4 ? names[level] : "";
@@ -188,6 +197,12 @@ void qb_write_json_extra(FILE *f, const qb_row *rows, size_t n, void (*extra)(qb
     if (strcmp(r->library, "q8") != 0) {
       qb_json_string(&j, "peer", r->library);
       if (isfinite(r->ratio_vs_peer)) qb_json_number(&j, "ratio_vs_peer", r->ratio_vs_peer);
+      if (r->pairs > 0) {
+        qb_json_number(&j, "ratio_vs_peer_q1", r->ratio_q1);
+        qb_json_number(&j, "ratio_vs_peer_q3", r->ratio_q3);
+        qb_json_int(&j, "pairs", (long long)r->pairs);
+        qb_json_number(&j, "paired_q8_time", r->paired_q8.median_s * 1e9);
+      }
       if (r->checked) qb_json_int(&j, "max_abs_diff", r->max_abs_diff);
     }
     if (r->checked) qb_json_bool(&j, "check_ok", r->check_ok);
@@ -348,7 +363,8 @@ void qb_table_row(const qb_outputs *o, const qb_row *r) {
 #define NOTE(...) len += (size_t)snprintf(notes + len, len < sizeof notes ? sizeof notes - len : 0, __VA_ARGS__)
   if (strcmp(r->library, "q8") != 0) {
     NOTE("%s", r->library);
-    if (isfinite(r->ratio_vs_peer)) NOTE(" (q8 %.2fx)", r->ratio_vs_peer);
+    if (r->pairs > 0) NOTE(" (q8 %.2fx, pairs %.2f-%.2f)", r->ratio_vs_peer, r->ratio_q1, r->ratio_q3);
+    else if (isfinite(r->ratio_vs_peer)) NOTE(" (q8 %.2fx)", r->ratio_vs_peer);
     NOTE(" ");
   }
   if (r->is_conv && r->bytes > 0) {

@@ -639,3 +639,5 @@ void q8_conv_plan_destroy(q8_conv_plan *plan) {
 }
 
 const char *q8_conv_plan_kernel(const q8_conv_plan *plan) { return plan ? plan->name : ""; }
+
+size_t q8_conv_plan_threads(const q8_conv_plan *plan) { return plan ? plan->threads : 0; }

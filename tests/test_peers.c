@@ -8,6 +8,7 @@
 #include "bench/qbench.h"
 
 #define MIN_TIME 0.01
+static const qb_peer_timing unpaired = {.min_time = MIN_TIME};
 
 #if defined(QB_HAVE_ONEDNN) && QB_HAVE_ONEDNN
 #define HAVE_ONEDNN true
@@ -36,7 +37,7 @@ static void check_peer(qb_peer peer, q8_dtype out, size_t threads, int max_diff)
   for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; ++s) {
     qb_peer_result r;
     char err[256] = "";
-    const bool ok = qb_peer_gemm_measure(peer, shapes[s], threads, out, MIN_TIME, true, &r, err, sizeof err);
+    const bool ok = qb_peer_gemm_measure(peer, shapes[s], threads, out, &unpaired, true, &r, err, sizeof err);
     cr_assert(ok, "%s %zux%zux%zu %s: %s", qb_peer_name(peer), shapes[s][0], shapes[s][1], shapes[s][2],
               qb_out_name(out), err);
     cr_expect(r.checked);
@@ -83,7 +84,7 @@ Test(peers, a_peer_not_built_refuses_with_the_reason) {
     qb_peer_result r;
     char err[256] = "";
     cr_expect_not(
-        qb_peer_gemm_measure((qb_peer)p, shapes[0], 1, Q8_INT8, MIN_TIME, true, &r, err, sizeof err));
+        qb_peer_gemm_measure((qb_peer)p, shapes[0], 1, Q8_INT8, &unpaired, true, &r, err, sizeof err));
     cr_expect_str_eq(err, why);
   }
   if (HAVE_ONEDNN && HAVE_XNNPACK) cr_log_info("both peers are built: nothing to refuse");
@@ -103,6 +104,58 @@ Test(xnnpack, s32_is_refused) {
   qb_peer_result r;
   char err[256] = "";
   cr_expect_not(
-      qb_peer_gemm_measure(QB_PEER_XNNPACK, shapes[1], 1, Q8_INT32, MIN_TIME, true, &r, err, sizeof err));
+      qb_peer_gemm_measure(QB_PEER_XNNPACK, shapes[1], 1, Q8_INT32, &unpaired, true, &r, err, sizeof err));
   cr_expect_str_eq(err, "xnnpack has no int32-output GEMM");
 }
+
+/* ---- paired timing: q8 and a peer in alternating slots ---- */
+
+/* Work of `*(size_t *)ctx` dependent steps, which no compiler can fold. */
+static void spin(void *ctx) {
+  volatile size_t x = 0;
+  for (size_t i = 0, n = *(size_t *)ctx; i < n; ++i) x = x * 3 + i;
+}
+
+Test(paired, ratio_is_the_time_of_b_over_a) {
+  size_t one = 20000, two = 40000;
+  const qb_paired p = qb_measure_paired(spin, &one, spin, &two, 0.05);
+  cr_expect_geq(p.pairs, 5);
+  /* Each side: QB_PAIR_SAMPLES (8) timed samples a slot, one slot a pair. */
+  cr_expect_eq(p.a.samples, 8 * p.pairs);
+  cr_expect_eq(p.b.samples, 8 * p.pairs);
+  cr_expect_leq(p.ratio_q1, p.ratio);
+  cr_expect_leq(p.ratio, p.ratio_q3);
+  /* Twice the work: about twice the time (wide bounds: a shared machine). */
+  cr_expect(p.ratio > 1.5 && p.ratio < 2.7, "ratio %.3f (quartiles %.3f-%.3f)", p.ratio, p.ratio_q1, p.ratio_q3);
+  cr_expect(p.a.median_s > 0 && p.b.median_s > p.a.median_s, "a %g s, b %g s", p.a.median_s, p.b.median_s);
+  const qb_paired same = qb_measure_paired(spin, &one, spin, &one, 0.05);
+  cr_expect(same.ratio > 0.75 && same.ratio < 1.33, "same work: ratio %.3f", same.ratio);
+}
+
+static void count_call(void *ctx) {
+  ++*(size_t *)ctx;
+  size_t n = 2000;
+  spin(&n);
+}
+
+/* A peer timed beside a partner runs both and reports the pairs. */
+static void check_paired(qb_peer peer) {
+  require_peer(peer);
+  size_t partner_calls = 0;
+  const qb_peer_timing timing = {.min_time = MIN_TIME, .partner = count_call, .partner_ctx = &partner_calls};
+  qb_peer_result r;
+  char err[256] = "";
+  cr_assert(qb_peer_gemm_measure(peer, shapes[1], 1, Q8_INT8, &timing, true, &r, err, sizeof err), "%s", err);
+  cr_expect_geq(r.pairs, 5);
+  cr_expect_gt(partner_calls, r.partner_t.samples, "every sample of the partner ran it");
+  cr_expect_eq(r.partner_t.samples, r.t.samples);
+  cr_expect(r.ratio > 0 && r.ratio_q1 <= r.ratio && r.ratio <= r.ratio_q3, "ratio %g (%g-%g)", r.ratio, r.ratio_q1,
+            r.ratio_q3);
+  cr_expect_leq(r.max_abs_diff, 1, "paired, the peer still computes the same GEMM");
+  cr_assert(qb_peer_gemm_measure(peer, shapes[1], 1, Q8_INT8, &unpaired, false, &r, err, sizeof err), "%s", err);
+  cr_expect_eq(r.pairs, 0, "no partner, no pairs");
+  cr_expect_eq(r.partner_t.samples, 0);
+}
+
+Test(onednn, paired_with_a_partner) { check_paired(QB_PEER_ONEDNN); }
+Test(xnnpack, paired_with_a_partner) { check_paired(QB_PEER_XNNPACK); }

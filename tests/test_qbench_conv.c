@@ -171,6 +171,8 @@ static void check_run(const char *args) {
       cr_expect(diff >= 0 && diff <= (strcmp(str(row, "out"), "s32") == 0 ? 0 : 1), "%s: max_abs_diff %g", name,
                 diff);
       cr_expect(num(row, "ratio_vs_peer") > 0, "%s: ratio_vs_peer", name);
+      cr_expect_geq(num(row, "pairs"), 5, "%s: timed in pairs with the q8 plan", name);
+      cr_expect_gt(num(row, "paired_q8_time"), 0, "%s: paired_q8_time", name);
     }
   }
   cr_log_info("%s: %zu rows, %zu of peers", args, rows->count, peers);
@@ -335,5 +337,33 @@ Test(qbench_conv, totals_sum_the_rows) {
   cr_expect_str_eq(str(im2col, "path"), "im2col:ref");
   cr_expect_str_eq(str(im2col, "plan_path"), "plan:ref");
   cr_expect(near(num(im2col, "time_vs_plan"), num(im2col, "total_ms") / plan_ms, 1e-6), "time_vs_plan");
+  qb_json_free(doc);
+}
+
+/* A peer's total beside the q8 time of the same pairs: their sums and ratio. */
+Test(qbench_conv, peer_totals_carry_the_paired_q8_time) {
+  if (!qb_peer_built(QB_PEER_ONEDNN, NULL)) {
+    cr_log_info("oneDNN is not built: no peer total to check");
+    cr_skip_test("oneDNN is not built");
+  }
+  qb_jvalue *doc = run_json("conv --shape " LAYERS " --isa none --peer onednn --min-time 0.002 --json -");
+  const qb_jvalue *rows = rows_of(doc), *totals = qb_json_get(doc, "conv_totals");
+  const qb_jvalue *x = NULL;
+  for (size_t t = 0; totals && t < totals->count; ++t) {
+    if (strcmp(str(totals->items[t], "path"), "onednn") == 0) x = totals->items[t];
+  }
+  cr_assert_not_null(x, "conv_totals has the onednn path");
+  double peer_ns = 0, q8_ns = 0;
+  for (size_t i = 0; i < rows->count; ++i) {
+    if (strcmp(str(rows->items[i], "library"), "onednn") != 0) continue;
+    peer_ns += num(rows->items[i], "real_time");
+    q8_ns += num(rows->items[i], "paired_q8_time");
+  }
+  cr_expect_str_eq(str(x, "path"), "onednn");
+  cr_expect_eq(count_of(x, "layers"), 5);
+  cr_expect(near(num(x, "total_ms"), peer_ns * 1e-6, 1e-6), "total_ms %g != %g", num(x, "total_ms"), peer_ns * 1e-6);
+  cr_expect(near(num(x, "paired_q8_total_ms"), q8_ns * 1e-6, 1e-6), "paired_q8_total_ms %g != %g",
+            num(x, "paired_q8_total_ms"), q8_ns * 1e-6);
+  cr_expect(near(num(x, "time_vs_paired_q8"), peer_ns / q8_ns, 1e-6), "time_vs_paired_q8");
   qb_json_free(doc);
 }

@@ -93,7 +93,9 @@ static const field elementwise_fields[] = {{"count", F_INT},          {"bytes", 
 static const field optional_fields[] = {{"speedup_vs_ref", F_NUMBER}, {"peer", F_STRING},
                                         {"ratio_vs_peer", F_NUMBER},  {"check_ok", F_BOOL},
                                         {"bitwise_ok", F_BOOL},       {"mode", F_STRING},
-                                        {"max_abs_diff", F_INT}};
+                                        {"max_abs_diff", F_INT},      {"ratio_vs_peer_q1", F_NUMBER},
+                                        {"ratio_vs_peer_q3", F_NUMBER}, {"pairs", F_INT},
+                                        {"paired_q8_time", F_NUMBER}};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -328,9 +330,16 @@ static void check_row(const qb_jvalue *row, const qb_jvalue *ctx, size_t index, 
     cr_expect_not_null(qb_json_get(qb_json_get(ctx, "peers"), library), "%s: peer %s not in context.peers", where,
                        library);
     cr_expect(num(row, "ratio_vs_peer") > 0, "%s: ratio_vs_peer %g", where, num(row, "ratio_vs_peer"));
+    /* Timed in pairs with q8's dispatched plan: the ratio is the median pair's. */
+    const double q1 = num(row, "ratio_vs_peer_q1"), q3 = num(row, "ratio_vs_peer_q3");
+    cr_expect(q1 > 0 && q1 <= num(row, "ratio_vs_peer") && num(row, "ratio_vs_peer") <= q3,
+              "%s: ratio_vs_peer %g outside its quartiles %g-%g", where, num(row, "ratio_vs_peer"), q1, q3);
+    cr_expect_geq(num(row, "pairs"), 5, "%s: pairs", where);
+    cr_expect_gt(num(row, "paired_q8_time"), 0, "%s: paired_q8_time", where);
   } else {
     cr_expect_null(qb_json_get(row, "peer"), "%s: a q8 row has no peer", where);
     cr_expect_null(qb_json_get(row, "ratio_vs_peer"), "%s: a q8 row has no ratio_vs_peer", where);
+    cr_expect_null(qb_json_get(row, "pairs"), "%s: a q8 row has no pairs", where);
   }
 
   char want[256];

@@ -162,6 +162,9 @@ void q8_conv_plan_destroy(q8_conv_plan *plan);
  * "q8_dwconv_x8s8_3x3s1c64__avx512vnni"); "q8_conv_ref" for the reference
  * (Q8_ISA=ref); "" for NULL. */
 const char *q8_conv_plan_kernel(const q8_conv_plan *plan);
+/* Threads q8_conv_run uses (desc threads, or one per physical core for 0);
+ * 0 for NULL. */
+size_t q8_conv_plan_threads(const q8_conv_plan *plan);
 
 /* ---- ISA selection ------------------------------------------------------
  * Names: ref, hwy, avx2, avxvnni, avx512vnni, amx, neon, neondot, neoni8mm.
