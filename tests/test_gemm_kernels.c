@@ -429,10 +429,13 @@ Test(gemm_ukernels, blocked_driver_over_many_tiles) {
      * several of them and a partial one. The last four: tall row tiles where
      * the kernel has them (q8_gemm_tall_rows), a ragged last one, the first
      * of each column block an MR tile; the depth at the tall tiles' A limit
-     * and just past it (MR tiles again). */
+     * and just past it (MR tiles again). The last two: N at the eighth over
+     * nc the driver keeps as one block (nc 2 NR), and one column past it (nc
+     * NR: two blocks). */
     const size_t shapes[][3] = {{2 * mr + 1, 3 * nr + 2, 33}, {mr * 4, nr * 5, 64}, {1, 7 * nr - 1, 100}, {37, 41, 17},
                                 {3001, nr + 3, 12}, {49, 3 * nr + 5, 2048}, {mr + 1, 2 * nr, 64},
-                                {29, nr + 1, 2340}, {30, nr + 1, 2344}};
+                                {29, nr + 1, 2340}, {30, 2 * nr + 1, 2344}, {2 * mr + 3, 2 * nr + 2 * nr / 8, 40},
+                                {2 * mr + 3, nr + nr / 8 + 1, 40}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; ++s) {
       for (int o = 0; o < 2; ++o) {
         const tcase t = {.m = shapes[s][0], .n = shapes[s][1], .k = shapes[s][2], .a_dtype = s % 2 ? Q8_UINT8 : Q8_INT8,
