@@ -461,7 +461,7 @@ static void json_totals(qb_json *j, void *ctx) {
 static void usage(FILE *f) {
   fputs("usage: qbench conv [--suite resnet50|mobilenetv2] [--shape SPEC[,SPEC...]]\n"
         "                   [--isa NAME[,NAME...]|all|none] [--peers | --peer NAME] [--threads N]\n"
-        "                   [--in s8|u8] [--out s32|s8|u8] [--min-time S] [--quick] [--check]\n"
+        "                   [--in s8|u8] [--out s32|s8|u8] [--min-time S] [--quick] [--core N] [--check]\n"
         "                   [--bitwise] [--list]"
         " [--repro] [--json FILE|-] [--csv FILE|-]\n\n"
         "Times each convolution three ways: q8_conv_run (the conv plan; weights packed\n"
@@ -497,6 +497,9 @@ static void usage(FILE *f) {
         "             post-ReLU activations are (oneDNN then runs without a zero point)\n"
         "  --out      s32 (default), s8 or u8 (fused requantization, fp32 mode)\n"
         "  --min-time seconds of samples per row (default 0.2); --quick = 0.05\n"
+        "  --core     the physical core qbench runs on (default 0; threads go to the\n"
+        "             cores after it): on a shared host a core whose neighbour is busy\n"
+        "             can run cache-bound layers markedly slower\n"
         "  --check    compare every output with the ref ISA's conv plan: exact for q8\n"
         "             rows, peers within 1 in s8/u8 (the table shows the max difference)\n"
         "  --bitwise  run each plan again and compare the bytes\n"
@@ -657,7 +660,7 @@ int qb_cmd_conv(int argc, char **argv) {
     return 0;
   }
 
-  q8_pin_current_thread(0);
+  if (!qb_pin_main_thread(&method, "qbench conv")) return 2;
   qb_note_method(method.min_time, false, method.check, method.bitwise);
   qb_rows rows = {0};
   totals *sums = calloc(1, sizeof *sums);

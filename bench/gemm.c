@@ -368,7 +368,7 @@ bool qb_gemm_bench(const qb_selection *sel, q8_dtype out, const qb_method *metho
 static void usage(FILE *f) {
   fputs("usage: qbench gemm [--isa NAME[,NAME...]|all|none] [--shape MxNxK[,MxNxK...]]\n"
         "                   [--suite NAME] [--shapes FILE] [--peers | --peer NAME]\n"
-        "                   [--threads N] [--out s32|s8|u8] [--min-time S] [--quick]\n"
+        "                   [--threads N] [--out s32|s8|u8] [--min-time S] [--quick] [--core N]\n"
         "                   [--cold] [--check] [--bitwise] [--repro] [--json FILE|-] [--csv FILE|-]\n\n"
         "Times C = A x W^T through q8_gemm_run (int8 A with zero point, int8 weights with\n"
         "per-channel scales and bias; packing is done once at plan creation and not\n"
@@ -393,6 +393,8 @@ static void usage(FILE *f) {
         "  --threads  default 1; 0 = one per physical core\n"
         "  --out      s32 (default), s8 or u8 (fused requantization, fp32 mode)\n"
         "  --min-time seconds of samples per row (default 0.2); --quick = 0.05\n"
+        "  --core     the physical core qbench runs on (default 0; threads go to the\n"
+        "             cores after it)\n"
         "  --cold     rotate among copies of weights, inputs and outputs spanning twice\n"
         "             the last-level cache (peers are timed warm)\n"
         "  --check    verify each timed output against the reference, byte for byte\n"
@@ -566,7 +568,7 @@ int qb_cmd_gemm(int argc, char **argv) {
   }
   qb_selection_finish(&sel, "1024x1024x1024");
 
-  q8_pin_current_thread(0);
+  if (!qb_pin_main_thread(&method, "qbench gemm")) return 2;
   qb_note_method(method.min_time, method.cold, method.check, method.bitwise);
   qb_rows rows = {0};
   qb_table_header(&outputs);

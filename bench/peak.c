@@ -339,7 +339,7 @@ static const q8_isa peak_isas[] = {Q8_ISA_AVX2, Q8_ISA_AVXVNNI, Q8_ISA_AVX512VNN
 static const char *const level_names[] = {"L1", "L2", "L3", "DRAM"};
 
 static void usage(FILE *out) {
-  fputs("usage: qbench peak [--min-time S] [--quick] [--json FILE|-] [--csv FILE|-]\n\n"
+  fputs("usage: qbench peak [--min-time S] [--quick] [--core N] [--json FILE|-] [--csv FILE|-]\n\n"
         "Measures, single-threaded, what the hardware allows, so kernel figures can be read\n"
         "as a fraction of it:\n"
         "  - int8 compute peak (GOPS, 1 MAC = 2 ops) of every ISA q8 knows for this\n"
@@ -358,6 +358,7 @@ static void usage(FILE *out) {
         "The core clock is estimated from a chain of dependent adds (ops/cycle column).\n\n"
         "  --min-time S   seconds of samples per probe (default 0.2)\n"
         "  --quick        --min-time 0.05\n"
+        "  --core N       the physical core the probes run on (default 0)\n"
         "  --json FILE    also write JSON ('-': stdout, table to stderr): Google Benchmark\n"
         "                 rows (docs/results.md) plus peaks[{isa, usable, gops, reason}],\n"
         "                 bandwidth[{level, bytes, gbps}]\n"
@@ -448,6 +449,7 @@ int qb_cmd_peak(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
+  if (!qb_pin_main_thread(&method, "qbench peak")) return 2;
   const double min_time = method.min_time;
   FILE *table = outputs.table;
   const q8_cpu_info *cpu = q8_cpu();

@@ -196,7 +196,12 @@ typedef struct qb_method {
   bool check;      /* --check: compare each timed output with ref */
   bool bitwise;    /* --bitwise: run again and compare the bytes */
   bool cold;       /* --cold: rotate among copies bigger than the last cache */
+  int core;        /* --core: the physical core the main thread runs on (default 0) */
 } qb_method;
+/* Pins the main thread to m->core (the pool's workers to the cores after it)
+ * and records it for the JSON context; false with a message naming prefix
+ * when the core does not exist or the pin fails. */
+bool qb_pin_main_thread(const qb_method *m, const char *prefix);
 /* Parses one of the method options at argv[*i] (advancing *i past its value);
  * 1 if it was one, 0 if not, -1 (message printed, prefix names the command)
  * for a bad value. */

@@ -10,6 +10,7 @@
 
 #include "bench/qbench.h"
 #include "dispatch/cpu.h"
+#include "dispatch/threadpool.h"
 
 void qb_row_init(qb_row *row) {
   *row = (qb_row){.bandwidth_gbps = NAN, .speedup_vs_ref = NAN, .ratio_vs_peer = NAN, .peak = NAN,
@@ -42,7 +43,8 @@ static struct {
   size_t peer_count;
   double min_time;
   bool cold, checked, bitwise;
-} run = {.min_time = NAN};
+  int core; /* -1: not pinned */
+} run = {.min_time = NAN, .core = -1};
 
 void qb_note_peak(const char *isa, double gops) {
   q8_isa id;
@@ -100,6 +102,7 @@ static void write_context(qb_json *j) {
   qb_json_end_object(j);
   if (isfinite(run.min_time)) qb_json_number(j, "min_time_s", run.min_time);
   qb_json_bool(j, "cold", run.cold);
+  if (run.core >= 0) qb_json_int(j, "core", run.core);
   qb_json_bool(j, "checked", run.checked);
   qb_json_bool(j, "bitwise", run.bitwise);
   qb_json_begin_object(j, "peers");
@@ -436,6 +439,17 @@ int qb_parse_method(int argc, char **argv, int *i, qb_method *m, const char *pre
   else if (strcmp(arg, "--bitwise") == 0) m->bitwise = true;
   else if (strcmp(arg, "--cold") == 0) m->cold = true;
   else if (strcmp(arg, "--quick") == 0) m->min_time = 0.05;
+  else if (strcmp(arg, "--core") == 0) {
+    const int cores = q8_cpu()->cores > 0 ? q8_cpu()->cores : 1;
+    char *end;
+    const char *value = *i + 1 < argc ? argv[++*i] : "";
+    const long core = strtol(value, &end, 10);
+    if (end == value || *end != '\0' || core < 0 || core >= cores) {
+      fprintf(stderr, "%s: --core '%s': expected a physical core 0..%d\n", prefix, value, cores - 1);
+      return -1;
+    }
+    m->core = (int)core;
+  }
   else if (strcmp(arg, "--min-time") == 0) {
     if (*i + 1 >= argc) {
       fprintf(stderr, "%s: --min-time needs a value in seconds\n", prefix);
@@ -452,6 +466,17 @@ int qb_parse_method(int argc, char **argv, int *i, qb_method *m, const char *pre
     return 0;
   }
   return 1;
+}
+
+bool qb_pin_main_thread(const qb_method *m, const char *prefix) {
+  if (q8_pin_current_thread(m->core) != 0) {
+    /* Without hwloc's topology (a container hiding it) the run stays unpinned. */
+    if (m->core == 0) return true;
+    fprintf(stderr, "%s: --core %d: could not pin the thread to that core\n", prefix, m->core);
+    return false;
+  }
+  run.core = m->core;
+  return true;
 }
 
 size_t qb_cold_copies(const qb_method *m, size_t bytes) {

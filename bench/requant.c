@@ -182,7 +182,7 @@ bool qb_elementwise_bench(const bool isa_wanted[Q8_ISA_COUNT], const bool op_wan
 static void usage(FILE *f) {
   fputs("usage: qbench requant [--isa NAME[,NAME...]|all] [--op requantize|quantize|dequantize|all]\n"
         "                      [--mode gemmlowp|single|fp32|all] [--count N[,N...]]\n"
-        "                      [--min-time S] [--quick] [--cold] [--check] [--bitwise] [--repro]\n"
+        "                      [--min-time S] [--quick] [--core N] [--cold] [--check] [--bitwise] [--repro]\n"
         "                      [--json FILE|-] [--csv FILE|-]\n\n"
         "Times the element-wise kernels of every usable ISA over `count` elements,\n"
         "single thread: requantize int32 -> int8 (gemmlowp, single or fp32 mode),\n"
@@ -281,7 +281,7 @@ int qb_cmd_requant(int argc, char **argv) {
     counts[count_n++] = l2 / 4 / 5;
     counts[count_n++] = l3 * 4 / 5;
   }
-  q8_pin_current_thread(0);
+  if (!qb_pin_main_thread(&method, "qbench requant")) return 2;
   qb_note_method(method.min_time, method.cold, method.check, method.bitwise);
   qb_rows rows = {0};
   qb_table_header(&outputs);

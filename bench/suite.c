@@ -41,7 +41,7 @@ static void results_path(const char *dir, char *path, size_t size) {
 
 static void usage(FILE *out) {
   fputs("usage: qbench [--suite NAME] [--shapes FILE] [--isa LIST] [--peers | --peer NAME]\n"
-        "              [--threads N] [--min-time S] [--quick] [--cold] [--check] [--bitwise]\n"
+        "              [--threads N] [--min-time S] [--quick] [--core N] [--cold] [--check] [--bitwise]\n"
         "              [--repro] [--json FILE|-] [--csv FILE|-] [--results-dir DIR | --no-save]\n\n"
         "With no subcommand: prints `qbench info`, measures each ISA's int8 peak and the\n"
         "read bandwidth of every memory level, then times, on every usable ISA including\n"
@@ -58,6 +58,8 @@ static void usage(FILE *out) {
         "  --peer NAME    one of them\n"
         "  --threads N    GEMM threads (default 1; 0 = one per physical core)\n"
         "  --min-time S   seconds of samples per row (default 0.2); --quick = 0.05\n"
+        "  --core N       the physical core qbench runs on (default 0; threads go to\n"
+        "                 the cores after it)\n"
         "  --cold         rotate inputs among copies spanning twice the last-level cache\n"
         "  --check        compare every timed output with ref\n"
         "  --bitwise      run every case again and compare the bytes\n"
@@ -139,7 +141,7 @@ int qb_cmd_suite(int argc, char **argv) {
     rc = qb_cmd_info(1, info_argv);
     if (rc != 0) return rc;
   }
-  q8_pin_current_thread(0);
+  if (!qb_pin_main_thread(&method, "qbench")) return 2;
   qb_note_method(method.min_time, method.cold, method.check, method.bitwise);
   const double start = qb_now();
   measure_bounds(table, method.min_time);

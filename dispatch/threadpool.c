@@ -74,7 +74,11 @@ static void load_topology(void) {
   }
 }
 
-int q8_pin_current_thread(int core) {
+/* The core the caller pinned itself to: worker i goes i cores after it, so
+ * that a caller on core 1 does not share it with worker 1. */
+static atomic_int pinned_base;
+
+static int pin_to_core(int core) {
   pthread_once(&topology_once, load_topology);
   if (!topology_ready) return -1;
   const int cores = hwloc_get_nbobjs_by_type(topology, HWLOC_OBJ_CORE);
@@ -86,6 +90,13 @@ int q8_pin_current_thread(int core) {
   hwloc_bitmap_singlify(set);
   const int rc = hwloc_set_cpubind(topology, set, HWLOC_CPUBIND_THREAD);
   hwloc_bitmap_free(set);
+  return rc;
+}
+
+int q8_pin_current_thread(int core) {
+  if (core < 0) return -1;
+  const int rc = pin_to_core(core);
+  if (rc == 0) atomic_store(&pinned_base, core);
   return rc;
 }
 
@@ -141,7 +152,7 @@ static uint_fast64_t wait_for_job(pool *p, uint_fast64_t seen) {
 static void *worker_main(void *arg) {
   const size_t index = ((worker_arg *)arg)->index;
   free(arg);
-  q8_pin_current_thread((int)index); /* best effort: unpinned still works */
+  pin_to_core(atomic_load(&pinned_base) + (int)index); /* best effort: unpinned still works */
   pool *p = &the_pool;
   uint_fast64_t seen = 0;
   for (;;) {

@@ -26,7 +26,9 @@ q8_tile_split q8_split_tiles(size_t threads, size_t m_tiles, size_t n_tiles);
 void q8_split_task_range(const q8_tile_split *split, size_t i, size_t *first, size_t *last);
 /* Default thread count: one per physical core. */
 size_t q8_default_threads(void);
-/* Pins the calling thread to physical core `core` (for qbench); 0 on success. */
+/* Pins the calling thread to physical core `core` (modulo the core count;
+ * for qbench); 0 on success. Pool workers started later go to the cores
+ * after it. */
 int q8_pin_current_thread(int core);
 
 #endif

@@ -713,6 +713,22 @@ Test(cli, gemm_options) {
   expect_usage_error(GEMM "--shape 4x4x4 --json", "--json", NULL);
   expect_usage_error(GEMM "--shape 4x4x4 --frobnicate", "--frobnicate", NULL);
   expect_usage_error(GEMM "--shape 4x4x4 --peer bogus", "bogus", NULL);
+  expect_usage_error(GEMM "--shape 4x4x4 --core 4096", "--core", "'4096'", NULL);
+  expect_usage_error(GEMM "--shape 4x4x4 --core -1", "--core", "'-1'", NULL);
+  expect_usage_error("conv --isa ref --shape 4x4x4:4:1x1 --core x", "--core", "'x'", NULL);
+}
+
+/* --core N: the run says in its context which core it ran on. */
+Test(schema, core_in_the_context) {
+  const bool two = q8_cpu()->cores >= 2;
+  const qb_jvalue *rows;
+  qb_jvalue *doc = run_checked(two ? "gemm --isa ref --shape 4x4x4 --min-time 0.01 --core 1 --json -"
+                                   : "gemm --isa ref --shape 4x4x4 --min-time 0.01 --json -",
+                               &rows);
+  const qb_jvalue *core = qb_json_get(qb_json_get(doc, "context"), "core");
+  cr_assert_not_null(core, "context.core");
+  cr_expect_eq((int)core->number, two ? 1 : 0, "context.core %g", core->number);
+  qb_json_free(doc);
 }
 
 Test(cli, requant_peak_and_default_run) {
