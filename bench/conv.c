@@ -377,25 +377,23 @@ static void add_total(totals *t, const qb_row *row) {
   char path[64];
   if (strcmp(row->algorithm, "peer") == 0) snprintf(path, sizeof path, "%s", row->library);
   else snprintf(path, sizeof path, "%s:%s", row->algorithm, row->isa);
-  for (size_t i = 0; i < t->count; ++i) {
-    if (strcmp(t->items[i].suite, row->suite) == 0 && strcmp(t->items[i].path, path) == 0) {
-      t->items[i].seconds += row->t.median_s;
-      ++t->items[i].layers;
-      if (row->pairs > 0) {
-        t->items[i].paired_q8_seconds += row->paired_q8.median_s;
-        ++t->items[i].paired;
-      }
-      return;
-    }
+  total *x = NULL;
+  for (size_t i = 0; i < t->count && x == NULL; ++i) {
+    if (strcmp(t->items[i].suite, row->suite) == 0 && strcmp(t->items[i].path, path) == 0) x = &t->items[i];
   }
-  if (t->count == sizeof t->items / sizeof t->items[0]) return;
-  total *n = &t->items[t->count++];
-  snprintf(n->suite, sizeof n->suite, "%s", row->suite);
-  snprintf(n->path, sizeof n->path, "%s", path);
-  n->seconds = row->t.median_s;
-  n->layers = 1;
-  n->paired = row->pairs > 0;
-  n->paired_q8_seconds = row->pairs > 0 ? row->paired_q8.median_s : 0.0;
+  if (x == NULL) {
+    if (t->count == sizeof t->items / sizeof t->items[0]) return;
+    x = &t->items[t->count++];
+    *x = (total){0};
+    snprintf(x->suite, sizeof x->suite, "%s", row->suite);
+    snprintf(x->path, sizeof x->path, "%s", path);
+  }
+  x->seconds += row->t.median_s;
+  ++x->layers;
+  if (row->pairs > 0) {
+    x->paired_q8_seconds += row->paired_q8.median_s;
+    ++x->paired;
+  }
 }
 
 /* The plan total a path compares with: the same ISA's plan for im2col, the
@@ -447,7 +445,7 @@ static void json_totals(qb_json *j, void *ctx) {
       qb_json_string(j, "plan_path", plan->path);
       qb_json_number(j, "time_vs_plan", x->seconds / plan->seconds);
     }
-    if (x->paired > 0 && x->paired == x->layers) {
+    if (x->paired == x->layers) {
       qb_json_number(j, "paired_q8_total_ms", x->paired_q8_seconds * 1e3);
       qb_json_number(j, "time_vs_paired_q8", x->seconds / x->paired_q8_seconds);
     }
@@ -522,7 +520,6 @@ static bool conv_bench(const qb_conv_spec *specs, size_t count, const qb_selecti
   for (int i = 0; i < Q8_ISA_COUNT; ++i) total_rows += 2 * sel->isa_wanted[i];
   for (int p = 0; p < QB_PEER_COUNT; ++p) total_rows += sel->peer_wanted[p];
   total_rows *= count;
-  const q8_isa dispatched = qb_dispatched_isa();
   for (size_t s = 0; s < count; ++s) {
     layer l = {.spec = &specs[s], .in = in, .out = out};
     char spec[96];
@@ -532,7 +529,7 @@ static bool conv_bench(const qb_conv_spec *specs, size_t count, const qb_selecti
       all_ok = false;
       continue;
     }
-    double ref_rate = NAN, dispatched_rate = NAN;
+    double ref_rate = NAN;
     for (int isa = 0; isa < Q8_ISA_COUNT; ++isa) {
       if (!sel->isa_wanted[isa]) continue;
       for (int way = 0; way < 2; ++way) {
@@ -547,7 +544,6 @@ static bool conv_bench(const qb_conv_spec *specs, size_t count, const qb_selecti
           continue;
         }
         if (way == 0 && isa == Q8_ISA_REF) ref_rate = row->rate;
-        if (way == 0 && isa == (int)dispatched) dispatched_rate = row->rate;
         row->speedup_vs_ref = row->rate / ref_rate;
         add_total(sums, row);
         table_row(o, row, &all_ok);
@@ -567,7 +563,6 @@ static bool conv_bench(const qb_conv_spec *specs, size_t count, const qb_selecti
         continue;
       }
       row->speedup_vs_ref = row->rate / ref_rate;
-      if (row->pairs == 0) row->ratio_vs_peer = dispatched_rate / row->rate;
       add_total(sums, row);
       table_row(o, row, &all_ok);
     }

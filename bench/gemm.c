@@ -323,7 +323,7 @@ bool qb_gemm_bench(const qb_selection *sel, q8_dtype out, const qb_method *metho
   bool peer_skip_said[QB_PEER_COUNT] = {false};
   for (size_t s = 0; s < shapes->count; ++s) {
     const qb_shape *shape = &shapes->items[s];
-    double ref_rate = NAN, dispatched_rate = NAN;
+    double ref_rate = NAN;
     for (int isa = 0; isa < Q8_ISA_COUNT; ++isa) {
       if (!isa_wanted[isa]) continue;
       qb_progress("[%zu/%zu] gemm %s %zux%zux%zu %s", ++done, total, shape->suite, shape->m, shape->n, shape->k,
@@ -335,7 +335,6 @@ bool qb_gemm_bench(const qb_selection *sel, q8_dtype out, const qb_method *metho
         continue;
       }
       if (isa == Q8_ISA_REF) ref_rate = row->rate;
-      if (isa == (int)qb_dispatched_isa()) dispatched_rate = row->rate;
       row->speedup_vs_ref = row->rate / ref_rate;
       if ((row->checked && !row->check_ok) || (row->bitwise_checked && !row->bitwise_ok)) all_ok = false;
       qb_table_row(o, row);
@@ -356,7 +355,6 @@ bool qb_gemm_bench(const qb_selection *sel, q8_dtype out, const qb_method *metho
         continue;
       }
       row->speedup_vs_ref = row->rate / ref_rate;
-      if (row->pairs == 0) row->ratio_vs_peer = dispatched_rate / row->rate;
       if (row->checked && !row->check_ok) all_ok = false;
       qb_table_row(o, row);
     }
@@ -381,7 +379,7 @@ static void usage(FILE *f) {
         "level that holds the weights.\n\n"
         "  --isa      ISAs to time (default: all usable): ref hwy avx2 avxvnni avx512vnni\n"
         "             amx neon neondot neoni8mm; naming an unusable one is an error;\n"
-        "             none: peers only (plus q8's dispatched ISA, for the ratio)\n"
+        "             none: peers only (plus q8's dispatched ISA's row)\n"
         "  --shape    shapes MxNxK (default 1024x1024x1024 when no --suite/--shapes);\n"
         "             SUITE:MxNxK names the row as in that suite (what repro prints)\n"
         "  --suite    square (256..2048), transformer (M 1,8,64,256 x 768/3072/4096),\n"

@@ -129,7 +129,7 @@ typedef struct qb_row {
   double bandwidth_gbps; /* bandwidth of the level holding the stream, NAN if none */
   int bandwidth_level;   /* 1..4 (4 = DRAM), 0 if none */
   double speedup_vs_ref; /* NAN if none */
-  double ratio_vs_peer;  /* peer rows: q8's speed-up over the peer (paired: the median pair); NAN otherwise */
+  double ratio_vs_peer;  /* peer rows: q8's speed-up over the peer, the median slot pair; NAN otherwise */
   /* peer rows timed in pairs with q8's dispatched ISA (pairs > 0): the
    * quartiles of the pair speed-ups and q8's median time in those pairs. */
   double ratio_q1, ratio_q3;

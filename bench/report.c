@@ -367,7 +367,6 @@ void qb_table_row(const qb_outputs *o, const qb_row *r) {
   if (strcmp(r->library, "q8") != 0) {
     NOTE("%s", r->library);
     if (r->pairs > 0) NOTE(" (q8 %.2fx, pairs %.2f-%.2f)", r->ratio_vs_peer, r->ratio_q1, r->ratio_q3);
-    else if (isfinite(r->ratio_vs_peer)) NOTE(" (q8 %.2fx)", r->ratio_vs_peer);
     NOTE(" ");
   }
   if (r->is_conv && r->bytes > 0) {
