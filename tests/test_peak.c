@@ -122,6 +122,13 @@ Test(bandwidth, levels_are_ordered_roughly) {
     cr_expect(isfinite(bw[l]) && bw[l] > 0.0, "level %d: %g B/s", l, bw[l]);
     cr_expect_lt(bw[l], 1e13, "level %d: %g B/s is not plausible", l, bw[l]);
   }
+  /* Under qemu every level reads at the emulator's speed (about 7 GB/s each on
+   * the CI host), so the order is noise there, not a property of the probes. */
+  if (q8_cpu()->emulated[0]) {
+    cr_log_info("emulated (%s): L1 %g, L2 %g, DRAM %g B/s; order not checked",
+                q8_cpu()->emulated, bw[1], bw[2], bw[4]);
+    return;
+  }
   /* Noise allowance: a busy neighbour can slow any one probe. */
   cr_expect_geq(bw[1], 0.8 * bw[2], "L1 %g < 0.8 x L2 %g", bw[1], bw[2]);
   cr_expect_geq(bw[2], 0.8 * bw[4], "L2 %g < 0.8 x DRAM %g", bw[2], bw[4]);
