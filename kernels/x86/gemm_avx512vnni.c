@@ -106,9 +106,18 @@ Q8_VNNI_INLINE __m512i bcast4(const uint8_t *p) {
  * register: with the intrinsic, in the row loop of run_rows GCC 12 moved
  * every accumulator to a scratch register and back around each vpdpbusd
  * (two extra moves per vpdpbusd, in 8x16 tiles at k = 32 a third of the
- * loop). The weights may stay a memory operand ("vm"): in the one-row K loop
- * (row_tile_sum) each weight vector has one use, and its load folds in. */
+ * loop). The K-split tiles (S > 1: 1-5 rows, and the one-vector ones) take
+ * it too: there GCC copied each accumulator between two registers once per
+ * vpdpbusd, on the chain the sets exist to shorten (Zen 5, alternating
+ * processes, 8 pairs, median time ratio: 2x768x768 1.33, 3x1024x1024 1.29,
+ * 4x768x768 and 5x3072x768 1.05; 8-row tiles and convs level).
+ * dpbusd_tied_mem lets the weights stay a memory operand, for one row only:
+ * with more rows GCC folds the same weight load into each row's vpdpbusd
+ * (2x768x768 1.33x slower than loading it once). */
 Q8_VNNI_INLINE void dpbusd_tied(__m512i *acc, __m512i a, __m512i w) {
+  __asm__("vpdpbusd %2, %1, %0" : "+v"(*acc) : "v"(a), "v"(w));
+}
+Q8_VNNI_INLINE void dpbusd_tied_mem(__m512i *acc, __m512i a, __m512i w) {
   __asm__("vpdpbusd %2, %1, %0" : "+v"(*acc) : "v"(a), "vm"(w));
 }
 
@@ -232,7 +241,9 @@ Q8_VNNI_INLINE const int8_t *dot_groups_in(const int MR, const int NV, const int
         const __m512i av = bcast4(a + m * as + 4 * (g + s));
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) {
-          if (IN_ROWS) {
+          if (MR == 1 && (IN_ROWS || S > 1)) {
+            dpbusd_tied_mem(&acc->v[s][m][v], av, wv[v]);
+          } else if (IN_ROWS || S > 1) {
             dpbusd_tied(&acc->v[s][m][v], av, wv[v]);
           } else {
             acc->v[s][m][v] = _mm512_dpbusd_epi32(acc->v[s][m][v], av, wv[v]);
@@ -895,14 +906,15 @@ Q8_VNNI_INLINE __m512i row_sum(const int S, const vnni_acc *acc, int v) {
 
 /* One column tile of one row: its two vectors of sums. Not inlined: inlined
  * twice into cols_1, GCC scheduled the K loop differently and 1x768x768 ran
- * 25-50 % slower than through u8_1 per tile. Through dpbusd_tied (IN_ROWS):
- * with the intrinsic GCC copied the 8 accumulators to other registers and
- * back in every K loop iteration (28 instructions for 8 vpdpbusd, now 16).
- * Zen 5, alternating processes, 10 pairs, median time ratio: 1x256x256
- * 1.047, 1x768x768 1.016, 1x3072x768 1.002. */
+ * 25-50 % slower than through u8_1 per tile. Its K loop goes through
+ * dpbusd_tied_mem (S = 4 sets): with the intrinsic GCC copied the 8
+ * accumulators to other registers and back in every iteration (28
+ * instructions for 8 vpdpbusd, now 16). Zen 5, alternating processes, 10
+ * pairs, median time ratio: 1x256x256 1.047, 1x768x768 1.016, 1x3072x768
+ * 1.002. */
 Q8_VNNI_FN void row_tile_sum(size_t k, const uint8_t *a, const int8_t *packed, __m512i *sum) {
   vnni_acc acc;
-  accumulate_u8(1, Q8_VNNI_NV, Q8_VNNI_S(1, Q8_VNNI_NV), 1, &acc, k, a, 0, packed);
+  accumulate_u8(1, Q8_VNNI_NV, Q8_VNNI_S(1, Q8_VNNI_NV), 0, &acc, k, a, 0, packed);
   sum[0] = row_sum(Q8_VNNI_S(1, Q8_VNNI_NV), &acc, 0);
   sum[1] = row_sum(Q8_VNNI_S(1, Q8_VNNI_NV), &acc, 1);
 }
