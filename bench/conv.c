@@ -20,7 +20,8 @@ size_t qb_conv_input_count(const qb_conv_data *d) {
 
 size_t qb_conv_output_count(const qb_conv_data *d) { return d->m * d->n; }
 
-bool qb_conv_data_init(qb_conv_data *d, const q8_conv_shape *shape, q8_dtype in, q8_dtype out) {
+bool qb_conv_data_init(qb_conv_data *d, const q8_conv_shape *shape, q8_dtype in, q8_dtype out,
+                       size_t in_offset) {
   *d = (qb_conv_data){.shape = *shape, .in_dtype = in, .in_zero_point = in == Q8_UINT8 ? 0 : 3,
                       .in_scale = 0.02f, .out_scale = 0.5f,
                       .out_zero_point = out == Q8_UINT8 ? 127 : -1};
@@ -29,7 +30,10 @@ bool qb_conv_data_init(qb_conv_data *d, const q8_conv_shape *shape, q8_dtype in,
   d->n = shape->out_channels;
   d->k = shape->kernel_h * shape->kernel_w * (shape->in_channels / shape->groups);
   const size_t in_count = qb_conv_input_count(d), w_count = d->n * d->k;
-  d->input = malloc(in_count);
+  /* aligned_alloc wants a multiple of the alignment; the offset is < 64. */
+  d->in_offset = in_offset;
+  d->input_block = aligned_alloc(64, (in_count + 64 + 63) / 64 * 64);
+  d->input = d->input_block ? (unsigned char *)d->input_block + in_offset : NULL;
   d->weights = malloc(w_count);
   d->w_scales = malloc(d->n * sizeof(float));
   d->bias = malloc(d->n * sizeof(int32_t));
@@ -49,11 +53,11 @@ bool qb_conv_data_init(qb_conv_data *d, const q8_conv_shape *shape, q8_dtype in,
 }
 
 void qb_conv_data_free(qb_conv_data *d) {
-  free(d->input);
+  free(d->input_block);
   free(d->weights);
   free(d->w_scales);
   free(d->bias);
-  d->input = NULL;
+  d->input = d->input_block = NULL;
   d->weights = NULL;
   d->w_scales = NULL;
   d->bias = NULL;
@@ -135,9 +139,11 @@ static void fill_row(qb_row *row, const layer *l, const char *who, const char *a
     row->bytes = qb_conv_input_count(d) + qb_conv_output_count(d) * out_size(l->out) + d->n * d->k;
     row->bandwidth_level = qb_stream_level(row->bytes);
   }
-  snprintf(row->repro, sizeof row->repro, "qbench conv %s --shape %s:%s%s --out %s --threads %zu --min-time %g%s%s",
-           isa_args, l->spec->suite, spec, l->in == Q8_UINT8 ? " --in u8" : "", qb_out_name(l->out), threads,
-           m->min_time, m->check ? " --check" : "", m->bitwise ? " --bitwise" : "");
+  char offset[40] = "";
+  if (d->in_offset) snprintf(offset, sizeof offset, " --in-offset %zu", d->in_offset);
+  snprintf(row->repro, sizeof row->repro, "qbench conv %s --shape %s:%s%s%s --out %s --threads %zu --min-time %g%s%s",
+           isa_args, l->spec->suite, spec, l->in == Q8_UINT8 ? " --in u8" : "", offset, qb_out_name(l->out),
+           threads, m->min_time, m->check ? " --check" : "", m->bitwise ? " --bitwise" : "");
 }
 
 /* Peak and bandwidth of a finished row (measured once per run and cached). */
@@ -459,8 +465,8 @@ static void json_totals(qb_json *j, void *ctx) {
 static void usage(FILE *f) {
   fputs("usage: qbench conv [--suite resnet50|mobilenetv2] [--shape SPEC[,SPEC...]]\n"
         "                   [--isa NAME[,NAME...]|all|none] [--peers | --peer NAME] [--threads N]\n"
-        "                   [--in s8|u8] [--out s32|s8|u8] [--min-time S] [--quick] [--core N] [--check]\n"
-        "                   [--bitwise] [--list]"
+        "                   [--in s8|u8] [--in-offset B] [--out s32|s8|u8] [--min-time S] [--quick]\n"
+        "                   [--core N] [--check] [--bitwise] [--list]"
         " [--repro] [--json FILE|-] [--csv FILE|-]\n\n"
         "Times each convolution three ways: q8_conv_run (the conv plan; weights packed\n"
         "once at plan creation, not timed), im2col (timed; none for 1x1 stride-1\n"
@@ -493,6 +499,9 @@ static void usage(FILE *f) {
         "  --threads  default 1; 0 = one per physical core\n"
         "  --in       input s8 with zero point 3 (default) or u8 with zero point 0, as\n"
         "             post-ReLU activations are (oneDNN then runs without a zero point)\n"
+        "  --in-offset the input starts B (0..63) bytes past a 64-byte boundary; default\n"
+        "             0, as inference runtimes align tensors; 16 is where a large malloc\n"
+        "             puts it (wide depthwise layers then split every 64-byte load)\n"
         "  --out      s32 (default), s8 or u8 (fused requantization, fp32 mode)\n"
         "  --min-time seconds of samples per row (default 0.2); --quick = 0.05\n"
         "  --core     the physical core qbench runs on (default 0; threads go to the\n"
@@ -514,7 +523,7 @@ static void table_row(const qb_outputs *o, qb_row *row, bool *all_ok) {
 }
 
 static bool conv_bench(const qb_conv_spec *specs, size_t count, const qb_selection *sel, q8_dtype in, q8_dtype out,
-                       const qb_method *method, const qb_outputs *o, qb_rows *rows, totals *sums) {
+                       size_t in_offset, const qb_method *method, const qb_outputs *o, qb_rows *rows, totals *sums) {
   bool all_ok = true, peer_skip_said[QB_PEER_COUNT] = {false};
   size_t total_rows = 0, done = 0;
   for (int i = 0; i < Q8_ISA_COUNT; ++i) total_rows += 2 * sel->isa_wanted[i];
@@ -524,7 +533,7 @@ static bool conv_bench(const qb_conv_spec *specs, size_t count, const qb_selecti
     layer l = {.spec = &specs[s], .in = in, .out = out};
     char spec[96];
     qb_conv_spec_format(&specs[s].shape, spec, sizeof spec);
-    if (!qb_conv_data_init(&l.data, &specs[s].shape, in, out)) {
+    if (!qb_conv_data_init(&l.data, &specs[s].shape, in, out, in_offset)) {
       fprintf(stderr, "qbench conv: %s: out of memory\n", spec);
       all_ok = false;
       continue;
@@ -579,6 +588,7 @@ int qb_cmd_conv(int argc, char **argv) {
   qb_outputs outputs;
   qb_outputs_init(&outputs);
   q8_dtype in = Q8_INT8, out = Q8_INT32;
+  size_t in_offset = 0;
   bool list = false;
   qb_conv_spec *specs = NULL;
   size_t count = 0;
@@ -608,6 +618,15 @@ int qb_cmd_conv(int argc, char **argv) {
       if (strcmp(v, "s8") == 0) in = Q8_INT8;
       else if (strcmp(v, "u8") == 0) in = Q8_UINT8;
       else rc = fail_usage("--in '%s': expected s8 or u8", v);
+      continue;
+    } else if (strcmp(arg, "--in-offset") == 0 && has_value) {
+      const char *v = argv[++i];
+      char *end;
+      const unsigned long b = strtoul(v, &end, 10);
+      if (*v == '\0' || *end != '\0' || b > 63) {
+        rc = fail_usage("--in-offset '%s': expected bytes 0..63 past a 64-byte boundary", v);
+      }
+      in_offset = b;
       continue;
     } else if (strcmp(arg, "--out") == 0 && has_value) {
       const char *v = argv[++i];
@@ -665,7 +684,7 @@ int qb_cmd_conv(int argc, char **argv) {
     return 1;
   }
   qb_table_header(&outputs);
-  const bool ok = conv_bench(specs, count, &sel, in, out, &method, &outputs, &rows, sums);
+  const bool ok = conv_bench(specs, count, &sel, in, out, in_offset, &method, &outputs, &rows, sums);
   print_totals(outputs.table, sums);
   rc = 0;
   if (outputs.json_path) {

@@ -371,14 +371,20 @@ typedef struct qb_conv_data {
   size_t out_h, out_w;
   size_t m, n, k; /* GEMM-equivalent: out pixels, out channels, KH*KW*C/groups */
   q8_dtype in_dtype;   /* Q8_INT8 or Q8_UINT8 */
-  void *input;         /* in_dtype */
+  void *input;         /* in_dtype, in_offset bytes past a 64-byte boundary */
+  void *input_block;   /* what input was allocated as (freed) */
+  size_t in_offset;
   int8_t *weights;
   float *w_scales;
   int32_t *bias;
   int32_t in_zero_point, out_zero_point;
   float in_scale, out_scale;
 } qb_conv_data;
-bool qb_conv_data_init(qb_conv_data *d, const q8_conv_shape *shape, q8_dtype in, q8_dtype out);
+/* The input starts in_offset (< 64) bytes past a 64-byte boundary: 0 as
+ * inference runtimes align tensors (ONNX Runtime, PyTorch and TFLite use 64
+ * bytes), 16 where a large malloc puts it (see qbench conv --in-offset). */
+bool qb_conv_data_init(qb_conv_data *d, const q8_conv_shape *shape, q8_dtype in, q8_dtype out,
+                       size_t in_offset);
 void qb_conv_data_free(qb_conv_data *d);
 size_t qb_conv_input_count(const qb_conv_data *d);
 size_t qb_conv_output_count(const qb_conv_data *d);

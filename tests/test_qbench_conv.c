@@ -192,6 +192,22 @@ Test(qbench_conv, check_u8_out) {
             "--json -");
 }
 
+static void expect_repro_reruns(const qb_jvalue *row);
+
+/* An input off the 64-byte grid (where a large malloc puts it) gives the
+ * same outputs on every path, and the repro keeps the offset. */
+Test(qbench_conv, check_input_off_the_line_grid) {
+  check_run("conv --shape 5x5x64:64:3x3:s2:p1:dw,4x4x128:128:3x3:p1:dw," LAYERS
+            " --isa all --peers --in u8 --in-offset 16 --out s8 --check --min-time 0.002 --json -");
+  qb_jvalue *doc = run_json("conv --shape 5x5x64:64:3x3:s2:p1:dw --isa ref --in-offset 16 --min-time 0.002 --json -");
+  const qb_jvalue *rows = rows_of(doc);
+  cr_assert_gt(rows->count, 0);
+  cr_expect(strstr(str(rows->items[0], "repro"), " --in-offset 16") != NULL, "repro: %s",
+            str(rows->items[0], "repro"));
+  expect_repro_reruns(rows->items[0]);
+  qb_json_free(doc);
+}
+
 /* Bad input exits 2 before measuring, naming what is wrong. */
 Test(qbench_conv, bad_specs_name_the_bad_part) {
   static const struct {
@@ -214,6 +230,8 @@ Test(qbench_conv, bad_specs_name_the_bad_part) {
       {"--shape 5x5x8:8:3x3x", "kernel '3x3x'"},
       {"--suite resnet18", "'resnet18'"},
       {"--in s32", "'s32'"},
+      {"--in-offset 64", "'64'"},
+      {"--in-offset x", "'x'"},
       {"--out f32", "'f32'"},
       {"--cold", "--cold"},
       {"--bogus", "'--bogus'"},
