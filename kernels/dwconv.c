@@ -40,6 +40,12 @@ size_t q8_dwconv_pack_pairs_bytes(unsigned ct, size_t channels, size_t taps) {
 
 void q8_dwconv_pack_pairs(unsigned ct, size_t channels, size_t taps, const int8_t *w,
                           const int32_t *col_term, void *packed) {
+  q8_dwconv_pack_pairs_ordered(ct, channels, taps, w, col_term, NULL, taps, packed);
+}
+
+void q8_dwconv_pack_pairs_ordered(unsigned ct, size_t channels, size_t taps, const int8_t *w,
+                                  const int32_t *col_term, const uint8_t *order,
+                                  size_t positions, void *packed) {
   const size_t pairs = (taps + 1) / 2;
   for (size_t c0 = 0; c0 < channels; c0 += ct) {
     unsigned char *block = (unsigned char *)packed + c0 / ct * pairs_block_bytes(ct, taps);
@@ -50,7 +56,7 @@ void q8_dwconv_pack_pairs(unsigned ct, size_t channels, size_t taps, const int8_
       terms[slot] = c < channels ? col_term[c] : 0;
       for (size_t p = 0; p < pairs; ++p) {
         for (size_t e = 0; e < 2; ++e) {
-          const size_t t = 2 * p + e;
+          const size_t at = 2 * p + e, t = order == NULL ? at : at < positions ? order[at] : taps;
           words[(p * ct + slot) * 2 + e] = c < channels && t < taps ? w[c * taps + t] : 0;
         }
       }
