@@ -117,21 +117,6 @@ DW_INLINE void dw_block(const q8_dwconv_row *r, size_t kh, size_t kw, size_t str
   }
 }
 
-DW_INLINE void dw_row(const q8_dwconv_row *r, size_t kh, size_t kw, size_t stride,
-                      size_t dilation, bool u8, bool dedicated) {
-  const size_t block_vecs = 2 + 2 * ((kh * kw + 1) / 2);
-  const DW_VEC *packed = r->packed;
-  for (size_t c0 = 0; c0 < r->channels; c0 += DW_CT) {
-    const size_t cn = r->channels - c0 < DW_CT ? r->channels - c0 : DW_CT;
-    const DW_VEC *block = packed + c0 / DW_CT * block_vecs;
-    if (cn == DW_CT) {
-      dw_block(r, kh, kw, stride, dilation, u8, dedicated, true, c0, cn, block);
-    } else {
-      dw_block(r, kh, kw, stride, dilation, u8, dedicated, false, c0, cn, block);
-    }
-  }
-}
-
 /* 3x3 stride 1 by columns: rows 0 and 1 of an input column are interleaved
  * once into the (lo, hi) operands of a tap pair and serve the 3 output
  * pixels that read the column (with the weights of kx = 2, 1, 0); row 2
@@ -144,27 +129,23 @@ DW_INLINE void dw_row(const q8_dwconv_row *r, size_t kh, size_t kw, size_t strid
  * 0.93-1.09x and keeps the per-pixel loop. */
 static const uint8_t dw_column_order[9] = {0, 3, 1, 4, 2, 5, 6, 7, 8};
 
-/* Rows 0..2 of input column ix (the zero pixel outside the row), widened. */
-DW_INLINE void dw_column3(const q8_dwconv_row *r, ptrdiff_t ix, size_t c0, size_t cn, bool full,
-                          bool u8, DW_VEC x[3]) {
-  /* Unsigned: a column left of the input wraps to a huge value. */
-  const bool inside = (size_t)ix < r->in_w;
-  for (size_t ky = 0; ky < 3; ++ky) {
-    const uint8_t *p = inside ? (const uint8_t *)r->rows[ky] + (size_t)ix * r->channels + c0
-                              : (const uint8_t *)r->zero_pixel + c0;
-    x[ky] = dw_load_x(p, cn, full, u8);
-  }
-}
-
-/* A column's rows 0-1 interleaved (lo, hi) and its row 2. */
+/* Input column ix (the zero pixel outside the row), widened: rows 0-1
+ * interleaved (lo, hi), and row 2. */
 typedef struct dw_col {
   DW_VEC lo, hi, r2;
 } dw_col;
 
 DW_INLINE dw_col dw_col_at(const q8_dwconv_row *r, ptrdiff_t ix, size_t c0, size_t cn, bool full,
                            bool u8) {
+  /* One bounds test for the column (unsigned: left of the input wraps to a
+   * huge value), not dw_tap's per row: 1.5-3 % of the loop. */
+  const bool inside = (size_t)ix < r->in_w;
   DW_VEC x[3];
-  dw_column3(r, ix, c0, cn, full, u8, x);
+  for (size_t ky = 0; ky < 3; ++ky) {
+    const uint8_t *p = inside ? (const uint8_t *)r->rows[ky] + (size_t)ix * r->channels + c0
+                              : (const uint8_t *)r->zero_pixel + c0;
+    x[ky] = dw_load_x(p, cn, full, u8);
+  }
   return (dw_col){.lo = DW_UNPACKLO(x[0], x[1]), .hi = DW_UNPACKHI(x[0], x[1]), .r2 = x[2]};
 }
 
@@ -197,18 +178,23 @@ DW_INLINE void dw_block_columns(const q8_dwconv_row *r, bool u8, bool full, size
   }
 }
 
-DW_INLINE void dw_row_columns(const q8_dwconv_row *r, size_t kh, size_t kw, size_t stride,
-                              size_t dilation, bool u8, bool dedicated) {
-  (void)kh, (void)kw, (void)stride, (void)dilation, (void)dedicated; /* 3x3, s1, d1 */
-  const size_t block_vecs = 2 + 2 * 5;
+DW_INLINE void dw_row(const q8_dwconv_row *r, size_t kh, size_t kw, size_t stride,
+                      size_t dilation, bool u8, bool dedicated) {
+  const size_t block_vecs = 2 + 2 * ((kh * kw + 1) / 2);
+  /* The dedicated 3x3 stride-1 kernel, packed by dw_pack_columns. */
+  const bool columns = dedicated && kh == 3 && kw == 3 && stride == 1;
   const DW_VEC *packed = r->packed;
   for (size_t c0 = 0; c0 < r->channels; c0 += DW_CT) {
     const size_t cn = r->channels - c0 < DW_CT ? r->channels - c0 : DW_CT;
     const DW_VEC *block = packed + c0 / DW_CT * block_vecs;
-    if (cn == DW_CT) {
+    if (columns && cn == DW_CT) {
       dw_block_columns(r, u8, true, c0, cn, block);
-    } else {
+    } else if (columns) {
       dw_block_columns(r, u8, false, c0, cn, block);
+    } else if (cn == DW_CT) {
+      dw_block(r, kh, kw, stride, dilation, u8, dedicated, true, c0, cn, block);
+    } else {
+      dw_block(r, kh, kw, stride, dilation, u8, dedicated, false, c0, cn, block);
     }
   }
 }
@@ -229,7 +215,7 @@ static void dw_pack(size_t channels, size_t taps, const int8_t *w, const int32_t
 }
 
 
-DW_DEFINE_WITH(q8_dwconv_x8s8_3x3s1c16__avx2, dw_row_columns, dw_pack_columns, 3, 3, 1)
+DW_DEFINE_WITH(q8_dwconv_x8s8_3x3s1c16__avx2, dw_row, dw_pack_columns, 3, 3, 1)
 DW_DEFINE(q8_dwconv_x8s8_3x3s2c16__avx2, 3, 3, 2)
 DW_DEFINE(q8_dwconv_x8s8_5x5s1c16__avx2, 5, 5, 1)
 DW_DEFINE(q8_dwconv_x8s8_5x5s2c16__avx2, 5, 5, 2)
