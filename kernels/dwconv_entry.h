@@ -28,6 +28,52 @@ static inline __attribute__((always_inline)) const uint8_t *dw_tap(
   return (const uint8_t *)r->zero_pixel + c0;
 }
 
+/* What a block stores: int32 accumulators or one of the requantization modes
+ * (fp32 without its upper clamp where rq allows: q8_requant_params.fp32_clamp_free).
+ * A constant in the full-block loops, so each gets its own code. */
+enum { DW_OUT_I32 = 0, DW_OUT_GEMMLOWP, DW_OUT_SINGLE, DW_OUT_FP32, DW_OUT_FP32_FREE };
+
+static inline int dw_out_kind(const q8_requant_params *rq) {
+  if (rq == NULL) return DW_OUT_I32;
+  if (rq->mode == Q8_REQUANT_GEMMLOWP) return DW_OUT_GEMMLOWP;
+  if (rq->mode == Q8_REQUANT_SINGLE) return DW_OUT_SINGLE;
+  return rq->fp32_clamp_free ? DW_OUT_FP32_FREE : DW_OUT_FP32;
+}
+
+/* Expands AS(k) with k the constant equal to kind: one loop per kind. */
+#define DW_WITH_KIND_CONSTANT(kind, AS)                                                     \
+  switch (kind) {                                                                           \
+    case DW_OUT_I32: AS(DW_OUT_I32); break;                                                 \
+    case DW_OUT_GEMMLOWP: AS(DW_OUT_GEMMLOWP); break;                                       \
+    case DW_OUT_SINGLE: AS(DW_OUT_SINGLE); break;                                           \
+    case DW_OUT_FP32: AS(DW_OUT_FP32); break;                                               \
+    default: AS(DW_OUT_FP32_FREE); break;                                                   \
+  }
+
+/* A call's output: element bytes, bytes from one pixel to the next, type,
+ * pixels per row and rows. Copies of r's fields: read from r after the
+ * stores to the output (which may alias r), they were reloaded every pixel,
+ * r itself from the stack first. */
+typedef struct dw_out {
+  size_t elem, step;
+  q8_dtype dtype;
+  size_t out_w, rows;
+} dw_out;
+
+static inline __attribute__((always_inline)) dw_out dw_out_of(const q8_dwconv_row *r) {
+  const size_t elem = r->rq ? 1 : sizeof(int32_t);
+  return (dw_out){.elem = elem, .step = r->channels * elem,
+                  .dtype = r->rq ? r->rq->out_dtype : Q8_INT32, .out_w = r->out_w,
+                  .rows = q8_dwconv_out_rows(r)};
+}
+
+/* Output row i of the call, at channel c0. */
+static inline __attribute__((always_inline)) unsigned char *dw_out_row(const q8_dwconv_row *r,
+                                                                       const dw_out *o, size_t i,
+                                                                       size_t c0) {
+  return (unsigned char *)r->out + i * o->out_w * o->step + c0 * o->elem;
+}
+
 /* ROW, PACK: the row loop and its packing (dw_row and dw_pack unless a shape
  * has its own); ROW_*: the loop's shape (constants, or the row's own for the
  * generic kernel); KH_, KW_, S_: the descriptor's (0 for any). */

@@ -5,9 +5,9 @@
  * sum int32), unlike pmaddubsw. 3x3 stride 1 pairs the taps by columns
  * instead (dw_block_columns). Padding reads zero-point bytes, cancelled by
  * the packed column terms (see the depthwise section of q8/kernels.h).
- * Channel blocks are the outer loop of a row, so a block's weights and
- * requantization parameters are loaded once per row and the kernel_h input
- * rows (a few KB) stay in L1 across blocks. Channel tails go through a small
+ * Channel blocks are the outer loop of a call, so a block's weights and
+ * requantization parameters are loaded once for all the call's output rows
+ * and the input rows (a few KB each) stay in L1 across blocks. Channel tails go through a small
  * stack copy: AVX2 has no byte-masked loads and the input may end at a page
  * boundary. Compiled through function attributes. */
 #include <immintrin.h>
@@ -17,6 +17,8 @@
 #include <string.h>
 
 #include "kernels/x86/requant_avx2.h"
+/* Each block runs every output row of a call (set up once, see q8_dwconv_row). */
+#define DW_ROWS_INSIDE 1
 #include "kernels/dwconv_entry.h"
 #include "q8/kernels.h"
 
@@ -30,8 +32,13 @@
 #define DW_UNPACKHI _mm256_unpackhi_epi16
 #define DW_DOT(acc, x, w) _mm256_add_epi32((acc), _mm256_madd_epi16((x), (w)))
 
+/* Requantization of a block in the accumulators' order (the unpacks leave
+ * channels 0-3 and 8-11 in lo, 4-7 and 12-15 in hi), so the packs put the
+ * bytes back in channel order without the lane permutes of a column-order
+ * epilogue (2 of them per pixel, plus one in the narrowing). */
 typedef struct dw_rq {
-  q8_rq8_avx2 half[2];
+  q8_rq8_avx2 half[2]; /* for lo, for hi */
+  q8_rq_avx2_fp32_bounds bounds;
 } DW_RQ;
 
 DW_INLINE __m256i dw_load_x(const uint8_t *p, size_t cn, bool full, bool u8) {
@@ -46,27 +53,59 @@ DW_INLINE __m256i dw_load_x(const uint8_t *p, size_t cn, bool full, bool u8) {
   return u8 ? _mm256_cvtepu8_epi16(v) : _mm256_cvtepi8_epi16(v);
 }
 
-DW_INLINE void dw_rq_init(DW_RQ *s, const q8_requant_params *rq, size_t c0, size_t cn) {
-  q8_rq8_avx2_prepare(rq, c0, cn < 8 ? cn : 8, &s->half[0]);
-  if (cn > 8) q8_rq8_avx2_prepare(rq, c0 + 8, cn - 8, &s->half[1]);
+/* Channel of the block in lane i of half h (0: lo, 1: hi). */
+static size_t dw_lane_channel(size_t h, size_t i) {
+  return 4 * h + (i < 4 ? i : i + 4);
 }
 
-/* lo holds channels 0-3 and 8-11, hi 4-7 and 12-15: swap the middle halves. */
-DW_INLINE void dw_store(unsigned char *out, size_t cn, __m256i lo, __m256i hi,
-                        const q8_requant_params *rq, const DW_RQ *s) {
-  const __m256i first = _mm256_permute2x128_si256(lo, hi, 0x20);
-  const __m256i second = _mm256_permute2x128_si256(lo, hi, 0x31);
-  if (rq == NULL) {
+DW_FN void dw_rq_init(DW_RQ *s, const q8_requant_params *rq, size_t c0, size_t cn) {
+  s->bounds = q8_rq_avx2_fp32_bounds_of(rq);
+  for (size_t h = 0; h < 2; ++h) {
+    if (rq->channels == 1) {
+      q8_rq8_avx2_prepare(rq, 0, 8, &s->half[h]);
+      continue;
+    }
+    /* Lanes past the block's channels get zeros: harmless, never stored. */
+    int32_t multiplier[8] = {0}, shift[8] = {0};
+    float scale[8] = {0};
+    for (size_t i = 0; i < 8; ++i) {
+      const size_t c = dw_lane_channel(h, i);
+      if (c >= cn) continue;
+      if (rq->multiplier) multiplier[i] = rq->multiplier[c0 + c];
+      if (rq->shift) shift[i] = rq->shift[c0 + c];
+      if (rq->scale) scale[i] = rq->scale[c0 + c];
+    }
+    q8_requant_params lanes = *rq;
+    lanes.channels = 8;
+    lanes.multiplier = multiplier;
+    lanes.shift = shift;
+    lanes.scale = scale;
+    q8_rq8_avx2_prepare(&lanes, 0, 8, &s->half[h]);
+  }
+}
+
+DW_INLINE void dw_store(unsigned char *out, size_t cn, __m256i lo, __m256i hi, int kind,
+                        q8_dtype out_dtype, const DW_RQ *s) {
+  if (kind == DW_OUT_I32) {
+    /* int32 goes out in channel order: swap the middle halves. */
+    const __m256i first = _mm256_permute2x128_si256(lo, hi, 0x20);
+    const __m256i second = _mm256_permute2x128_si256(lo, hi, 0x31);
     q8_rq_avx2_store8_i32(out, first, cn < 8 ? cn : 8);
     if (cn > 8) q8_rq_avx2_store8_i32(out + 32, second, cn - 8);
     return;
   }
-  const __m256i q0 = q8_rq8_avx2_apply(first, &s->half[0]);
-  if (cn > 8) {
-    q8_rq_avx2_store16(out, q0, q8_rq8_avx2_apply(second, &s->half[1]), rq->out_dtype, cn);
+  __m128i b;
+  if (kind >= DW_OUT_FP32) {
+    const bool clamp_free = kind == DW_OUT_FP32_FREE;
+    b = q8_rq_avx2_narrow16_fp32(q8_rq_avx2_fp32_upper(lo, &s->half[0], clamp_free),
+                                 q8_rq_avx2_fp32_upper(hi, &s->half[1], clamp_free), &s->bounds,
+                                 out_dtype);
   } else {
-    q8_rq_avx2_store8(out, q0, rq->out_dtype, cn);
+    const int mode = kind == DW_OUT_GEMMLOWP ? Q8_REQUANT_GEMMLOWP : Q8_REQUANT_SINGLE;
+    b = q8_rq_avx2_narrow16_interleaved(q8_rq8_avx2_apply_as(lo, &s->half[0], mode),
+                                        q8_rq8_avx2_apply_as(hi, &s->half[1], mode), out_dtype);
   }
+  q8_rq_avx2_store_bytes16(out, b, cn);
 }
 
 #define DW_MAX_PAIRS 13 /* 5x5: dedicated kernels keep their weights in registers */
@@ -89,11 +128,11 @@ DW_INLINE void dw_pixel(const q8_dwconv_row *r, size_t kh, size_t kw, size_t dil
   }
 }
 
-/* One channel block over the whole output row. */
+/* One channel block over every output row of the call. */
 DW_INLINE void dw_block(const q8_dwconv_row *r, size_t kh, size_t kw, size_t stride,
-                        size_t dilation, bool u8, bool dedicated, bool full, size_t c0,
+                        size_t dilation, bool u8, bool dedicated, bool full, int kind, size_t c0,
                         size_t cn, const DW_VEC *block) {
-  const size_t pairs = (kh * kw + 1) / 2, out_elem = r->rq ? 1 : sizeof(int32_t);
+  const size_t pairs = (kh * kw + 1) / 2;
   const DW_VEC bias_lo = block[0], bias_hi = block[1];
   const DW_VEC *w = block + 2;
   DW_VEC wv[2 * DW_MAX_PAIRS];
@@ -102,18 +141,22 @@ DW_INLINE void dw_block(const q8_dwconv_row *r, size_t kh, size_t kw, size_t str
     w = wv;
   }
   DW_RQ rs;
-  memset(&rs, 0, sizeof rs); /* halves past the tail stay unused */
-  if (r->rq) dw_rq_init(&rs, r->rq, c0, cn);
+  if (kind != DW_OUT_I32) dw_rq_init(&rs, r->rq, c0, cn);
   const size_t span = (kw - 1) * dilation;
-  for (size_t x = 0; x < r->out_w; ++x) {
-    const ptrdiff_t ix0 = (ptrdiff_t)(x * stride) - (ptrdiff_t)r->pad_left;
-    DW_VEC lo = bias_lo, hi = bias_hi;
-    if (ix0 >= 0 && (size_t)ix0 + span < r->in_w) {
-      dw_pixel(r, kh, kw, dilation, ix0, c0, cn, full, u8, true, w, &lo, &hi);
-    } else {
-      dw_pixel(r, kh, kw, dilation, ix0, c0, cn, full, u8, false, w, &lo, &hi);
+  const dw_out o = dw_out_of(r);
+  for (size_t i = 0; i < o.rows; ++i) {
+    const q8_dwconv_row one = q8_dwconv_row_at(r, i); /* the taps read one.rows */
+    unsigned char *const out_row = dw_out_row(r, &o, i, c0);
+    for (size_t x = 0; x < o.out_w; ++x) {
+      const ptrdiff_t ix0 = (ptrdiff_t)(x * stride) - (ptrdiff_t)one.pad_left;
+      DW_VEC lo = bias_lo, hi = bias_hi;
+      if (ix0 >= 0 && (size_t)ix0 + span < one.in_w) {
+        dw_pixel(&one, kh, kw, dilation, ix0, c0, cn, full, u8, true, w, &lo, &hi);
+      } else {
+        dw_pixel(&one, kh, kw, dilation, ix0, c0, cn, full, u8, false, w, &lo, &hi);
+      }
+      dw_store(out_row + x * o.step, cn, lo, hi, kind, o.dtype, &rs);
     }
-    dw_store((unsigned char *)r->out + (x * r->channels + c0) * out_elem, cn, lo, hi, r->rq, &rs);
   }
 }
 
@@ -129,52 +172,74 @@ DW_INLINE void dw_block(const q8_dwconv_row *r, size_t kh, size_t kw, size_t str
  * 0.93-1.09x and keeps the per-pixel loop. */
 static const uint8_t dw_column_order[9] = {0, 3, 1, 4, 2, 5, 6, 7, 8};
 
+/* The 3 input rows of an output row at the block's first channel, and the
+ * zero pixel read outside them. */
+typedef struct dw_rows3 {
+  const uint8_t *row[3], *zero;
+  size_t in_w, channels;
+} dw_rows3;
+
 /* Input column ix (the zero pixel outside the row), widened: rows 0-1
  * interleaved (lo, hi), and row 2. */
 typedef struct dw_col {
   DW_VEC lo, hi, r2;
 } dw_col;
 
-DW_INLINE dw_col dw_col_at(const q8_dwconv_row *r, ptrdiff_t ix, size_t c0, size_t cn, bool full,
-                           bool u8) {
+DW_INLINE dw_col dw_col_at(const dw_rows3 *R, ptrdiff_t ix, size_t cn, bool full, bool u8) {
   /* One bounds test for the column (unsigned: left of the input wraps to a
    * huge value), not dw_tap's per row: 1.5-3 % of the loop. */
-  const bool inside = (size_t)ix < r->in_w;
+  const bool inside = (size_t)ix < R->in_w;
   DW_VEC x[3];
   for (size_t ky = 0; ky < 3; ++ky) {
-    const uint8_t *p = inside ? (const uint8_t *)r->rows[ky] + (size_t)ix * r->channels + c0
-                              : (const uint8_t *)r->zero_pixel + c0;
+    const uint8_t *p = inside ? R->row[ky] + (size_t)ix * R->channels : R->zero;
     x[ky] = dw_load_x(p, cn, full, u8);
   }
   return (dw_col){.lo = DW_UNPACKLO(x[0], x[1]), .hi = DW_UNPACKHI(x[0], x[1]), .r2 = x[2]};
 }
 
-DW_INLINE void dw_block_columns(const q8_dwconv_row *r, bool u8, bool full, size_t c0, size_t cn,
-                                const DW_VEC *block) {
-  const size_t out_elem = r->rq ? 1 : sizeof(int32_t);
+DW_INLINE void dw_block_columns(const q8_dwconv_row *r, bool u8, bool full, int kind, size_t c0,
+                                size_t cn, const DW_VEC *block) {
   const DW_VEC bias_lo = block[0], bias_hi = block[1];
   const DW_VEC *w = block + 2; /* pair p: w[2 p] for the low unpack, w[2 p + 1] the high */
   DW_RQ rs;
-  memset(&rs, 0, sizeof rs); /* halves past the tail stay unused */
-  if (r->rq) dw_rq_init(&rs, r->rq, c0, cn);
+  if (kind != DW_OUT_I32) dw_rq_init(&rs, r->rq, c0, cn);
   const ptrdiff_t pad = (ptrdiff_t)r->pad_left;
-  /* The first pixel's columns kx = 0, 1. */
-  dw_col a = dw_col_at(r, -pad, c0, cn, full, u8), b = dw_col_at(r, 1 - pad, c0, cn, full, u8);
-  for (size_t ox = 0; ox < r->out_w; ++ox) {
-    const dw_col c = dw_col_at(r, (ptrdiff_t)ox + 2 - pad, c0, cn, full, u8);
-    DW_VEC lo = DW_DOT(bias_lo, a.lo, w[0]), hi = DW_DOT(bias_hi, a.hi, w[1]);
-    lo = DW_DOT(lo, b.lo, w[2]);
-    hi = DW_DOT(hi, b.hi, w[3]);
-    lo = DW_DOT(lo, c.lo, w[4]);
-    hi = DW_DOT(hi, c.hi, w[5]);
-    lo = DW_DOT(lo, DW_UNPACKLO(a.r2, b.r2), w[6]);
-    hi = DW_DOT(hi, DW_UNPACKHI(a.r2, b.r2), w[7]);
-    /* Tap (2, 2), paired with a zero weight (c.r2 itself fills the pair). */
-    lo = DW_DOT(lo, DW_UNPACKLO(c.r2, c.r2), w[8]);
-    hi = DW_DOT(hi, DW_UNPACKHI(c.r2, c.r2), w[9]);
-    dw_store((unsigned char *)r->out + (ox * r->channels + c0) * out_elem, cn, lo, hi, r->rq, &rs);
-    a = b;
-    b = c;
+  const dw_out o = dw_out_of(r);
+  for (size_t i = 0; i < o.rows; ++i) {
+    dw_rows3 R = {.zero = (const uint8_t *)r->zero_pixel + c0, .in_w = r->in_w,
+                  .channels = r->channels};
+    for (size_t ky = 0; ky < 3; ++ky) R.row[ky] = (const uint8_t *)r->rows[3 * i + ky] + c0;
+    unsigned char *const out_row = dw_out_row(r, &o, i, c0);
+    /* The first pixel's columns kx = 0, 1. */
+    dw_col a = dw_col_at(&R, -pad, cn, full, u8), b = dw_col_at(&R, 1 - pad, cn, full, u8);
+    for (size_t ox = 0; ox < o.out_w; ++ox) {
+      const dw_col c = dw_col_at(&R, (ptrdiff_t)ox + 2 - pad, cn, full, u8);
+      DW_VEC lo = DW_DOT(bias_lo, a.lo, w[0]), hi = DW_DOT(bias_hi, a.hi, w[1]);
+      lo = DW_DOT(lo, b.lo, w[2]);
+      hi = DW_DOT(hi, b.hi, w[3]);
+      lo = DW_DOT(lo, c.lo, w[4]);
+      hi = DW_DOT(hi, c.hi, w[5]);
+      lo = DW_DOT(lo, DW_UNPACKLO(a.r2, b.r2), w[6]);
+      hi = DW_DOT(hi, DW_UNPACKHI(a.r2, b.r2), w[7]);
+      /* Tap (2, 2), paired with a zero weight (c.r2 itself fills the pair). */
+      lo = DW_DOT(lo, DW_UNPACKLO(c.r2, c.r2), w[8]);
+      hi = DW_DOT(hi, DW_UNPACKHI(c.r2, c.r2), w[9]);
+      dw_store(out_row + ox * o.step, cn, lo, hi, kind, o.dtype, &rs);
+      a = b;
+      b = c;
+    }
+  }
+}
+
+/* A full block with its output kind as a constant (one loop per kind); tails
+ * test the kind per pixel. */
+DW_INLINE void dw_block_any(const q8_dwconv_row *r, size_t kh, size_t kw, size_t stride,
+                            size_t dilation, bool u8, bool dedicated, bool columns, bool full,
+                            int kind, size_t c0, size_t cn, const DW_VEC *block) {
+  if (columns) {
+    dw_block_columns(r, u8, full, kind, c0, cn, block);
+  } else {
+    dw_block(r, kh, kw, stride, dilation, u8, dedicated, full, kind, c0, cn, block);
   }
 }
 
@@ -183,19 +248,20 @@ DW_INLINE void dw_row(const q8_dwconv_row *r, size_t kh, size_t kw, size_t strid
   const size_t block_vecs = 2 + 2 * ((kh * kw + 1) / 2);
   /* The dedicated 3x3 stride-1 kernel, packed by dw_pack_columns. */
   const bool columns = dedicated && kh == 3 && kw == 3 && stride == 1;
+  const int kind = dw_out_kind(r->rq);
   const DW_VEC *packed = r->packed;
   for (size_t c0 = 0; c0 < r->channels; c0 += DW_CT) {
     const size_t cn = r->channels - c0 < DW_CT ? r->channels - c0 : DW_CT;
     const DW_VEC *block = packed + c0 / DW_CT * block_vecs;
-    if (columns && cn == DW_CT) {
-      dw_block_columns(r, u8, true, c0, cn, block);
-    } else if (columns) {
-      dw_block_columns(r, u8, false, c0, cn, block);
-    } else if (cn == DW_CT) {
-      dw_block(r, kh, kw, stride, dilation, u8, dedicated, true, c0, cn, block);
-    } else {
-      dw_block(r, kh, kw, stride, dilation, u8, dedicated, false, c0, cn, block);
+    if (cn < DW_CT) {
+      dw_block_any(r, kh, kw, stride, dilation, u8, dedicated, columns, false, kind, c0, cn,
+                   block);
+      continue;
     }
+#define DW_BLOCK_AS(k) \
+  dw_block_any(r, kh, kw, stride, dilation, u8, dedicated, columns, true, k, c0, cn, block)
+    DW_WITH_KIND_CONSTANT(kind, DW_BLOCK_AS)
+#undef DW_BLOCK_AS
   }
 }
 

@@ -238,39 +238,11 @@ DW_INLINE void dw_rq_init(dw_rq *s, const q8_requant_params *rq, size_t c0, size
   for (size_t a = 0; a < 4; ++a) q8_rq512_init(&s->acc[a], &slots, 16 * a, 0xFFFF);
 }
 
-/* What a block stores: int32 accumulators or one of the requantization modes
- * (fp32 without its upper clamp where rq allows: q8_requant_params.fp32_clamp_free).
- * A constant in the full-block loops, so each gets its own code. */
-enum { DW_OUT_I32 = 0, DW_OUT_GEMMLOWP, DW_OUT_SINGLE, DW_OUT_FP32, DW_OUT_FP32_FREE };
-
 /* A block's requantization, or (int32 output) the cleared registers. */
 DW_INLINE void dw_rq_for(dw_rq *s, const q8_dwconv_row *r, int kind, size_t c0, size_t cn,
                          size_t pixels) {
   dw_rq_clear(s);
   if (kind != DW_OUT_I32) dw_rq_init(s, r->rq, c0, cn, pixels);
-}
-
-/* A call's output: element bytes, bytes from one pixel to the next, type,
- * pixels per row and rows. Copies of r's fields: read from r after the
- * stores to the output (which may alias r), they were reloaded every pixel,
- * r itself from the stack first. */
-typedef struct dw_out {
-  size_t elem, step;
-  q8_dtype dtype;
-  size_t out_w, rows;
-} dw_out;
-
-DW_INLINE dw_out dw_out_of(const q8_dwconv_row *r) {
-  const size_t elem = r->rq ? 1 : sizeof(int32_t);
-  return (dw_out){.elem = elem, .step = r->channels * elem,
-                  .dtype = r->rq ? r->rq->out_dtype : Q8_INT32, .out_w = r->out_w,
-                  .rows = q8_dwconv_out_rows(r)};
-}
-
-/* Output row i of the call, at channel c0. */
-DW_INLINE unsigned char *dw_out_row(const q8_dwconv_row *r, const dw_out *o, size_t i,
-                                    size_t c0) {
-  return (unsigned char *)r->out + i * o->out_w * o->step + c0 * o->elem;
 }
 
 DW_INLINE __m512i dw_requant(const q8_rq512 *p, int kind, __m512i acc) {
@@ -710,13 +682,7 @@ DW_INLINE void dw_block_kind(const q8_dwconv_row *r, size_t kh, size_t kw, size_
                              const unsigned char *block) {
 #define DW_BLOCK_AS(k)                                                                       \
   dw_block(r, kh, kw, stride, dilation, s8, dedicated, columns, full, half, k, c0, cn, block)
-  switch (kind) {
-    case DW_OUT_I32: DW_BLOCK_AS(DW_OUT_I32); break;
-    case DW_OUT_GEMMLOWP: DW_BLOCK_AS(DW_OUT_GEMMLOWP); break;
-    case DW_OUT_SINGLE: DW_BLOCK_AS(DW_OUT_SINGLE); break;
-    case DW_OUT_FP32: DW_BLOCK_AS(DW_OUT_FP32); break;
-    default: DW_BLOCK_AS(DW_OUT_FP32_FREE); break;
-  }
+  DW_WITH_KIND_CONSTANT(kind, DW_BLOCK_AS)
 #undef DW_BLOCK_AS
 }
 
@@ -727,11 +693,7 @@ DW_INLINE void dw_row_by(const q8_dwconv_row *r, size_t kh, size_t kw, size_t st
   for (size_t c0 = 0; c0 < r->channels; c0 += DW_CT) {
     const size_t cn = r->channels - c0 < DW_CT ? r->channels - c0 : DW_CT;
     const unsigned char *block = (const unsigned char *)r->packed + c0 / DW_CT * bytes;
-    const int kind = r->rq == NULL ? DW_OUT_I32
-                     : r->rq->mode == Q8_REQUANT_GEMMLOWP ? DW_OUT_GEMMLOWP
-                     : r->rq->mode == Q8_REQUANT_SINGLE   ? DW_OUT_SINGLE
-                     : r->rq->fp32_clamp_free             ? DW_OUT_FP32_FREE
-                                                          : DW_OUT_FP32;
+    const int kind = dw_out_kind(r->rq);
     if (cn == DW_CT) {
       dw_block_kind(r, kh, kw, stride, dilation, s8, dedicated, columns, true, false, kind, c0,
                     cn, block);

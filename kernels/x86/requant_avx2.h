@@ -15,6 +15,7 @@
 #define Q8_KERNELS_X86_REQUANT_AVX2_H
 
 #include <immintrin.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "q8/kernels.h"
@@ -182,10 +183,11 @@ Q8_RQ_AVX2_INLINE __m256i q8_rq_avx2_clamp64(__m256i v, __m256i lo, __m256i hi) 
   return _mm256_blendv_epi8(v, hi, _mm256_cmpgt_epi64(v, hi));
 }
 
-/* 8 accumulators -> 8 output values in [qmin, qmax] (int32 lanes). */
-Q8_RQ_AVX2_INLINE __m256i q8_rq8_avx2_apply(__m256i acc, const q8_rq8_avx2 *p) {
+/* 8 accumulators -> 8 output values in [qmin, qmax] (int32 lanes), in mode
+ * `mode` (p's own: a constant there folds the other modes away). */
+Q8_RQ_AVX2_INLINE __m256i q8_rq8_avx2_apply_as(__m256i acc, const q8_rq8_avx2 *p, int mode) {
   __m256i v;
-  if (p->mode == Q8_REQUANT_GEMMLOWP) {
+  if (mode == Q8_REQUANT_GEMMLOWP) {
     __m256i x = acc;
     if (p->any_left) {
       /* Saturating acc * 2^left: overflow iff shifting back changes the value. */
@@ -197,7 +199,7 @@ Q8_RQ_AVX2_INLINE __m256i q8_rq8_avx2_apply(__m256i acc, const q8_rq8_avx2 *p) {
     }
     v = q8_rq_avx2_rdbpot(q8_rq_avx2_srdhm(x, p->mult, p->mult_odd), p);
     v = _mm256_min_epi32(_mm256_max_epi32(v, p->lo), p->hi);
-  } else if (p->mode == Q8_REQUANT_SINGLE) {
+  } else if (mode == Q8_REQUANT_SINGLE) {
     /* |acc * m| <= 2^62 and the rounding term is < 2^62: no int64 overflow. */
     const __m256i pe = _mm256_add_epi64(_mm256_mul_epi32(acc, p->mult), p->rnd_even);
     const __m256i po = _mm256_add_epi64(
@@ -216,6 +218,69 @@ Q8_RQ_AVX2_INLINE __m256i q8_rq8_avx2_apply(__m256i acc, const q8_rq8_avx2 *p) {
   return _mm256_add_epi32(v, p->zp);
 }
 
+Q8_RQ_AVX2_INLINE __m256i q8_rq8_avx2_apply(__m256i acc, const q8_rq8_avx2 *p) {
+  return q8_rq8_avx2_apply_as(acc, p, p->mode);
+}
+
+/* fp32 without the zero point and the lower clamp, for
+ * q8_rq_avx2_narrow16_fp32: float(acc) * scale, at most qmax - zp (an
+ * integer, so clamping before rounding is exact, and the conversion cannot
+ * overflow upwards), rounded half to even. Below the int32 range the
+ * conversion gives INT32_MIN, which stays below qmin through the saturating
+ * steps. clamp_free (q8_requant_params.fp32_clamp_free): no upper clamp,
+ * what lies above qmax - zp saturates to qmax as the clamp would leave it. */
+Q8_RQ_AVX2_INLINE __m256i q8_rq_avx2_fp32_upper(__m256i acc, const q8_rq8_avx2 *p,
+                                                bool clamp_free) {
+  const __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), p->scale);
+  return _mm256_cvtps_epi32(clamp_free ? v : _mm256_min_ps(v, p->fhi));
+}
+
+/* The zero point as 16-bit lanes and qmin as 8-bit lanes, for
+ * q8_rq_avx2_narrow16_fp32. */
+typedef struct q8_rq_avx2_fp32_bounds {
+  __m256i zp16;
+  __m128i qmin8;
+} q8_rq_avx2_fp32_bounds;
+
+Q8_RQ_AVX2_INLINE q8_rq_avx2_fp32_bounds q8_rq_avx2_fp32_bounds_of(const q8_requant_params *rq) {
+  return (q8_rq_avx2_fp32_bounds){.zp16 = _mm256_set1_epi16((short)rq->zero_point),
+                                  .qmin8 = _mm_set1_epi8((char)rq->qmin)};
+}
+
+/* 16 values of q8_rq_avx2_fp32_upper -> 16 output bytes, in the order of the
+ * packs' lane interleave (16-bit lane i of packs_epi32(z0, z1) then bytes):
+ * 0-3 from z0's low lane, 4-7 from z1's low lane, 8-11 z0's high lane, 12-15
+ * z1's. Adds the zero point with 16-bit saturation and raises the bytes to
+ * qmin: exact, as every step is monotonic and clamps only values the
+ * reference clamps too (the same steps as q8_rq512_pack4). */
+Q8_RQ_AVX2_INLINE __m128i q8_rq_avx2_narrow16_fp32(__m256i z0, __m256i z1,
+                                                   const q8_rq_avx2_fp32_bounds *b,
+                                                   q8_dtype out) {
+  const __m256i w = _mm256_adds_epi16(_mm256_packs_epi32(z0, z1), b->zp16);
+  const __m128i w0 = _mm256_castsi256_si128(w), w1 = _mm256_extracti128_si256(w, 1);
+  return out == Q8_UINT8 ? _mm_max_epu8(_mm_packus_epi16(w0, w1), b->qmin8)
+                         : _mm_max_epi8(_mm_packs_epi16(w0, w1), b->qmin8);
+}
+
+/* 16 final values (within the output type) -> 16 bytes in the same lane
+ * interleave as q8_rq_avx2_narrow16_fp32. */
+Q8_RQ_AVX2_INLINE __m128i q8_rq_avx2_narrow16_interleaved(__m256i z0, __m256i z1, q8_dtype out) {
+  const __m256i w = _mm256_packs_epi32(z0, z1);
+  const __m128i w0 = _mm256_castsi256_si128(w), w1 = _mm256_extracti128_si256(w, 1);
+  return out == Q8_UINT8 ? _mm_packus_epi16(w0, w1) : _mm_packs_epi16(w0, w1);
+}
+
+/* Stores the first n (1..16) bytes of b. */
+Q8_RQ_AVX2_INLINE void q8_rq_avx2_store_bytes16(void *c, __m128i b, size_t n) {
+  if (n >= 16) {
+    _mm_storeu_si128((__m128i *)c, b);
+  } else {
+    unsigned char tmp[16];
+    _mm_storeu_si128((__m128i *)tmp, b);
+    memcpy(c, tmp, n);
+  }
+}
+
 /* Narrows 16 values (lo: columns 0-7, hi: 8-15), already within the output type,
  * to 16 bytes in column order. */
 Q8_RQ_AVX2_INLINE __m128i q8_rq_avx2_narrow16(__m256i lo, __m256i hi, q8_dtype out) {
@@ -227,14 +292,7 @@ Q8_RQ_AVX2_INLINE __m128i q8_rq_avx2_narrow16(__m256i lo, __m256i hi, q8_dtype o
 /* Stores the first n (1..16) columns of a row. */
 Q8_RQ_AVX2_INLINE void q8_rq_avx2_store16(void *c, __m256i lo, __m256i hi, q8_dtype out,
                                           size_t n) {
-  const __m128i b = q8_rq_avx2_narrow16(lo, hi, out);
-  if (n >= 16) {
-    _mm_storeu_si128((__m128i *)c, b);
-  } else {
-    unsigned char tmp[16];
-    _mm_storeu_si128((__m128i *)tmp, b);
-    memcpy(c, tmp, n);
-  }
+  q8_rq_avx2_store_bytes16(c, q8_rq_avx2_narrow16(lo, hi, out), n);
 }
 
 /* Stores the first n (1..8) columns of 8 values. */
