@@ -2,14 +2,14 @@
  * int32), taps in pairs: the int16 inputs of taps t and t + 1 are interleaved
  * with punpck{l,h}wd and multiplied by the packed weight pairs with pmaddwd,
  * which is exact (each product fits int16: |x| <= 255, |w| <= 128; the pair
- * sum int32), unlike pmaddubsw. 3x3 stride 1 pairs the taps by columns
- * instead (dw_block_columns). Padding reads zero-point bytes, cancelled by
+ * sum int32), unlike pmaddubsw. 3x3 pairs the taps by columns instead
+ * (dw_block_columns). Padding reads zero-point bytes, cancelled by
  * the packed column terms (see the depthwise section of q8/kernels.h).
  * Channel blocks are the outer loop of a call, so a block's weights and
  * requantization parameters are loaded once for all the call's output rows
- * and the input rows (a few KB each) stay in L1 across blocks. Channel tails go through a small
- * stack copy: AVX2 has no byte-masked loads and the input may end at a page
- * boundary. Compiled through function attributes. */
+ * and the input rows (a few KB each) stay in L1 across blocks. Channel tails
+ * go through a small stack copy: AVX2 has no byte-masked loads and the input
+ * may end at a page boundary. Compiled through function attributes. */
 #include <immintrin.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -160,16 +160,17 @@ DW_INLINE void dw_block(const q8_dwconv_row *r, size_t kh, size_t kw, size_t str
   }
 }
 
-/* 3x3 stride 1 by columns: rows 0 and 1 of an input column are interleaved
- * once into the (lo, hi) operands of a tap pair and serve the 3 output
- * pixels that read the column (with the weights of kx = 2, 1, 0); row 2
- * pairs the pixel's first two columns, and its third column with a zero
- * weight. Per output pixel 3 widening loads and 6 unpacks instead of 10 and
- * 10 (both on the two shuffle pipes); the same 10 pmaddwd. The packing pairs
- * the taps so (dw_pack_columns). Zen 5, alternating processes, 8 pairs,
- * median: 56x56x144 1.16x, 112x112x32 1.17x, 14x14x576 1.20x faster. Stride
- * 2 the same way (two new columns per pixel, 6 loads and 10 unpacks) measured
- * 0.93-1.09x and keeps the per-pixel loop. */
+/* 3x3 by columns: rows 0 and 1 of an input column are interleaved once into
+ * the (lo, hi) operands of a tap pair and serve every output pixel that reads
+ * the column (3 at stride 1, with the weights of kx = 2, 1, 0; 2 at stride 2);
+ * row 2 pairs the pixel's first two columns, and its third column with a
+ * zero weight. Per output pixel at stride 1, 3 widening loads and 6 unpacks
+ * instead of 9 and 10 (both on the two shuffle pipes); at stride 2, 6 and 8;
+ * the same 10 pmaddwd. The packing pairs the taps so (dw_pack_columns). Zen
+ * 5, alternating processes, median of 8-10 pairs: stride 1 56x56x144 1.16x,
+ * 112x112x32 1.17x, 14x14x576 1.20x faster; stride 2 (after the lane-order
+ * requantization, which made the rest cheaper: before it, 0.93-1.09x)
+ * 56x56x144 1.08x, 112x112x96 1.07x, 14x14x576 1.08x, 28x28x192 1.07x. */
 static const uint8_t dw_column_order[9] = {0, 3, 1, 4, 2, 5, 6, 7, 8};
 
 /* The 3 input rows of an output row at the block's first channel, and the
@@ -197,8 +198,8 @@ DW_INLINE dw_col dw_col_at(const dw_rows3 *R, ptrdiff_t ix, size_t cn, bool full
   return (dw_col){.lo = DW_UNPACKLO(x[0], x[1]), .hi = DW_UNPACKHI(x[0], x[1]), .r2 = x[2]};
 }
 
-DW_INLINE void dw_block_columns(const q8_dwconv_row *r, bool u8, bool full, int kind, size_t c0,
-                                size_t cn, const DW_VEC *block) {
+DW_INLINE void dw_block_columns(const q8_dwconv_row *r, size_t stride, bool u8, bool full,
+                                int kind, size_t c0, size_t cn, const DW_VEC *block) {
   const DW_VEC bias_lo = block[0], bias_hi = block[1];
   const DW_VEC *w = block + 2; /* pair p: w[2 p] for the low unpack, w[2 p + 1] the high */
   DW_RQ rs;
@@ -213,7 +214,10 @@ DW_INLINE void dw_block_columns(const q8_dwconv_row *r, bool u8, bool full, int 
     /* The first pixel's columns kx = 0, 1. */
     dw_col a = dw_col_at(&R, -pad, cn, full, u8), b = dw_col_at(&R, 1 - pad, cn, full, u8);
     for (size_t ox = 0; ox < o.out_w; ++ox) {
-      const dw_col c = dw_col_at(&R, (ptrdiff_t)ox + 2 - pad, cn, full, u8);
+      const ptrdiff_t ix0 = (ptrdiff_t)(ox * stride) - pad;
+      /* Stride 2 shares only the last column with the next pixel. */
+      if (stride == 2 && ox > 0) b = dw_col_at(&R, ix0 + 1, cn, full, u8);
+      const dw_col c = dw_col_at(&R, ix0 + 2, cn, full, u8);
       DW_VEC lo = DW_DOT(bias_lo, a.lo, w[0]), hi = DW_DOT(bias_hi, a.hi, w[1]);
       lo = DW_DOT(lo, b.lo, w[2]);
       hi = DW_DOT(hi, b.hi, w[3]);
@@ -225,7 +229,7 @@ DW_INLINE void dw_block_columns(const q8_dwconv_row *r, bool u8, bool full, int 
       lo = DW_DOT(lo, DW_UNPACKLO(c.r2, c.r2), w[8]);
       hi = DW_DOT(hi, DW_UNPACKHI(c.r2, c.r2), w[9]);
       dw_store(out_row + ox * o.step, cn, lo, hi, kind, o.dtype, &rs);
-      a = b;
+      a = stride == 1 ? b : c;
       b = c;
     }
   }
@@ -237,7 +241,7 @@ DW_INLINE void dw_block_any(const q8_dwconv_row *r, size_t kh, size_t kw, size_t
                             size_t dilation, bool u8, bool dedicated, bool columns, bool full,
                             int kind, size_t c0, size_t cn, const DW_VEC *block) {
   if (columns) {
-    dw_block_columns(r, u8, full, kind, c0, cn, block);
+    dw_block_columns(r, stride, u8, full, kind, c0, cn, block);
   } else {
     dw_block(r, kh, kw, stride, dilation, u8, dedicated, full, kind, c0, cn, block);
   }
@@ -246,8 +250,8 @@ DW_INLINE void dw_block_any(const q8_dwconv_row *r, size_t kh, size_t kw, size_t
 DW_INLINE void dw_row(const q8_dwconv_row *r, size_t kh, size_t kw, size_t stride,
                       size_t dilation, bool u8, bool dedicated) {
   const size_t block_vecs = 2 + 2 * ((kh * kw + 1) / 2);
-  /* The dedicated 3x3 stride-1 kernel, packed by dw_pack_columns. */
-  const bool columns = dedicated && kh == 3 && kw == 3 && stride == 1;
+  /* The dedicated 3x3 kernels, packed by dw_pack_columns. */
+  const bool columns = dedicated && kh == 3 && kw == 3;
   const int kind = dw_out_kind(r->rq);
   const DW_VEC *packed = r->packed;
   for (size_t c0 = 0; c0 < r->channels; c0 += DW_CT) {
@@ -282,7 +286,7 @@ static void dw_pack(size_t channels, size_t taps, const int8_t *w, const int32_t
 
 
 DW_DEFINE_WITH(q8_dwconv_x8s8_3x3s1c16__avx2, dw_row, dw_pack_columns, 3, 3, 1)
-DW_DEFINE(q8_dwconv_x8s8_3x3s2c16__avx2, 3, 3, 2)
+DW_DEFINE_WITH(q8_dwconv_x8s8_3x3s2c16__avx2, dw_row, dw_pack_columns, 3, 3, 2)
 DW_DEFINE(q8_dwconv_x8s8_5x5s1c16__avx2, 5, 5, 1)
 DW_DEFINE(q8_dwconv_x8s8_5x5s2c16__avx2, 5, 5, 2)
 DW_DEFINE_GENERIC(q8_dwconv_x8s8_generic_c16__avx2)
