@@ -38,7 +38,6 @@
  * epilogue (2 of them per pixel, plus one in the narrowing). */
 typedef struct dw_rq {
   q8_rq8_avx2 half[2]; /* for lo, for hi */
-  q8_rq_avx2_fp32_bounds bounds;
 } DW_RQ;
 
 DW_INLINE __m256i dw_load_x(const uint8_t *p, size_t cn, bool full, bool u8) {
@@ -59,7 +58,6 @@ static size_t dw_lane_channel(size_t h, size_t i) {
 }
 
 DW_FN void dw_rq_init(DW_RQ *s, const q8_requant_params *rq, size_t c0, size_t cn) {
-  s->bounds = q8_rq_avx2_fp32_bounds_of(rq);
   for (size_t h = 0; h < 2; ++h) {
     if (rq->channels == 1) {
       q8_rq8_avx2_prepare(rq, 0, 8, &s->half[h]);
@@ -98,8 +96,8 @@ DW_INLINE void dw_store(unsigned char *out, size_t cn, __m256i lo, __m256i hi, i
   if (kind >= DW_OUT_FP32) {
     const bool clamp_free = kind == DW_OUT_FP32_FREE;
     b = q8_rq_avx2_narrow16_fp32(q8_rq_avx2_fp32_upper(lo, &s->half[0], clamp_free),
-                                 q8_rq_avx2_fp32_upper(hi, &s->half[1], clamp_free), &s->bounds,
-                                 out_dtype);
+                                 q8_rq_avx2_fp32_upper(hi, &s->half[1], clamp_free), &s->half[0],
+                                 out_dtype, false);
   } else {
     const int mode = kind == DW_OUT_GEMMLOWP ? Q8_REQUANT_GEMMLOWP : Q8_REQUANT_SINGLE;
     b = q8_rq_avx2_narrow16_interleaved(q8_rq8_avx2_apply_as(lo, &s->half[0], mode),

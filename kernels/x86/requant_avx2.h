@@ -40,6 +40,8 @@ typedef struct q8_rq8_avx2 {
   __m256i lo, hi;     /* qmin - zp, qmax - zp */
   __m256i lo64, hi64; /* same, as int64 (single mode) */
   __m256i zp;
+  __m256i zp16;       /* fp32 narrowing: zp as 16-bit lanes */
+  __m128i qmin8;      /* fp32 narrowing: qmin as 8-bit lanes */
   int mode;           /* q8_requant_mode */
   int any_left;       /* gemmlowp: some column has shift > 0 */
 } q8_rq8_avx2;
@@ -74,7 +76,8 @@ Q8_RQ_AVX2_INLINE void q8_rq8_avx2_clear(q8_rq8_avx2 *o) {
   o->mult = o->mult_odd = o->left = o->right = o->rmask = o->rhalf = z;
   o->s_even = o->s_odd = o->rnd_even = o->rnd_odd = z;
   o->scale = o->flo = o->fhi = _mm256_setzero_ps();
-  o->lo = o->hi = o->lo64 = o->hi64 = o->zp = z;
+  o->lo = o->hi = o->lo64 = o->hi64 = o->zp = o->zp16 = z;
+  o->qmin8 = _mm_setzero_si128();
   o->mode = 0;
   o->any_left = 0;
 }
@@ -129,6 +132,8 @@ Q8_RQ_AVX2_INLINE void q8_rq8_avx2_prepare(const q8_requant_params *rq, size_t c
       o->scale = q8_rq_avx2_load_param_f32(rq->scale, rq->channels, col0, count);
       o->flo = _mm256_set1_ps((float)lo);
       o->fhi = _mm256_set1_ps((float)hi);
+      o->zp16 = _mm256_set1_epi16((short)zp);
+      o->qmin8 = _mm_set1_epi8((char)rq->qmin);
       break;
   }
 }
@@ -235,31 +240,21 @@ Q8_RQ_AVX2_INLINE __m256i q8_rq_avx2_fp32_upper(__m256i acc, const q8_rq8_avx2 *
   return _mm256_cvtps_epi32(clamp_free ? v : _mm256_min_ps(v, p->fhi));
 }
 
-/* The zero point as 16-bit lanes and qmin as 8-bit lanes, for
- * q8_rq_avx2_narrow16_fp32. */
-typedef struct q8_rq_avx2_fp32_bounds {
-  __m256i zp16;
-  __m128i qmin8;
-} q8_rq_avx2_fp32_bounds;
-
-Q8_RQ_AVX2_INLINE q8_rq_avx2_fp32_bounds q8_rq_avx2_fp32_bounds_of(const q8_requant_params *rq) {
-  return (q8_rq_avx2_fp32_bounds){.zp16 = _mm256_set1_epi16((short)rq->zero_point),
-                                  .qmin8 = _mm_set1_epi8((char)rq->qmin)};
-}
-
-/* 16 values of q8_rq_avx2_fp32_upper -> 16 output bytes, in the order of the
- * packs' lane interleave (16-bit lane i of packs_epi32(z0, z1) then bytes):
- * 0-3 from z0's low lane, 4-7 from z1's low lane, 8-11 z0's high lane, 12-15
- * z1's. Adds the zero point with 16-bit saturation and raises the bytes to
- * qmin: exact, as every step is monotonic and clamps only values the
- * reference clamps too (the same steps as q8_rq512_pack4). */
-Q8_RQ_AVX2_INLINE __m128i q8_rq_avx2_narrow16_fp32(__m256i z0, __m256i z1,
-                                                   const q8_rq_avx2_fp32_bounds *b,
-                                                   q8_dtype out) {
-  const __m256i w = _mm256_adds_epi16(_mm256_packs_epi32(z0, z1), b->zp16);
+/* 16 values of q8_rq_avx2_fp32_upper -> 16 output bytes, with p's zero
+ * point and qmin. in_order: z0 holds values 0-7 and z1 8-15; else the
+ * bytes come in the order of the packs' lane interleave (16-bit lane i of
+ * packs_epi32(z0, z1)): 0-3 from z0's low lane, 4-7 from z1's low lane,
+ * 8-11 z0's high lane, 12-15 z1's (no lane permute). Adds the zero point
+ * with 16-bit saturation and raises the bytes to qmin: exact, as every step
+ * is monotonic and clamps only values the reference clamps too (the same
+ * steps as q8_rq512_pack4). */
+Q8_RQ_AVX2_INLINE __m128i q8_rq_avx2_narrow16_fp32(__m256i z0, __m256i z1, const q8_rq8_avx2 *p,
+                                                   q8_dtype out, bool in_order) {
+  __m256i w = _mm256_adds_epi16(_mm256_packs_epi32(z0, z1), p->zp16);
+  if (in_order) w = _mm256_permute4x64_epi64(w, 0xD8);
   const __m128i w0 = _mm256_castsi256_si128(w), w1 = _mm256_extracti128_si256(w, 1);
-  return out == Q8_UINT8 ? _mm_max_epu8(_mm_packus_epi16(w0, w1), b->qmin8)
-                         : _mm_max_epi8(_mm_packs_epi16(w0, w1), b->qmin8);
+  return out == Q8_UINT8 ? _mm_max_epu8(_mm_packus_epi16(w0, w1), p->qmin8)
+                         : _mm_max_epi8(_mm_packs_epi16(w0, w1), p->qmin8);
 }
 
 /* 16 final values (within the output type) -> 16 bytes in the same lane
@@ -333,6 +328,16 @@ Q8_RQ_AVX2_INLINE void q8_rq_avx2_store_row16(unsigned char *c, __m256i lo, __m2
       q8_rq_avx2_store8_i32(c, lo, nr < 8 ? nr : 8);
       if (nr > 8) q8_rq_avx2_store8_i32(c + 32, hi, nr - 8);
     }
+    return;
+  }
+  if (rp0->mode == Q8_REQUANT_FP32) { /* hi's lanes past nr are never stored */
+    const bool clamp_free = rq->fp32_clamp_free;
+    q8_rq_avx2_store_bytes16(
+        c,
+        q8_rq_avx2_narrow16_fp32(q8_rq_avx2_fp32_upper(lo, rp0, clamp_free),
+                                 q8_rq_avx2_fp32_upper(hi, rp1, clamp_free), rp0, rq->out_dtype,
+                                 true),
+        nr);
     return;
   }
   const __m256i q0 = q8_rq8_avx2_apply(lo, rp0);
