@@ -43,6 +43,8 @@ static void odd_run(size_t mr, size_t nr, size_t k, const void *a, size_t a_stri
 static const q8_gemm_ukernel odd_kernel = {"q8_gemm_x8s8_3x5c3__testc", 3, 5, 3, 0,
                                            q8_gemm_pack_nrkr, odd_run, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0};
 
+#define Q8T_COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
 typedef struct tcase {
   size_t m, n, k;
   q8_dtype a_dtype, out;  /* out: Q8_INT32 or 8-bit */
@@ -51,6 +53,7 @@ typedef struct tcase {
   int fill;               /* 0 random, -1 all minimum, +1 all maximum,
                            * 2 raw sign extremes: A -128 (int8) or 255 (uint8), W -128, za 0 */
   bool tight;             /* lda = k and ldc = n (rows back to back), else a few bytes more */
+  bool a_page_end;        /* A's last byte is the last before an inaccessible page */
 } tcase;
 
 static int32_t rnd_a(q8t_rng *r, q8_dtype dt, int fill) {
@@ -91,9 +94,12 @@ static void check_tile(const q8_gemm_ukernel *uk, q8t_rng *r, const tcase *t, si
   const size_t esize = t->out == Q8_INT32 ? 4 : 1;
   const size_t ldc = t->n + (t->tight ? 0 : (size_t)q8t_range(r, 0, 3));
   q8t_buf abuf = q8t_buf_new(t->m * lda, (size_t)q8t_range(r, 0, 15));
+  q8t_page_end a_end = {0};
+  if (t->a_page_end) a_end = q8t_page_end_new(t->m * lda);
+  unsigned char *const a_data = t->a_page_end ? a_end.data : abuf.data;
   const bool raw = t->fill == 2;
   for (size_t i = 0; i < t->m * lda; ++i) {
-    abuf.data[i] = raw ? (t->a_dtype == Q8_INT8 ? 0x80u : 0xFFu) : (unsigned char)rnd_a(r, t->a_dtype, t->fill);
+    a_data[i] = raw ? (t->a_dtype == Q8_INT8 ? 0x80u : 0xFFu) : (unsigned char)rnd_a(r, t->a_dtype, t->fill);
   }
   int8_t *w = malloc(t->n * t->k);
   for (size_t i = 0; i < t->n * t->k; ++i) w[i] = (int8_t)(t->fill == 0 ? q8t_range(r, -128, 127) : t->fill == -1 ? 127 : -128);
@@ -128,7 +134,7 @@ static void check_tile(const q8_gemm_ukernel *uk, q8t_rng *r, const tcase *t, si
 
   unsigned char *want = malloc(t->m * ldc * esize);
   memset(want, Q8T_GUARD_BYTE, t->m * ldc * esize);
-  cr_assert_eq(q8_ref_gemm(t->m, t->n, t->k, abuf.data, lda, t->a_dtype, za, w, t->k, NULL, bias, rqp,
+  cr_assert_eq(q8_ref_gemm(t->m, t->n, t->k, a_data, lda, t->a_dtype, za, w, t->k, NULL, bias, rqp,
                            want, ldc), Q8_OK);
   /* A single tile runs through run and, where the kernel has one, through its
    * A panel; the blocked driver picks the panel itself. run_rows (where the
@@ -150,13 +156,13 @@ static void check_tile(const q8_gemm_ukernel *uk, q8t_rng *r, const tcase *t, si
     const bool panel = via == VIA_PANEL;
     q8t_buf cbuf = q8t_buf_new(t->m * ldc * esize, esize == 4 ? 4 * (size_t)q8t_range(r, 0, 3) : (size_t)q8t_range(r, 0, 15));
     if (via == VIA_COLS) {
-      uk->run_cols(t->m, t->n, t->k, abuf.data, lda, t->a_dtype, packed, cbuf.data, ldc * esize, rqp);
+      uk->run_cols(t->m, t->n, t->k, a_data, lda, t->a_dtype, packed, cbuf.data, ldc * esize, rqp);
     } else if (via == VIA_ROWS) {
-      uk->run_rows(t->m, t->n, t->k, abuf.data, lda, t->a_dtype, packed, cbuf.data, ldc * esize, rqp);
+      uk->run_rows(t->m, t->n, t->k, a_data, lda, t->a_dtype, packed, cbuf.data, ldc * esize, rqp);
     } else if (nc == 0) {
-      run_tile(uk, panel, t->m, t->n, t->k, abuf.data, lda, t->a_dtype, packed, cbuf.data, ldc * esize, rqp);
+      run_tile(uk, panel, t->m, t->n, t->k, a_data, lda, t->a_dtype, packed, cbuf.data, ldc * esize, rqp);
     } else {
-      const q8_gemm_blocked_args args = {.k = t->k, .a = abuf.data, .lda = lda, .a_dtype = t->a_dtype,
+      const q8_gemm_blocked_args args = {.k = t->k, .a = a_data, .lda = lda, .a_dtype = t->a_dtype,
                                          .packed = packed, .c = cbuf.data, .ldc = ldc, .rq = rqp, .nc = nc,
                                          .mc_bytes = via == VIA_CHUNKS ? 3 * uk->mr * t->k + 1 : 0};
       q8_gemm_blocked(uk, &args, 0, t->m, 0, t->n);
@@ -185,6 +191,7 @@ static void check_tile(const q8_gemm_ukernel *uk, q8t_rng *r, const tcase *t, si
   free(bias);
   free(w);
   q8t_buf_free(&abuf);
+  q8t_page_end_free(&a_end);
 }
 
 #if defined(__x86_64__)
@@ -239,6 +246,27 @@ static void sweep_tails(const q8_gemm_ukernel *uk, q8t_rng *r, q8_dtype out, q8_
   }
 }
 
+
+/* A ending right before an inaccessible page, every K tail of the last
+ * block: a kernel that reads a byte past a row's k faults. Each path (run,
+ * panel, run_rows, run_cols) reads the rows itself. */
+Test(gemm_ukernels, a_ending_at_a_page_is_not_read_past) {
+  q8t_rng r = q8t_rng_new(71);
+  const q8_gemm_ukernel *uks[32];
+  const size_t n = runnable_ukernels(uks, 32);
+  for (size_t i = 0; i < n; ++i) {
+    const size_t ks[] = {1, 3, 5, 24, 31, 33, 61, 100};
+    const size_t ms[] = {1, uks[i]->mr};
+    for (size_t ki = 0; ki < Q8T_COUNT(ks); ++ki) {
+      for (size_t mi = 0; mi < Q8T_COUNT(ms); ++mi) {
+        const tcase t = {.m = ms[mi], .n = uks[i]->nr, .k = ks[ki],
+                         .a_dtype = ki % 2 ? Q8_UINT8 : Q8_INT8, .out = Q8_INT8,
+                         .mode = Q8_REQUANT_FP32, .tight = true, .a_page_end = true};
+        check_tile(uks[i], &r, &t, 0);
+      }
+    }
+  }
+}
 Test(gemm_ukernels, tails_int32_output) {
   q8t_rng r = q8t_rng_new(31);
   const q8_gemm_ukernel *uks[32];
@@ -447,7 +475,6 @@ Test(gemm_ukernels, blocked_driver_over_many_tiles) {
   }
 }
 
-#define Q8T_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Every (m, n, k) of the three lists on uk, the other fields of the case
  * cycling with its number: activation and output type, mode, per-channel,

@@ -26,13 +26,14 @@
  * callers with one tile (the indirect conv), widens as it goes through a
  * 2-block buffer: while it computes block j it widens block j + 1, so the
  * widening (stores included) overlaps the multiplies instead of running as a
- * separate pass. The last partial block is copied with memcpy: A is never
+ * separate pass. The last partial block is loaded masked: A is never
  * read past k bytes per row.
  *
  * Compiled with target attributes only: the file builds with plain
  * `cc -std=c17 -O2` and the rest of the library keeps the x86-64 baseline. */
 #include <string.h>
 
+#include "kernels/x86/load_avx2.h"
 #include "kernels/x86/requant_avx2.h"
 #include "q8/kernels.h"
 
@@ -70,9 +71,7 @@ Q8_AVX2_KERNEL_INLINE void split_block(__m256i x, const int U8, int32_t *row) {
 /* The last n (1..31) activations of a row, zero-padded to a block. */
 Q8_AVX2_KERNEL_INLINE void split_partial(const unsigned char *a, size_t n, const int U8,
                                          int32_t *row) {
-  unsigned char tmp[Q8_AVX2_BLOCK] = {0};
-  memcpy(tmp, a, n);
-  split_block(_mm256_loadu_si256((const __m256i *)tmp), U8, row);
+  split_block(q8_avx2_load_first(a, n), U8, row);
 }
 
 /* Widens block `blk` (full) of row r into buffer `dst`. */

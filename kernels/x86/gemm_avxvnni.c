@@ -11,7 +11,7 @@
  * Activations go through a 2-slot buffer of 32 k (8 groups) per row, filled one
  * block ahead while the previous block is computed (the sign flip costs one
  * vpxor per 32 bytes instead of one per broadcast, and the last partial block
- * is copied with memcpy: A is never read past k bytes per row).
+ * is loaded masked: A is never read past k bytes per row).
  *
  * One body, two instantiations:
  *   - q8_gemm_x8s8_6x16c4__avxvnni: target avxvnni, _mm256_dpbusd_avx_epi32
@@ -25,6 +25,7 @@
  * Compiled with target attributes only (plain `cc -std=c17 -O2` builds it). */
 #include <string.h>
 
+#include "kernels/x86/load_avx2.h"
 #include "kernels/x86/requant_avx2.h"
 #include "q8/kernels.h"
 
@@ -45,9 +46,7 @@ Q8_AVXVNNI_HELPER void avxvnni_copy_block(__m256i x, const int U8, int32_t *dst)
  * meets zero weights). */
 Q8_AVXVNNI_HELPER void avxvnni_copy_partial(const unsigned char *a, size_t n, const int U8,
                                       int32_t *dst) {
-  unsigned char tmp[Q8_AVXVNNI_BLOCK] = {0};
-  memcpy(tmp, a, n);
-  avxvnni_copy_block(_mm256_loadu_si256((const __m256i *)tmp), U8, dst);
+  avxvnni_copy_block(q8_avx2_load_first(a, n), U8, dst);
 }
 
 #define Q8_AVXVNNI_FILL(r, dst, blk)                                                           \
