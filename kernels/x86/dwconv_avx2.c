@@ -58,11 +58,12 @@ static size_t dw_lane_channel(size_t h, size_t i) {
 }
 
 DW_FN void dw_rq_init(DW_RQ *s, const q8_requant_params *rq, size_t c0, size_t cn) {
+  if (rq->channels == 1) { /* per tensor: the same lanes in both halves */
+    q8_rq8_avx2_prepare(rq, 0, 8, &s->half[0]);
+    s->half[1] = s->half[0];
+    return;
+  }
   for (size_t h = 0; h < 2; ++h) {
-    if (rq->channels == 1) {
-      q8_rq8_avx2_prepare(rq, 0, 8, &s->half[h]);
-      continue;
-    }
     /* Lanes past the block's channels get zeros: harmless, never stored. */
     int32_t multiplier[8] = {0}, shift[8] = {0};
     float scale[8] = {0};
@@ -100,8 +101,8 @@ DW_INLINE void dw_store(unsigned char *out, size_t cn, __m256i lo, __m256i hi, i
                                  out_dtype, false);
   } else {
     const int mode = kind == DW_OUT_GEMMLOWP ? Q8_REQUANT_GEMMLOWP : Q8_REQUANT_SINGLE;
-    b = q8_rq_avx2_narrow16_interleaved(q8_rq8_avx2_apply_as(lo, &s->half[0], mode),
-                                        q8_rq8_avx2_apply_as(hi, &s->half[1], mode), out_dtype);
+    b = q8_rq_avx2_narrow16(q8_rq8_avx2_apply_as(lo, &s->half[0], mode),
+                            q8_rq8_avx2_apply_as(hi, &s->half[1], mode), out_dtype, false);
   }
   q8_rq_avx2_store_bytes16(out, b, cn);
 }
@@ -248,8 +249,8 @@ DW_INLINE void dw_block_any(const q8_dwconv_row *r, size_t kh, size_t kw, size_t
 DW_INLINE void dw_row(const q8_dwconv_row *r, size_t kh, size_t kw, size_t stride,
                       size_t dilation, bool u8, bool dedicated) {
   const size_t block_vecs = 2 + 2 * ((kh * kw + 1) / 2);
-  /* The dedicated 3x3 kernels, packed by dw_pack_columns. */
-  const bool columns = dedicated && kh == 3 && kw == 3;
+  /* The dedicated 3x3 kernels (strides 1 and 2), packed by dw_pack_columns. */
+  const bool columns = dedicated && kh == 3 && kw == 3 && stride <= 2;
   const int kind = dw_out_kind(r->rq);
   const DW_VEC *packed = r->packed;
   for (size_t c0 = 0; c0 < r->channels; c0 += DW_CT) {

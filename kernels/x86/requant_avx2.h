@@ -257,14 +257,6 @@ Q8_RQ_AVX2_INLINE __m128i q8_rq_avx2_narrow16_fp32(__m256i z0, __m256i z1, const
                          : _mm_max_epi8(_mm_packs_epi16(w0, w1), p->qmin8);
 }
 
-/* 16 final values (within the output type) -> 16 bytes in the same lane
- * interleave as q8_rq_avx2_narrow16_fp32. */
-Q8_RQ_AVX2_INLINE __m128i q8_rq_avx2_narrow16_interleaved(__m256i z0, __m256i z1, q8_dtype out) {
-  const __m256i w = _mm256_packs_epi32(z0, z1);
-  const __m128i w0 = _mm256_castsi256_si128(w), w1 = _mm256_extracti128_si256(w, 1);
-  return out == Q8_UINT8 ? _mm_packus_epi16(w0, w1) : _mm_packs_epi16(w0, w1);
-}
-
 /* Stores the first n (1..16) bytes of b. */
 Q8_RQ_AVX2_INLINE void q8_rq_avx2_store_bytes16(void *c, __m128i b, size_t n) {
   if (n >= 16) {
@@ -276,10 +268,13 @@ Q8_RQ_AVX2_INLINE void q8_rq_avx2_store_bytes16(void *c, __m128i b, size_t n) {
   }
 }
 
-/* Narrows 16 values (lo: columns 0-7, hi: 8-15), already within the output type,
- * to 16 bytes in column order. */
-Q8_RQ_AVX2_INLINE __m128i q8_rq_avx2_narrow16(__m256i lo, __m256i hi, q8_dtype out) {
-  const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(lo, hi), 0xD8);
+/* Narrows 16 values, already within the output type, to 16 bytes. in_order:
+ * z0 holds values 0-7 and z1 8-15; else the bytes come in the lane
+ * interleave of q8_rq_avx2_narrow16_fp32. */
+Q8_RQ_AVX2_INLINE __m128i q8_rq_avx2_narrow16(__m256i z0, __m256i z1, q8_dtype out,
+                                              bool in_order) {
+  __m256i w = _mm256_packs_epi32(z0, z1);
+  if (in_order) w = _mm256_permute4x64_epi64(w, 0xD8);
   const __m128i w0 = _mm256_castsi256_si128(w), w1 = _mm256_extracti128_si256(w, 1);
   return out == Q8_UINT8 ? _mm_packus_epi16(w0, w1) : _mm_packs_epi16(w0, w1);
 }
@@ -287,7 +282,7 @@ Q8_RQ_AVX2_INLINE __m128i q8_rq_avx2_narrow16(__m256i lo, __m256i hi, q8_dtype o
 /* Stores the first n (1..16) columns of a row. */
 Q8_RQ_AVX2_INLINE void q8_rq_avx2_store16(void *c, __m256i lo, __m256i hi, q8_dtype out,
                                           size_t n) {
-  q8_rq_avx2_store_bytes16(c, q8_rq_avx2_narrow16(lo, hi, out), n);
+  q8_rq_avx2_store_bytes16(c, q8_rq_avx2_narrow16(lo, hi, out, true), n);
 }
 
 /* Stores the first n (1..8) columns of 8 values. */
