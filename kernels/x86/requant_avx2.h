@@ -82,10 +82,10 @@ Q8_RQ_AVX2_INLINE void q8_rq8_avx2_clear(q8_rq8_avx2 *o) {
   o->any_left = 0;
 }
 
-/* Columns [col0, col0 + count) of the tile, count in 1..8 (columns past count
- * get harmless parameters; their results must not be stored). */
-Q8_RQ_AVX2_INLINE void q8_rq8_avx2_prepare(const q8_requant_params *rq, size_t col0, size_t count,
-                                           q8_rq8_avx2 *o) {
+/* As q8_rq8_avx2_prepare, from the 8 lanes' parameters already loaded (the
+ * vectors of the fields rq->mode does not use are not read). */
+Q8_RQ_AVX2_INLINE void q8_rq8_avx2_prepare_from(const q8_requant_params *rq, __m256i mult,
+                                                __m256i shift, __m256 scale, q8_rq8_avx2 *o) {
   const int32_t zp = rq->zero_point;
   const int32_t lo = rq->qmin - zp, hi = rq->qmax - zp;
   q8_rq8_avx2_clear(o);
@@ -96,8 +96,7 @@ Q8_RQ_AVX2_INLINE void q8_rq8_avx2_prepare(const q8_requant_params *rq, size_t c
   o->any_left = 0;
   switch (rq->mode) {
     case Q8_REQUANT_GEMMLOWP: {
-      const __m256i m = q8_rq_avx2_load_param_i32(rq->multiplier, rq->channels, col0, count);
-      const __m256i s = q8_rq_avx2_load_param_i32(rq->shift, rq->channels, col0, count);
+      const __m256i m = mult, s = shift;
       const __m256i zero = _mm256_setzero_si256();
       o->mult = m;
       o->mult_odd = _mm256_srli_epi64(m, 32);
@@ -110,10 +109,9 @@ Q8_RQ_AVX2_INLINE void q8_rq8_avx2_prepare(const q8_requant_params *rq, size_t c
       break;
     }
     case Q8_REQUANT_SINGLE: {
-      const __m256i m = q8_rq_avx2_load_param_i32(rq->multiplier, rq->channels, col0, count);
+      const __m256i m = mult;
       /* Padding columns (shift 0 -> s = 31) stay in range. */
-      const __m256i s = _mm256_sub_epi32(
-          _mm256_set1_epi32(31), q8_rq_avx2_load_param_i32(rq->shift, rq->channels, col0, count));
+      const __m256i s = _mm256_sub_epi32(_mm256_set1_epi32(31), shift);
       const __m256i low = _mm256_set1_epi64x(0xFFFFFFFF);
       const __m256i one = _mm256_set1_epi64x(1);
       o->mult = m;
@@ -129,13 +127,26 @@ Q8_RQ_AVX2_INLINE void q8_rq8_avx2_prepare(const q8_requant_params *rq, size_t c
     case Q8_REQUANT_FP32:
     default:
       o->mode = (int)Q8_REQUANT_FP32;
-      o->scale = q8_rq_avx2_load_param_f32(rq->scale, rq->channels, col0, count);
+      o->scale = scale;
       o->flo = _mm256_set1_ps((float)lo);
       o->fhi = _mm256_set1_ps((float)hi);
       o->zp16 = _mm256_set1_epi16((short)zp);
       o->qmin8 = _mm_set1_epi8((char)rq->qmin);
       break;
   }
+}
+
+/* Columns [col0, col0 + count) of the tile, count in 1..8 (columns past count
+ * get harmless parameters; their results must not be stored). */
+Q8_RQ_AVX2_INLINE void q8_rq8_avx2_prepare(const q8_requant_params *rq, size_t col0, size_t count,
+                                           q8_rq8_avx2 *o) {
+  const bool integer = rq->mode == Q8_REQUANT_GEMMLOWP || rq->mode == Q8_REQUANT_SINGLE;
+  const __m256i zero = _mm256_setzero_si256();
+  q8_rq8_avx2_prepare_from(
+      rq, integer ? q8_rq_avx2_load_param_i32(rq->multiplier, rq->channels, col0, count) : zero,
+      integer ? q8_rq_avx2_load_param_i32(rq->shift, rq->channels, col0, count) : zero,
+      integer ? _mm256_setzero_ps() : q8_rq_avx2_load_param_f32(rq->scale, rq->channels, col0, count),
+      o);
 }
 
 /* gemmlowp SaturatingRoundingDoublingHighMul(x, m) per lane:
