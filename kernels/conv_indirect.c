@@ -141,7 +141,9 @@ size_t q8_conv_indirect_panel_stride(const q8_gemm_ukernel *uk, size_t k) {
 }
 
 size_t q8_conv_indirect_chunk_rows(const q8_gemm_ukernel *uk, size_t k) {
-  if (uk->run_rows == NULL) return uk->mr;
+  /* A kernel with its own A panel runs the gathered rows through it, never
+   * in chunks (q8_conv_indirect). */
+  if (uk->run_rows == NULL || uk->pack_a != NULL) return uk->mr;
   const size_t rows = 8192 / q8_conv_indirect_panel_stride(uk, k) / uk->mr * uk->mr;
   return rows > uk->mr ? rows : uk->mr;
 }

@@ -150,8 +150,9 @@ static void check_tile(const q8_gemm_ukernel *uk, q8t_rng *r, const tcase *t, si
     if (via == VIA_PANEL && (nc != 0 || !has_panel(uk))) continue;
     if (via == VIA_ROWS && (nc != 0 || uk->run_rows == NULL)) continue;
     if (via == VIA_CHUNKS && (nc == 0 || uk->run_rows == NULL)) continue;
-    /* run takes one tile; run, the panel and run_rows one column tile. */
-    if (via == VIA_RUN && nc == 0 && t->m > uk->mr) continue;
+    /* run and the panel take one tile; run, the panel and run_rows one
+     * column tile. */
+    if ((via == VIA_RUN || via == VIA_PANEL) && nc == 0 && t->m > uk->mr) continue;
     if (via != VIA_COLS && nc == 0 && t->n > uk->nr) continue;
     const bool panel = via == VIA_PANEL;
     q8t_buf cbuf = q8t_buf_new(t->m * ldc * esize, esize == 4 ? 4 * (size_t)q8t_range(r, 0, 3) : (size_t)q8t_range(r, 0, 15));

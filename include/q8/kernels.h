@@ -268,7 +268,9 @@ void q8_gemm_row_tile(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *arg
 void q8_gemm_blocked(const q8_gemm_ukernel *uk, const q8_gemm_blocked_args *args,
                      size_t m0, size_t m1, size_t n0, size_t n1);
 /* Rows per run_rows call for depth k and `cols` output columns of c_elem
- * bytes per row, or 0 where the kernel has no run_rows or no chunk pays.
+ * bytes per row, or 0 where the kernel has no run_rows or no chunk pays
+ * (for a kernel with its own A panel, beyond a small k: see
+ * kernels/gemm_blocked.c).
  * Requantized output (c_elem 1) with mc_bytes (the callers pass a quarter
  * of L2 where the weights are one column block, so they stay in L2 from run
  * to run, else 0): the whole row tiles of mc_bytes of A, where at least two

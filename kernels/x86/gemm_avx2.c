@@ -164,19 +164,24 @@ Q8_AVX2_KERNEL_INLINE void split_partial(const unsigned char *a, size_t n, const
   const __m256i acc##r##b = _mm256_add_epi32(_mm256_add_epi32(acc##r##b0, acc##r##b1),   \
                                              _mm256_add_epi32(acc##r##b2, acc##r##b3));
 
-/* Requantizes or stores row r of the tile. */
+/* Requantizes or stores row r of the tile with the parameters at rp. */
 #define Q8_AVX2_STORE(r)                                                                 \
   if (ROWS > r) {                                                                        \
     q8_rq_avx2_store_row16((unsigned char *)c + (size_t)(r) * c_stride, acc##r##a,      \
-                           acc##r##b, nr, rq, &rp0, &rp1);                              \
+                           acc##r##b, nr, rq, &rp[0], &rp[1]);                          \
   }
 
-/* Writes the tile (int32 or requantized). */
+/* Writes the tile (int32 or requantized), with the requantization prepared
+ * here or, where `prepared` is not NULL, by the caller (run_rows). */
 #define Q8_AVX2_FINISH                                                                   \
   Q8_AVX2_SUM_SETS(0) Q8_AVX2_SUM_SETS(1) Q8_AVX2_SUM_SETS(2) Q8_AVX2_SUM_SETS(3)        \
   Q8_AVX2_SUM_SETS(4)                                                                    \
-  q8_rq8_avx2 rp0, rp1;                                                                  \
-  q8_rq8_avx2_prepare_row16(rq, nr, &rp0, &rp1);                                        \
+  q8_rq8_avx2 own[2];                                                                    \
+  const q8_rq8_avx2 *rp = prepared;                                                      \
+  if (rp == NULL) {                                                                      \
+    q8_rq8_avx2_prepare_row16(rq, nr, &own[0], &own[1]);                                \
+    rp = own;                                                                            \
+  }                                                                                      \
   Q8_AVX2_STORE(0)                                                                       \
   Q8_AVX2_STORE(1)                                                                       \
   Q8_AVX2_STORE(2)                                                                       \
@@ -187,7 +192,8 @@ Q8_AVX2_KERNEL_INLINE void split_partial(const unsigned char *a, size_t n, const
  * activation type: widens A through a 2-block buffer as it goes. */
 Q8_AVX2_KERNEL_INLINE void tile_avx2(const int ROWS, const int U8, size_t nr, size_t k,
                                      const void *a, size_t a_stride, const void *packed, void *c,
-                                     size_t c_stride, const q8_requant_params *rq) {
+                                     size_t c_stride, const q8_requant_params *rq,
+                                     const q8_rq8_avx2 *prepared) {
   _Alignas(32) int32_t buf[2][Q8_AVX2_BLOCK_WORDS];
   const unsigned char *a0 = (const unsigned char *)a;
   const unsigned char *a1 = ROWS > 1 ? a0 + a_stride : a0;
@@ -246,6 +252,7 @@ Q8_AVX2_KERNEL_INLINE void tile_avx2(const int ROWS, const int U8, size_t nr, si
 Q8_AVX2_KERNEL_INLINE void tile_avx2_panel(const int ROWS, size_t nr, size_t k,
                                            const int32_t *panel, const void *packed, void *c,
                                            size_t c_stride, const q8_requant_params *rq) {
+  const q8_rq8_avx2 *const prepared = NULL;
   const int SETS = Q8_AVX2_SETS(ROWS);
   Q8_AVX2_INIT_ACC
   const size_t full = k / Q8_AVX2_BLOCK, rem = k % Q8_AVX2_BLOCK;
@@ -263,9 +270,9 @@ Q8_AVX2_KERNEL_INLINE void tile_avx2_panel(const int ROWS, size_t nr, size_t k,
 #define Q8_AVX2_CASE(R)                                                              \
   case R:                                                                            \
     if (u8) {                                                                        \
-      tile_avx2(R, 1, nr, k, a, a_stride, packed, c, c_stride, rq);                  \
+      tile_avx2(R, 1, nr, k, a, a_stride, packed, c, c_stride, rq, NULL);            \
     } else {                                                                         \
-      tile_avx2(R, 0, nr, k, a, a_stride, packed, c, c_stride, rq);                  \
+      tile_avx2(R, 0, nr, k, a, a_stride, packed, c, c_stride, rq, NULL);            \
     }                                                                                \
     break;
 
@@ -282,6 +289,42 @@ static Q8_AVX2_TARGET void q8_gemm_x8s8_5x16c4__avx2_run(size_t mr, size_t nr, s
     Q8_AVX2_CASE(4)
     default:
     Q8_AVX2_CASE(5)
+  }
+}
+
+/* run_rows: the full 5-row tiles of a chunk in one call, the requantization
+ * prepared once (per tile, run prepares two parameter structs and is a call
+ * of its own, a large share of a tile at small k), the row tail through run.
+ * Each tile widens its A as run does: the drivers keep no A panel for
+ * chunks. */
+#define Q8_AVX2_ROWS_LOOP(U8)                                                           \
+  for (; m >= Q8_AVX2_MR; m -= Q8_AVX2_MR) {                                            \
+    /* Reloaded per tile: held in registers across the K loop, the constants  \
+     * would push accumulators onto the stack. */                                     \
+    __asm__ volatile("" : "+m"(rp));                                                    \
+    tile_avx2(Q8_AVX2_MR, U8, nr, k, a_tile, a_stride, packed, c_tile, c_stride, rq, rp); \
+    a_tile += Q8_AVX2_MR * a_stride;                                                    \
+    c_tile += Q8_AVX2_MR * c_stride;                                                    \
+  }
+
+static Q8_AVX2_TARGET void q8_gemm_x8s8_5x16c4__avx2_run_rows(size_t m, size_t nr, size_t k,
+                                                              const void *a, size_t a_stride,
+                                                              q8_dtype a_dtype,
+                                                              const void *packed, void *c,
+                                                              size_t c_stride,
+                                                              const q8_requant_params *rq) {
+  q8_rq8_avx2 rp[2];
+  q8_rq8_avx2_prepare_row16(rq, nr, &rp[0], &rp[1]);
+  const unsigned char *a_tile = a;
+  unsigned char *c_tile = c;
+  if (a_dtype == Q8_UINT8) {
+    Q8_AVX2_ROWS_LOOP(1)
+  } else {
+    Q8_AVX2_ROWS_LOOP(0)
+  }
+  if (m > 0) {
+    q8_gemm_x8s8_5x16c4__avx2_run(m, nr, k, a_tile, a_stride, a_dtype, packed, c_tile, c_stride,
+                                  rq);
   }
 }
 
@@ -358,6 +401,7 @@ Q8_AVX2_KERNEL_INLINE void tile_avx2_ranges(const int ROWS, size_t nr, const q8_
       Q8_AVX2_GROUP(blk, g % 8)
     }
   }
+  const q8_rq8_avx2 *const prepared = NULL;
   Q8_AVX2_FINISH
 }
 
@@ -410,6 +454,7 @@ const q8_gemm_ukernel q8_gemm_x8s8_5x16c4__avx2 = {
     .int8_a_offset = 0,
     .pack = q8_gemm_pack_nrkr,
     .run = q8_gemm_x8s8_5x16c4__avx2_run,
+    .run_rows = q8_gemm_x8s8_5x16c4__avx2_run_rows,
     .a_panel_bytes = q8_gemm_x8s8_5x16c4__avx2_a_panel_bytes,
     .pack_a = q8_gemm_x8s8_5x16c4__avx2_pack_a,
     .run_panel = q8_gemm_x8s8_5x16c4__avx2_run_panel,
