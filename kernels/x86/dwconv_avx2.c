@@ -57,6 +57,16 @@ static size_t dw_lane_channel(size_t h, size_t i) {
   return 4 * h + (i < 4 ? i : i + 4);
 }
 
+/* Half h of 16 per-channel 32-bit entries at p (int32 or float) in the
+ * accumulators' lane order (dw_lane_channel): the low (h = 0) or high
+ * 128-bit halves of entries 0-7 and 8-15. */
+DW_INLINE __m256i dw_lanes32(const void *p, size_t h) {
+  const __m256i first = _mm256_loadu_si256((const __m256i *)p);
+  const __m256i second = _mm256_loadu_si256((const __m256i *)p + 1);
+  return h == 0 ? _mm256_permute2x128_si256(first, second, 0x20)
+                : _mm256_permute2x128_si256(first, second, 0x31);
+}
+
 DW_FN void dw_rq_init(DW_RQ *s, const q8_requant_params *rq, size_t c0, size_t cn) {
   if (rq->channels == 1) { /* per tensor: the same lanes in both halves */
     q8_rq8_avx2_prepare(rq, 0, 8, &s->half[0]);
@@ -64,28 +74,18 @@ DW_FN void dw_rq_init(DW_RQ *s, const q8_requant_params *rq, size_t c0, size_t c
     return;
   }
   if (cn == DW_CT) {
-    /* A full block: lo's lanes are channels 0-3 and 8-11 (the low 128-bit
-     * halves of 0-7 and 8-15), hi's the high halves. Through the scalar
-     * lanes below, this setup was 7 % of a one-row call (112x112x96 s2). */
+    /* A full block: the lanes of half h by 128-bit permutes (through the
+     * scalar lanes below, this setup was 7 % of a one-row call, 112x112x96
+     * s2). */
     const bool integer = rq->mode == Q8_REQUANT_GEMMLOWP || rq->mode == Q8_REQUANT_SINGLE;
-    __m256i m[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()}, sh[2] = {m[0], m[0]};
-    __m256 sc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
-    if (integer) {
-      const __m256i m0 = _mm256_loadu_si256((const __m256i *)(rq->multiplier + c0));
-      const __m256i m1 = _mm256_loadu_si256((const __m256i *)(rq->multiplier + c0 + 8));
-      const __m256i s0 = _mm256_loadu_si256((const __m256i *)(rq->shift + c0));
-      const __m256i s1 = _mm256_loadu_si256((const __m256i *)(rq->shift + c0 + 8));
-      m[0] = _mm256_permute2x128_si256(m0, m1, 0x20);
-      m[1] = _mm256_permute2x128_si256(m0, m1, 0x31);
-      sh[0] = _mm256_permute2x128_si256(s0, s1, 0x20);
-      sh[1] = _mm256_permute2x128_si256(s0, s1, 0x31);
-    } else {
-      const __m256 f0 = _mm256_loadu_ps(rq->scale + c0), f1 = _mm256_loadu_ps(rq->scale + c0 + 8);
-      sc[0] = _mm256_permute2f128_ps(f0, f1, 0x20);
-      sc[1] = _mm256_permute2f128_ps(f0, f1, 0x31);
+    const __m256i zero = _mm256_setzero_si256();
+    for (size_t h = 0; h < 2; ++h) {
+      q8_rq8_avx2_prepare_from(
+          rq, integer ? dw_lanes32(rq->multiplier + c0, h) : zero,
+          integer ? dw_lanes32(rq->shift + c0, h) : zero,
+          integer ? _mm256_setzero_ps() : _mm256_castsi256_ps(dw_lanes32(rq->scale + c0, h)),
+          &s->half[h]);
     }
-    q8_rq8_avx2_prepare_from(rq, m[0], sh[0], sc[0], &s->half[0]);
-    q8_rq8_avx2_prepare_from(rq, m[1], sh[1], sc[1], &s->half[1]);
     return;
   }
   for (size_t h = 0; h < 2; ++h) {
@@ -245,6 +245,15 @@ DW_INLINE void dw_pixel3(const dw_col *a, const dw_col *b, const dw_col *c, cons
   dw_store(out, cn, lo, hi, kind, out_dtype, rs);
 }
 
+/* A pixel at the border: each of its columns tested. */
+DW_INLINE void dw_pixel3_border(const dw_rows3 *R, ptrdiff_t ix0, const DW_VEC *w, DW_VEC bias_lo,
+                                DW_VEC bias_hi, unsigned char *out, size_t cn, bool full, bool u8,
+                                int kind, q8_dtype out_dtype, const DW_RQ *rs) {
+  const dw_col a = dw_col_at(R, ix0, cn, full, u8), b = dw_col_at(R, ix0 + 1, cn, full, u8),
+               c = dw_col_at(R, ix0 + 2, cn, full, u8);
+  dw_pixel3(&a, &b, &c, w, bias_lo, bias_hi, out, cn, kind, out_dtype, rs);
+}
+
 /* Each row: the pixels whose three columns are all inside the input run
  * without bounds tests; the border pixels test each column. Together with
  * the vector lane setup of dw_rq_init, Zen 5, alternating processes, u8 in,
@@ -261,7 +270,8 @@ DW_INLINE void dw_block_columns(const q8_dwconv_row *r, size_t stride, bool u8, 
   const size_t pad = r->pad_left, in_w = r->in_w;
   const dw_out o = dw_out_of(r);
   /* Interior pixels [first, end): ox * stride >= pad and ox * stride - pad + 2 < in_w. */
-  const size_t first = (pad + stride - 1) / stride < o.out_w ? (pad + stride - 1) / stride : o.out_w;
+  const size_t first_inside = (pad + stride - 1) / stride;
+  const size_t first = first_inside < o.out_w ? first_inside : o.out_w;
   size_t end = in_w + pad >= 3 ? (in_w + pad - 3) / stride + 1 : 0;
   if (end > o.out_w) end = o.out_w;
   if (end < first) end = first;
@@ -271,10 +281,8 @@ DW_INLINE void dw_block_columns(const q8_dwconv_row *r, size_t stride, bool u8, 
     for (size_t ky = 0; ky < 3; ++ky) R.row[ky] = (const uint8_t *)r->rows[3 * i + ky] + c0;
     unsigned char *const out_row = dw_out_row(r, &o, i, c0);
     for (size_t ox = 0; ox < first; ++ox) {
-      const ptrdiff_t ix0 = (ptrdiff_t)(ox * stride) - (ptrdiff_t)pad;
-      const dw_col a = dw_col_at(&R, ix0, cn, full, u8), b = dw_col_at(&R, ix0 + 1, cn, full, u8),
-                   c = dw_col_at(&R, ix0 + 2, cn, full, u8);
-      dw_pixel3(&a, &b, &c, w, bias_lo, bias_hi, out_row + ox * o.step, cn, kind, o.dtype, &rs);
+      dw_pixel3_border(&R, (ptrdiff_t)(ox * stride) - (ptrdiff_t)pad, w, bias_lo, bias_hi,
+                       out_row + ox * o.step, cn, full, u8, kind, o.dtype, &rs);
     }
     if (first < end) {
       size_t ix = first * stride - pad;
@@ -289,10 +297,8 @@ DW_INLINE void dw_block_columns(const q8_dwconv_row *r, size_t stride, bool u8, 
       }
     }
     for (size_t ox = end; ox < o.out_w; ++ox) {
-      const ptrdiff_t ix0 = (ptrdiff_t)(ox * stride) - (ptrdiff_t)pad;
-      const dw_col a = dw_col_at(&R, ix0, cn, full, u8), b = dw_col_at(&R, ix0 + 1, cn, full, u8),
-                   c = dw_col_at(&R, ix0 + 2, cn, full, u8);
-      dw_pixel3(&a, &b, &c, w, bias_lo, bias_hi, out_row + ox * o.step, cn, kind, o.dtype, &rs);
+      dw_pixel3_border(&R, (ptrdiff_t)(ox * stride) - (ptrdiff_t)pad, w, bias_lo, bias_hi,
+                       out_row + ox * o.step, cn, full, u8, kind, o.dtype, &rs);
     }
   }
 }

@@ -172,12 +172,12 @@ Q8_AVX2_KERNEL_INLINE void split_partial(const unsigned char *a, size_t n, const
   }
 
 /* Writes the tile (int32 or requantized), with the requantization prepared
- * here or, where `prepared` is not NULL, by the caller (run_rows). */
-#define Q8_AVX2_FINISH                                                                   \
+ * here or, where PREPARED is not NULL, by the caller (run_rows). */
+#define Q8_AVX2_FINISH(PREPARED)                                                         \
   Q8_AVX2_SUM_SETS(0) Q8_AVX2_SUM_SETS(1) Q8_AVX2_SUM_SETS(2) Q8_AVX2_SUM_SETS(3)        \
   Q8_AVX2_SUM_SETS(4)                                                                    \
   q8_rq8_avx2 own[2];                                                                    \
-  const q8_rq8_avx2 *rp = prepared;                                                      \
+  const q8_rq8_avx2 *rp = (PREPARED);                                                    \
   if (rp == NULL) {                                                                      \
     q8_rq8_avx2_prepare_row16(rq, nr, &own[0], &own[1]);                                \
     rp = own;                                                                            \
@@ -245,14 +245,13 @@ Q8_AVX2_KERNEL_INLINE void tile_avx2(const int ROWS, const int U8, size_t nr, si
   if (rem > 0) {
     for (size_t q = 0; q < (rem + 3) / 4; ++q) Q8_AVX2_GROUP(partial, q)
   }
-  Q8_AVX2_FINISH
+  Q8_AVX2_FINISH(prepared)
 }
 
 /* The tile from an A panel that pack_a widened: blocks of Q8_AVX2_BLOCK_WORDS. */
 Q8_AVX2_KERNEL_INLINE void tile_avx2_panel(const int ROWS, size_t nr, size_t k,
                                            const int32_t *panel, const void *packed, void *c,
                                            size_t c_stride, const q8_requant_params *rq) {
-  const q8_rq8_avx2 *const prepared = NULL;
   const int SETS = Q8_AVX2_SETS(ROWS);
   Q8_AVX2_INIT_ACC
   const size_t full = k / Q8_AVX2_BLOCK, rem = k % Q8_AVX2_BLOCK;
@@ -264,7 +263,7 @@ Q8_AVX2_KERNEL_INLINE void tile_avx2_panel(const int ROWS, size_t nr, size_t k,
   for (size_t q = 0; q < Q8_AVX2_BLOCK / 4; ++q) {
     if (q < (rem + 3) / 4) Q8_AVX2_GROUP(panel, q)
   }
-  Q8_AVX2_FINISH
+  Q8_AVX2_FINISH(NULL)
 }
 
 #define Q8_AVX2_CASE(R)                                                              \
@@ -299,8 +298,8 @@ static Q8_AVX2_TARGET void q8_gemm_x8s8_5x16c4__avx2_run(size_t mr, size_t nr, s
  * chunks. */
 #define Q8_AVX2_ROWS_LOOP(U8)                                                           \
   for (; m >= Q8_AVX2_MR; m -= Q8_AVX2_MR) {                                            \
-    /* Reloaded per tile: held in registers across the K loop, the constants  \
-     * would push accumulators onto the stack. */                                     \
+    /* Reloaded per tile, as in the other kernels' run_rows: GCC is kept   \
+     * from holding the constants in registers across the K loop. */                  \
     __asm__ volatile("" : "+m"(rp));                                                    \
     tile_avx2(Q8_AVX2_MR, U8, nr, k, a_tile, a_stride, packed, c_tile, c_stride, rq, rp); \
     a_tile += Q8_AVX2_MR * a_stride;                                                    \
@@ -401,8 +400,7 @@ Q8_AVX2_KERNEL_INLINE void tile_avx2_ranges(const int ROWS, size_t nr, const q8_
       Q8_AVX2_GROUP(blk, g % 8)
     }
   }
-  const q8_rq8_avx2 *const prepared = NULL;
-  Q8_AVX2_FINISH
+  Q8_AVX2_FINISH(NULL)
 }
 
 #define Q8_AVX2_RANGES_CASE(R)                                                       \
