@@ -91,7 +91,8 @@ static inline __attribute__((always_inline)) unsigned char *dw_out_row(const q8_
       ROW((&one), ROW_KH, ROW_KW, ROW_S, ROW_DIL, U8, DEDICATED);                           \
     }                                                                                       \
   }
-#define DW_ENTRY(symbol, ROW, PACK, ROW_KH, ROW_KW, ROW_S, ROW_DIL, DEDICATED, KH_, KW_, S_) \
+#define DW_ENTRY(symbol, ROW, PACK, BYTES, ROW_KH, ROW_KW, ROW_S, ROW_DIL, DEDICATED, KH_, KW_, \
+                 S_)                                                                        \
   DW_ENTRY_TYPE(symbol##_s8, ROW, ROW_KH, ROW_KW, ROW_S, ROW_DIL, DEDICATED, false)         \
   DW_ENTRY_TYPE(symbol##_u8, ROW, ROW_KH, ROW_KW, ROW_S, ROW_DIL, DEDICATED, true)          \
   static void symbol##_run(const q8_dwconv_row *r) {                                        \
@@ -101,15 +102,18 @@ static inline __attribute__((always_inline)) unsigned char *dw_out_row(const q8_
                                     .stride = S_, .channel_tile = DW_CT,                    \
                                     .int8_a_offset = DW_INT8_A_OFFSET,                      \
                                     .uint8_a_offset = DW_UINT8_A_OFFSET,                    \
-                                    .packed_bytes = dw_packed_bytes, .pack = PACK,          \
+                                    .packed_bytes = BYTES, .pack = PACK,                    \
                                     .run = symbol##_run};
 
-/* Dedicated: dilation 1, the shape fixed at compile time. */
+/* Dedicated: dilation 1, the shape fixed at compile time; _PACKED: with a
+ * packed layout of its own (BYTES its size). */
+#define DW_DEFINE_PACKED(symbol, ROW, PACK, BYTES, KH_, KW_, S_)                            \
+  DW_ENTRY(symbol, ROW, PACK, BYTES, KH_, KW_, S_, 1, true, KH_, KW_, S_)
 #define DW_DEFINE_WITH(symbol, ROW, PACK, KH_, KW_, S_)                                     \
-  DW_ENTRY(symbol, ROW, PACK, KH_, KW_, S_, 1, true, KH_, KW_, S_)
+  DW_DEFINE_PACKED(symbol, ROW, PACK, dw_packed_bytes, KH_, KW_, S_)
 #define DW_DEFINE(symbol, KH_, KW_, S_) DW_DEFINE_WITH(symbol, dw_row, dw_pack, KH_, KW_, S_)
 #define DW_DEFINE_GENERIC(symbol)                                                           \
-  DW_ENTRY(symbol, dw_row, dw_pack, r->kernel_h, r->kernel_w, r->stride_w, r->dilation_w,   \
-           false, 0, 0, 0)
+  DW_ENTRY(symbol, dw_row, dw_pack, dw_packed_bytes, r->kernel_h, r->kernel_w, r->stride_w, \
+           r->dilation_w, false, 0, 0, 0)
 
 #endif

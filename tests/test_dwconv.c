@@ -58,6 +58,17 @@ static const grid_case grid[] = {
     {"5x5 s1 kernel equal to input c17", {1, 5, 5, 17, 17, 5, 5, 1, 1, 1, 1, 0, 0, 0, 0, 0}},
     {"5x5 s2 c16", {1, 9, 11, 16, 16, 5, 5, 2, 2, 1, 1, 2, 2, 2, 2, 0}},
     {"5x5 s2 c33", {1, 9, 10, 33, 33, 5, 5, 2, 2, 1, 1, 2, 1, 1, 2, 0}},
+    /* The 5x5 column kernels run pixel pairs: inner and border pairs, odd
+     * out_w, full blocks with a tail above and below 32 channels, no pad,
+     * pads beyond the kernel, inputs narrower than a pair's columns. */
+    {"5x5 s1 c144 out_w 23", {1, 6, 23, 144, 144, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 0}},
+    {"5x5 s1 c100 pad 0 out_w 12", {1, 7, 16, 100, 100, 5, 5, 1, 1, 1, 1, 0, 0, 0, 0, 0}},
+    {"5x5 s1 c65 in_w 2", {1, 4, 2, 65, 65, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 0}},
+    {"5x5 s1 c64 in_w 6 pad 4/1", {1, 6, 6, 64, 64, 5, 5, 1, 1, 1, 1, 1, 3, 4, 1, 0}},
+    {"5x5 s2 c96 out_w 13", {1, 9, 25, 96, 96, 5, 5, 2, 2, 1, 1, 2, 2, 2, 2, 0}},
+    {"5x5 s2 c64 asymmetric pad out_w 8", {1, 8, 16, 64, 64, 5, 5, 2, 2, 1, 1, 1, 2, 0, 3, 0}},
+    {"5x5 s2 c17 pad 4 > kernel/2", {1, 5, 6, 17, 17, 5, 5, 2, 2, 1, 1, 4, 3, 4, 3, 0}},
+    {"5x5 s2 c130 in_w 3", {1, 7, 3, 130, 130, 5, 5, 2, 2, 1, 1, 2, 2, 2, 2, 0}},
     {"7x7 s1 c19 (generic)", {1, 8, 8, 19, 19, 7, 7, 1, 1, 1, 1, 3, 3, 3, 3, 0}},
     {"7x7 s2 c33 (generic)", {1, 9, 11, 33, 33, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, 0}},
     {"2x3 asymmetric pad c33 (generic)", {1, 5, 7, 33, 33, 2, 3, 1, 1, 1, 1, 0, 1, 1, 0, 0}},
