@@ -46,9 +46,9 @@ void q8_dwconv_pack_pairs(unsigned ct, size_t channels, size_t taps, const int8_
 void q8_dwconv_pack_pairs_ordered(unsigned ct, size_t channels, size_t taps, const int8_t *w,
                                   const int32_t *col_term, const uint8_t *order,
                                   size_t positions, void *packed) {
-  const size_t pairs = (taps + 1) / 2;
+  const size_t pairs = (positions + 1) / 2;
   for (size_t c0 = 0; c0 < channels; c0 += ct) {
-    unsigned char *block = (unsigned char *)packed + c0 / ct * pairs_block_bytes(ct, taps);
+    unsigned char *block = (unsigned char *)packed + c0 / ct * pairs_block_bytes(ct, positions);
     int32_t *terms = (int32_t *)(void *)block;
     int16_t *words = (int16_t *)(void *)(block + ct * sizeof(int32_t));
     for (size_t slot = 0; slot < ct; ++slot) {

@@ -28,6 +28,39 @@ static inline __attribute__((always_inline)) const uint8_t *dw_tap(
   return (const uint8_t *)r->zero_pixel + c0;
 }
 
+/* The 5 input rows of output row i of a call, at channel c0 (the 5x5 column
+ * kernels), and the columns a run of two output pixels reads at a stride. */
+typedef struct dw_rows5 {
+  const uint8_t *row[5], *zero;
+  size_t in_w, channels;
+} dw_rows5;
+#define DW5_COLS(stride) ((stride) + 5)
+
+static inline __attribute__((always_inline)) dw_rows5 dw_rows5_of(const q8_dwconv_row *r,
+                                                                   size_t i, size_t c0) {
+  dw_rows5 R = {.zero = (const uint8_t *)r->zero_pixel + c0, .in_w = r->in_w,
+                .channels = r->channels};
+  for (size_t ky = 0; ky < 5; ++ky) R.row[ky] = (const uint8_t *)r->rows[5 * i + ky] + c0;
+  return R;
+}
+
+/* A run whose first input column is x0 reads only columns inside the row. */
+static inline bool dw5_run_inside(const q8_dwconv_row *r, ptrdiff_t x0, size_t stride) {
+  return x0 >= 0 && (size_t)x0 + DW5_COLS(stride) <= r->in_w;
+}
+
+/* Row ky at byte offset off (a column's), or the zero pixel where in is 0
+ * (in: all ones for a column inside the row; inside: known, no select). A
+ * select of addresses, not a branch. */
+static inline __attribute__((always_inline)) const uint8_t *dw_rows5_at(const dw_rows5 *R,
+                                                                        size_t ky, size_t off,
+                                                                        uintptr_t in, bool inside) {
+  const uint8_t *at = R->row[ky] + off;
+  if (inside) return at;
+  const uintptr_t zero = (uintptr_t)R->zero;
+  return (const uint8_t *)(zero + (((uintptr_t)at - zero) & in));
+}
+
 /* What a block stores: int32 accumulators or one of the requantization modes
  * (fp32 without its upper clamp where rq allows: q8_requant_params.fp32_clamp_free).
  * A constant in the full-block loops, so each gets its own code. */

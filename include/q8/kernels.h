@@ -684,8 +684,10 @@ size_t q8_dwconv_pack_pairs_bytes(unsigned ct, size_t channels, size_t taps);
 void q8_dwconv_pack_pairs(unsigned ct, size_t channels, size_t taps, const int8_t *w,
                           const int32_t *col_term, void *packed);
 /* The same layout with the taps paired in another order: element e of pair p
- * holds tap order[2 p + e] (a value >= taps, or a position past taps, holds
- * 0); order NULL is q8_dwconv_pack_pairs. */
+ * holds tap order[2 p + e] (a value >= taps holds 0), ceil(positions / 2)
+ * pairs (positions >= taps: a tap may appear in several pairs), sized by
+ * q8_dwconv_pack_pairs_bytes(ct, channels, positions); order NULL with
+ * positions = taps is q8_dwconv_pack_pairs. */
 void q8_dwconv_pack_pairs_ordered(unsigned ct, size_t channels, size_t taps, const int8_t *w,
                                   const int32_t *col_term, const uint8_t *order,
                                   size_t positions, void *packed);

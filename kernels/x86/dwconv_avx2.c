@@ -303,6 +303,138 @@ DW_INLINE void dw_block_columns(const q8_dwconv_row *r, size_t stride, bool u8, 
   }
 }
 
+/* 5x5 by columns, two output pixels at a time (dw5_run): rows 0-1 and 2-3 of
+ * an input column are widened and interleaved once (the 4 pmaddwd operands
+ * of the column) and serve both pixels that read it, with the weights of
+ * their kx; row 4 goes in pairs of adjacent columns, each pixel taking the
+ * 3 pairs from its first column's pair with the weights of its phase (its
+ * first column even or odd). Per pixel pair at stride 1: 12 widening loads
+ * and 18 unpacks, where the per-pixel loop of dw_pixel took 50 and 52; the
+ * same 52 pmaddwd. Packing (dw_pack_5x5, dw_5x5_order): pairs 2 kx and
+ * 2 kx + 1 rows (0, 1) and (2, 3) of column kx, then row 4 by phase:
+ * (w40, w41) (w42, w43) (w44, 0), and (0, w40) (w41, w42) (w43, w44). */
+static const uint8_t dw_5x5_order[32] = {
+    0,  5,  10, 15, 1,  6,  11, 16, 2,  7,  12, 17, 3,  8,  13, 18,
+    4,  9,  14, 19, 20, 21, 22, 23, 24, 25, 25, 20, 21, 22, 23, 24};
+/* 25: no tap (weight 0). */
+
+static size_t dw_packed_bytes_5x5(size_t channels, size_t taps) {
+  (void)taps;
+  return q8_dwconv_pack_pairs_bytes(DW_CT, channels, sizeof dw_5x5_order);
+}
+
+static void dw_pack_5x5(size_t channels, size_t taps, const int8_t *w, const int32_t *col_term,
+                        void *packed) {
+  q8_dwconv_pack_pairs_ordered(DW_CT, channels, taps, w, col_term, dw_5x5_order,
+                               sizeof dw_5x5_order, packed);
+}
+
+/* Row ky of input column ix, widened; the zero pixel outside the row
+ * (inside: known not to happen). */
+DW_INLINE DW_VEC dw5_load(const dw_rows5 *R, size_t ky, ptrdiff_t ix, size_t cn, bool full,
+                          bool u8, bool inside) {
+  const uintptr_t in = -(uintptr_t)((size_t)ix < R->in_w);
+  return dw_load_x(dw_rows5_at(R, ky, (size_t)ix * R->channels, in, inside), cn, full, u8);
+}
+
+/* A column's rows 0-1 and 2-3 as pmaddwd operands. */
+typedef struct dw5_col {
+  DW_VEC lo01, hi01, lo23, hi23;
+} dw5_col;
+
+/* w, as an address GCC cannot see through: the weights are then read where
+ * used (pmaddwd memory operands). As loop invariants GCC copied all 32 to
+ * the stack before the loop and added through spilled registers. */
+DW_INLINE const DW_VEC *dw5_opaque(const DW_VEC *w) {
+  __asm__("" : "+r"(w));
+  return w;
+}
+
+/* Two pixels whose first input columns are x0 and x0 + stride; acc: lo, hi
+ * of pixel 0, then of pixel 1. */
+DW_INLINE void dw5_run(const dw_rows5 *R, ptrdiff_t x0, size_t stride, size_t cn, bool full,
+                       bool u8, bool inside, const DW_VEC *w, DW_VEC acc[4]) {
+  const size_t cols = DW5_COLS(stride);
+#pragma GCC unroll 8
+  for (size_t c = 0; c < cols; ++c) {
+    const ptrdiff_t ix = x0 + (ptrdiff_t)c;
+    const DW_VEC x0v = dw5_load(R, 0, ix, cn, full, u8, inside);
+    const DW_VEC x1v = dw5_load(R, 1, ix, cn, full, u8, inside);
+    const DW_VEC x2v = dw5_load(R, 2, ix, cn, full, u8, inside);
+    const DW_VEC x3v = dw5_load(R, 3, ix, cn, full, u8, inside);
+    const dw5_col g = {DW_UNPACKLO(x0v, x1v), DW_UNPACKHI(x0v, x1v), DW_UNPACKLO(x2v, x3v),
+                       DW_UNPACKHI(x2v, x3v)};
+    for (size_t j = 0; j < 2; ++j) {
+      if (c < stride * j || c > stride * j + 4) continue;
+      const DW_VEC *wk = dw5_opaque(w) + 4 * (c - stride * j);
+      acc[2 * j] = DW_DOT(DW_DOT(acc[2 * j], g.lo01, wk[0]), g.lo23, wk[2]);
+      acc[2 * j + 1] = DW_DOT(DW_DOT(acc[2 * j + 1], g.hi01, wk[1]), g.hi23, wk[3]);
+    }
+    /* Column by column: free to reassociate the sums, GCC computed the
+     * products of several columns first and spilled them. */
+    __asm__("" : "+x"(acc[0]), "+x"(acc[1]), "+x"(acc[2]), "+x"(acc[3]));
+  }
+  /* Row 4 in pairs of columns (2 k, 2 k + 1); a column past the run's last
+   * one repeats it (its weight is 0). */
+#pragma GCC unroll 4
+  for (size_t k = 0; k < (cols + 1) / 2; ++k) {
+    const size_t c1 = 2 * k + 1 < cols ? 2 * k + 1 : cols - 1;
+    const DW_VEC a = dw5_load(R, 4, x0 + (ptrdiff_t)(2 * k), cn, full, u8, inside);
+    const DW_VEC b = dw5_load(R, 4, x0 + (ptrdiff_t)c1, cn, full, u8, inside);
+    const DW_VEC lo = DW_UNPACKLO(a, b), hi = DW_UNPACKHI(a, b);
+    for (size_t j = 0; j < 2; ++j) {
+      const size_t first = stride * j, phase = first % 2, base = first / 2;
+      if (k < base || k > base + 2) continue;
+      const DW_VEC *wp = dw5_opaque(w) + 2 * (10 + 3 * phase + (k - base));
+      acc[2 * j] = DW_DOT(acc[2 * j], lo, wp[0]);
+      acc[2 * j + 1] = DW_DOT(acc[2 * j + 1], hi, wp[1]);
+    }
+  }
+}
+
+DW_INLINE void dw_block_5x5(const q8_dwconv_row *r, size_t stride, bool u8, bool full, int kind,
+                            size_t c0, size_t cn, const DW_VEC *block) {
+  const DW_VEC bias_lo = block[0], bias_hi = block[1];
+  const DW_VEC *w = block + 2;
+  DW_RQ rs;
+  if (kind != DW_OUT_I32) dw_rq_init(&rs, r->rq, c0, cn);
+  const dw_out o = dw_out_of(r);
+  const ptrdiff_t pad = (ptrdiff_t)r->pad_left;
+  for (size_t i = 0; i < o.rows; ++i) {
+    const dw_rows5 R = dw_rows5_of(r, i, c0);
+    unsigned char *const out_row = dw_out_row(r, &o, i, c0);
+    for (size_t x = 0; x < o.out_w; x += 2) {
+      const ptrdiff_t x0 = (ptrdiff_t)(x * stride) - pad;
+      DW_VEC acc[4] = {bias_lo, bias_hi, bias_lo, bias_hi};
+      if (dw5_run_inside(r, x0, stride)) {
+        dw5_run(&R, x0, stride, cn, full, u8, true, w, acc);
+      } else {
+        dw5_run(&R, x0, stride, cn, full, u8, false, w, acc);
+      }
+      dw_store(out_row + x * o.step, cn, acc[0], acc[1], kind, o.dtype, &rs);
+      if (x + 1 < o.out_w) dw_store(out_row + (x + 1) * o.step, cn, acc[2], acc[3], kind, o.dtype, &rs);
+    }
+  }
+}
+
+DW_INLINE void dw_row_5x5(const q8_dwconv_row *r, size_t kh, size_t kw, size_t stride,
+                          size_t dilation, bool u8, bool dedicated) {
+  (void)kh, (void)kw, (void)dilation, (void)dedicated;
+  const size_t block_vecs = 2 + 2 * ((sizeof dw_5x5_order + 1) / 2); /* terms, pairs */
+  const int kind = dw_out_kind(r->rq);
+  for (size_t c0 = 0; c0 < r->channels; c0 += DW_CT) {
+    const size_t cn = r->channels - c0 < DW_CT ? r->channels - c0 : DW_CT;
+    const DW_VEC *block = (const DW_VEC *)r->packed + c0 / DW_CT * block_vecs;
+    if (cn < DW_CT) {
+      dw_block_5x5(r, stride, u8, false, kind, c0, cn, block);
+      continue;
+    }
+#define DW_BLOCK_AS(k) dw_block_5x5(r, stride, u8, true, k, c0, cn, block)
+    DW_WITH_KIND_CONSTANT(kind, DW_BLOCK_AS)
+#undef DW_BLOCK_AS
+  }
+}
+
 /* A full block with its output kind as a constant (one loop per kind); tails
  * test the kind per pixel. */
 DW_INLINE void dw_block_any(const q8_dwconv_row *r, size_t kh, size_t kw, size_t stride,
@@ -355,6 +487,8 @@ static void dw_pack(size_t channels, size_t taps, const int8_t *w, const int32_t
 
 DW_DEFINE_WITH(q8_dwconv_x8s8_3x3s1c16__avx2, dw_row, dw_pack_columns, 3, 3, 1)
 DW_DEFINE_WITH(q8_dwconv_x8s8_3x3s2c16__avx2, dw_row, dw_pack_columns, 3, 3, 2)
-DW_DEFINE(q8_dwconv_x8s8_5x5s1c16__avx2, 5, 5, 1)
-DW_DEFINE(q8_dwconv_x8s8_5x5s2c16__avx2, 5, 5, 2)
+DW_DEFINE_PACKED(q8_dwconv_x8s8_5x5s1c16__avx2, dw_row_5x5, dw_pack_5x5, dw_packed_bytes_5x5, 5,
+                 5, 1)
+DW_DEFINE_PACKED(q8_dwconv_x8s8_5x5s2c16__avx2, dw_row_5x5, dw_pack_5x5, dw_packed_bytes_5x5, 5,
+                 5, 2)
 DW_DEFINE_GENERIC(q8_dwconv_x8s8_generic_c16__avx2)

@@ -668,12 +668,6 @@ static void dw_pack_5x5(size_t channels, size_t taps, const int8_t *w, const int
   dw_pack_groups(channels, taps, DW5_GROUPS, w, col_term, tap_5x5, packed);
 }
 
-/* The 5 input rows of output row i at the block's first channel. */
-typedef struct dw_rows5 {
-  const uint8_t *row[5], *zero;
-  size_t in_w, channels;
-} dw_rows5;
-
 /* Four inputs as the 4 dpbusd operands of a group, in slot order; fields,
  * not an array (GCC kept arrays of these on the stack). */
 typedef struct dw5_group {
@@ -687,16 +681,9 @@ DW_INLINE dw5_group dw5_interleave(__m512i x0, __m512i x1, __m512i x2, __m512i x
                      _mm512_unpacklo_epi16(a_hi, b_hi), _mm512_unpackhi_epi16(a_hi, b_hi)};
 }
 
-/* Row ky at byte offset off (a column's), or the zero pixel where in is 0
- * (inside: known to be 1, no select). */
 DW_INLINE __m512i dw5_load(const dw_rows5 *R, size_t ky, size_t off, uintptr_t in,
                            __mmask64 mask, bool full, bool s8, bool inside) {
-  const uint8_t *at = R->row[ky] + off;
-  if (!inside) {
-    const uintptr_t zero = (uintptr_t)R->zero;
-    at = (const uint8_t *)(zero + (((uintptr_t)at - zero) & in));
-  }
-  return dw_load(at, mask, full, s8);
+  return dw_load(dw_rows5_at(R, ky, off, in, inside), mask, full, s8);
 }
 
 /* A value GCC cannot see through: each column's weight addresses and input
@@ -732,7 +719,6 @@ DW_INLINE dw5_group dw5_column(const dw_rows5 *R, size_t off, uintptr_t in, __mm
  * last stride + 1 columns held; the row-4 blocks follow. Each pixel sums two
  * chains (even kx and the second row-4 block, odd kx and the first), of
  * 3-4 dpbusd each instead of 7. inside: every column read is inside the row. */
-#define DW5_COLS(stride) ((stride) + 5)
 DW_INLINE void dw5_run(const dw_rows5 *R, ptrdiff_t x0, size_t stride, __mmask64 mask, bool full,
                        bool s8, bool inside, const __m512i *terms, const __m512i *w,
                        __m512i acc[2][4]) {
@@ -790,16 +776,13 @@ DW_INLINE void dw_block_5x5(const q8_dwconv_row *r, size_t stride, bool s8, bool
   dw_rq_for(&rs, r, kind, c0, cn, 1);
   const dw_out o = dw_out_of(r);
   const ptrdiff_t pad = (ptrdiff_t)r->pad_left;
-  const size_t cols = DW5_COLS(stride);
   for (size_t i = 0; i < o.rows; ++i) {
-    dw_rows5 R = {.zero = (const uint8_t *)r->zero_pixel + c0, .in_w = r->in_w,
-                  .channels = r->channels};
-    for (size_t ky = 0; ky < 5; ++ky) R.row[ky] = (const uint8_t *)r->rows[5 * i + ky] + c0;
+    const dw_rows5 R = dw_rows5_of(r, i, c0);
     unsigned char *const out_row = dw_out_row(r, &o, i, c0);
     for (size_t x = 0; x < o.out_w; x += 2) {
       const ptrdiff_t x0 = (ptrdiff_t)(x * stride) - pad;
       __m512i acc[2][4];
-      if (x0 >= 0 && (size_t)x0 + cols <= r->in_w) {
+      if (dw5_run_inside(r, x0, stride)) {
         dw5_run(&R, x0, stride, mask, full, s8, true, terms, terms + 4, acc);
       } else {
         dw5_run(&R, x0, stride, mask, full, s8, false, terms, terms + 4, acc);
