@@ -681,9 +681,20 @@ DW_INLINE dw5_group dw5_interleave(__m512i x0, __m512i x1, __m512i x2, __m512i x
                      _mm512_unpacklo_epi16(a_hi, b_hi), _mm512_unpackhi_epi16(a_hi, b_hi)};
 }
 
-DW_INLINE __m512i dw5_load(const dw_rows5 *R, size_t ky, size_t off, uintptr_t in,
-                           __mmask64 mask, bool full, bool s8, bool inside) {
-  return dw_load(dw_rows5_at(R, ky, off, in, inside), mask, full, s8);
+/* Row ky of input column ix (at byte offset off; in: inside the row). half:
+ * a block of at most 32 channels, two runs in a vector: column ix in the
+ * low 256 bits, ix + dx in the high ones. */
+DW_INLINE __m512i dw5_load(const dw_rows5 *R, size_t ky, ptrdiff_t ix, size_t off, uintptr_t in,
+                           bool half, ptrdiff_t dx, __mmask64 mask, bool full, bool s8,
+                           bool inside) {
+  if (!half) return dw_load(dw_rows5_at(R, ky, off, in, inside), mask, full, s8);
+  const uintptr_t in_hi = -(uintptr_t)((size_t)(ix + dx) < R->in_w);
+  const size_t off_hi = off + (size_t)dx * R->channels;
+  const __m256i lo = _mm256_maskz_loadu_epi8((__mmask32)mask, dw_rows5_at(R, ky, off, in, inside));
+  const __m256i hi =
+      _mm256_maskz_loadu_epi8((__mmask32)mask, dw_rows5_at(R, ky, off_hi, in_hi, inside));
+  const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+  return s8 ? _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80)) : v;
 }
 
 /* A value GCC cannot see through: each column's weight addresses and input
@@ -704,13 +715,14 @@ DW_INLINE size_t dw5_opaque(size_t v) {
     (acc)[3] = _mm512_dpbusd_epi32((acc)[3], (G).g3, (W)[3]); \
   } while (0)
 
-/* Rows 0-3 of the column at byte offset off (in: inside the row, see dw5_load). */
-DW_INLINE dw5_group dw5_column(const dw_rows5 *R, size_t off, uintptr_t in, __mmask64 mask,
-                               bool full, bool s8, bool inside) {
-  return dw5_interleave(dw5_load(R, 0, off, in, mask, full, s8, inside),
-                        dw5_load(R, 1, off, in, mask, full, s8, inside),
-                        dw5_load(R, 2, off, in, mask, full, s8, inside),
-                        dw5_load(R, 3, off, in, mask, full, s8, inside));
+/* Rows 0-3 of column ix (see dw5_load). */
+DW_INLINE dw5_group dw5_column(const dw_rows5 *R, ptrdiff_t ix, size_t off, uintptr_t in,
+                               bool half, ptrdiff_t dx, __mmask64 mask, bool full, bool s8,
+                               bool inside) {
+  return dw5_interleave(dw5_load(R, 0, ix, off, in, half, dx, mask, full, s8, inside),
+                        dw5_load(R, 1, ix, off, in, half, dx, mask, full, s8, inside),
+                        dw5_load(R, 2, ix, off, in, half, dx, mask, full, s8, inside),
+                        dw5_load(R, 3, ix, off, in, half, dx, mask, full, s8, inside));
 }
 
 /* Two pixels whose first input columns are x0 and x0 + stride, reading the
@@ -719,9 +731,9 @@ DW_INLINE dw5_group dw5_column(const dw_rows5 *R, size_t off, uintptr_t in, __mm
  * last stride + 1 columns held; the row-4 blocks follow. Each pixel sums two
  * chains (even kx and the second row-4 block, odd kx and the first), of
  * 3-4 dpbusd each instead of 7. inside: every column read is inside the row. */
-DW_INLINE void dw5_run(const dw_rows5 *R, ptrdiff_t x0, size_t stride, __mmask64 mask, bool full,
-                       bool s8, bool inside, const __m512i *terms, const __m512i *w,
-                       __m512i acc[2][4]) {
+DW_INLINE void dw5_run(const dw_rows5 *R, ptrdiff_t x0, size_t stride, bool half, ptrdiff_t dx,
+                       __mmask64 mask, bool full, bool s8, bool inside, const __m512i *terms,
+                       const __m512i *w, __m512i acc[2][4]) {
   const size_t cols = DW5_COLS(stride), C = R->channels;
   for (size_t j = 0; j < 2; ++j) {
     for (size_t a = 0; a < 4; ++a) acc[j][a] = terms[a];
@@ -731,8 +743,9 @@ DW_INLINE void dw5_run(const dw_rows5 *R, ptrdiff_t x0, size_t stride, __mmask64
 #pragma GCC unroll 8
   for (size_t c = 0; c < cols; ++c) {
     const size_t off = dw5_opaque(off0 + c * C);
-    const uintptr_t in = -(uintptr_t)((size_t)(x0 + (ptrdiff_t)c) < R->in_w);
-    const dw5_group g = dw5_column(R, off, in, mask, full, s8, inside);
+    const ptrdiff_t ix = x0 + (ptrdiff_t)c;
+    const uintptr_t in = -(uintptr_t)((size_t)ix < R->in_w);
+    const dw5_group g = dw5_column(R, ix, off, in, half, dx, mask, full, s8, inside);
     if (c >= stride) {
       const size_t kx = c - stride;
       const __m512i *wk = (const __m512i *)dw5_opaque((size_t)w) + 4 * kx;
@@ -747,17 +760,14 @@ DW_INLINE void dw5_run(const dw_rows5 *R, ptrdiff_t x0, size_t stride, __mmask64
    * it (its weights are 0), so a run reads no further than its taps. */
 #pragma GCC unroll 2
   for (size_t b = 0; b < 2; ++b) {
-    size_t off[4];
-    uintptr_t in[4];
+    __m512i x[4];
     for (size_t e = 0; e < 4; ++e) {
       const size_t c = 4 * b + e < cols ? 4 * b + e : cols - 1;
-      off[e] = dw5_opaque(off0 + c * C);
-      in[e] = -(uintptr_t)((size_t)(x0 + (ptrdiff_t)c) < R->in_w);
+      const ptrdiff_t ix = x0 + (ptrdiff_t)c;
+      const uintptr_t in = -(uintptr_t)((size_t)ix < R->in_w);
+      x[e] = dw5_load(R, 4, ix, dw5_opaque(off0 + c * C), in, half, dx, mask, full, s8, inside);
     }
-    const dw5_group g = dw5_interleave(dw5_load(R, 4, off[0], in[0], mask, full, s8, inside),
-                                       dw5_load(R, 4, off[1], in[1], mask, full, s8, inside),
-                                       dw5_load(R, 4, off[2], in[2], mask, full, s8, inside),
-                                       dw5_load(R, 4, off[3], in[3], mask, full, s8, inside));
+    const dw5_group g = dw5_interleave(x[0], x[1], x[2], x[3]);
     const __m512i *wb = (const __m512i *)dw5_opaque((size_t)w);
     for (size_t j = 0; j < 2; ++j) {
       /* Pixel j's first column is stride * j (< 4): block 0 with the first
@@ -783,13 +793,48 @@ DW_INLINE void dw_block_5x5(const q8_dwconv_row *r, size_t stride, bool s8, bool
       const ptrdiff_t x0 = (ptrdiff_t)(x * stride) - pad;
       __m512i acc[2][4];
       if (dw5_run_inside(r, x0, stride)) {
-        dw5_run(&R, x0, stride, mask, full, s8, true, terms, terms + 4, acc);
+        dw5_run(&R, x0, stride, false, 0, mask, full, s8, true, terms, terms + 4, acc);
       } else {
-        dw5_run(&R, x0, stride, mask, full, s8, false, terms, terms + 4, acc);
+        dw5_run(&R, x0, stride, false, 0, mask, full, s8, false, terms, terms + 4, acc);
       }
       dw_store(out_row + x * o.step, cn, mask, full, kind, acc[0], o.dtype, &rs, 0);
       if (x + 1 < o.out_w) {
         dw_store(out_row + (x + 1) * o.step, cn, mask, full, kind, acc[1], o.dtype, &rs, 0);
+      }
+    }
+  }
+}
+
+/* A block of at most 32 channels, two runs per vector: the runs from pixel x
+ * in the low 256 bits and from x + h in the high ones (h: half the row,
+ * even), with the weights and requantization of the block's channels in
+ * both halves (as dw_block_half_s2 does for 3x3). */
+DW_INLINE void dw_block_5x5_half(const q8_dwconv_row *r, size_t stride, bool s8, int kind,
+                                 size_t c0, size_t cn, const unsigned char *block) {
+  const __mmask64 mask = ((__mmask64)1 << cn) - 1;
+  const __m512i *packed = (const __m512i *)(const void *)block;
+  __m512i both[4 + 4 * DW5_GROUPS]; /* terms, then the weight groups */
+  for (size_t i = 0; i < 4 + 4 * DW5_GROUPS; ++i) both[i] = dw_low_half_twice(packed[i]);
+  dw_rq rs;
+  dw_rq_for(&rs, r, kind, c0, cn, 2);
+  const dw_out o = dw_out_of(r);
+  const ptrdiff_t pad = (ptrdiff_t)r->pad_left;
+  const size_t h = (o.out_w + 3) / 4 * 2;
+  const ptrdiff_t dx = (ptrdiff_t)(h * stride);
+  for (size_t i = 0; i < o.rows; ++i) {
+    const dw_rows5 R = dw_rows5_of(r, i, c0);
+    unsigned char *const out_row = dw_out_row(r, &o, i, c0);
+    for (size_t x = 0; x < h && x < o.out_w; x += 2) {
+      const ptrdiff_t x0 = (ptrdiff_t)(x * stride) - pad;
+      __m512i acc[2][4];
+      if (dw5_run_inside(r, x0, stride) && dw5_run_inside(r, x0 + dx, stride)) {
+        dw5_run(&R, x0, stride, true, dx, mask, false, s8, true, both, both + 4, acc);
+      } else {
+        dw5_run(&R, x0, stride, true, dx, mask, false, s8, false, both, both + 4, acc);
+      }
+      for (size_t j = 0; j < 2 && x + j < o.out_w; ++j) {
+        const size_t step = x + j + h < o.out_w ? h * o.step : 0;
+        dw_store(out_row + (x + j) * o.step, cn, mask, false, kind, acc[j], o.dtype, &rs, step);
       }
     }
   }
@@ -808,6 +853,8 @@ DW_INLINE void dw_row_5x5(const q8_dwconv_row *r, size_t kh, size_t kw, size_t s
 #define DW_TAIL_AS(k) dw_block_5x5(r, stride, s8, false, k, c0, cn, block)
     if (cn == DW_CT) {
       DW_WITH_KIND_CONSTANT(kind, DW_BLOCK_AS)
+    } else if (cn <= DW_CT / 2) {
+      dw_block_5x5_half(r, stride, s8, kind, c0, cn, block);
     } else {
       DW_WITH_KIND_CONSTANT(kind, DW_TAIL_AS)
     }
