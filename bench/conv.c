@@ -463,7 +463,7 @@ static void json_totals(qb_json *j, void *ctx) {
 /* ---- the command ---- */
 
 static void usage(FILE *f) {
-  fputs("usage: qbench conv [--suite resnet50|mobilenetv2] [--shape SPEC[,SPEC...]]\n"
+  fputs("usage: qbench conv [--suite resnet50|mobilenetv2|efficientnet_b0] [--shape SPEC[,...]]\n"
         "                   [--isa NAME[,NAME...]|all|none] [--peers | --peer NAME] [--threads N]\n"
         "                   [--in s8|u8] [--in-offset B] [--out s32|s8|u8] [--min-time S] [--quick]\n"
         "                   [--core N] [--check] [--bitwise] [--list]"
@@ -488,9 +488,10 @@ static void usage(FILE *f) {
         "      OC a multiple of C). Defaults s1 p0 d1 g1. E.g. 56x56x64:64:3x3:s1:p1,\n"
         "      2x112x112x96:96:3x3:s2:p0,0,1,1:dw. SUITE:SPEC names the row as in that\n"
         "      suite (what repro prints).\n\n"
-        "  --suite    resnet50 (conv1 and every distinct 3x3 and 1x1 layer, 23) or\n"
+        "  --suite    resnet50 (conv1 and every distinct 3x3 and 1x1 layer, 23),\n"
         "             mobilenetv2 (stem, expansion 1x1, depthwise 3x3, projection 1x1,\n"
-        "             last 1x1, 30); default both, when no --shape\n"
+        "             last 1x1, 30) or efficientnet_b0 (the same with depthwise 3x3\n"
+        "             and 5x5, 32); default resnet50 and mobilenetv2, when no --shape\n"
         "  --isa      ISAs to time (default: every usable one but ref; ref, or all, adds\n"
         "             the reference, timed with few samples); none: peers only\n"
         "  --peers    also time oneDNN (convolution_forward) and XNNPACK (qc8 convolution)\n"
@@ -608,7 +609,7 @@ int qb_cmd_conv(int argc, char **argv) {
       }
       continue;
     } else if (strcmp(arg, "--suite") == 0 && has_value) {
-      if (!qb_conv_specs_add_suite(&specs, &count, argv[++i])) rc = fail_usage("--suite '%s': expected resnet50 or mobilenetv2", argv[i]);
+      if (!qb_conv_specs_add_suite(&specs, &count, argv[++i])) rc = fail_usage("--suite '%s': expected resnet50, mobilenetv2 or efficientnet_b0", argv[i]);
       continue;
     } else if (strcmp(arg, "--list") == 0) {
       list = true;

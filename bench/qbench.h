@@ -345,7 +345,7 @@ const char *qb_out_name(q8_dtype out);
  * peers_conv.c: the same convolution through the peers) ---- */
 typedef struct qb_conv_spec {
   q8_conv_shape shape;
-  const char *suite; /* resnet50, mobilenetv2, cli */
+  const char *suite; /* resnet50, mobilenetv2, efficientnet_b0, cli */
 } qb_conv_spec;
 /* One "[SUITE:][Nx]HxWxC:OC:KHxKW[:sS][:pP|:pT,L,B,R][:dD][:gG|:dw]"; false with
  * a message naming the bad part in err. */
@@ -354,7 +354,8 @@ bool qb_conv_spec_parse(const char *text, const char *suite, qb_conv_spec *spec,
  * *specs (realloc'd); false with a message in err. */
 bool qb_conv_specs_add_list(qb_conv_spec **specs, size_t *count, const char *list, const char *suite, char *err,
                             size_t err_size);
-/* Appends suite `name` (resnet50, mobilenetv2); false for an unknown name. */
+/* Appends suite `name` (resnet50, mobilenetv2, efficientnet_b0); false for an
+ * unknown name. */
 bool qb_conv_specs_add_suite(qb_conv_spec **specs, size_t *count, const char *name);
 /* The canonical spec of a shape (what row names carry). */
 void qb_conv_spec_format(const q8_conv_shape *s, char *buf, size_t size);

@@ -247,12 +247,36 @@ static const char *const conv_mobilenetv2[] = {
     "7x7x160:960:1x1:s1:p0",       "7x7x960:960:3x3:s1:p1:dw",    "7x7x960:160:1x1:s1:p0",
     "7x7x960:320:1x1:s1:p0",       "7x7x320:1280:1x1:s1:p0"};
 
+/* EfficientNet-B0 at batch 1, 224x224 (torchvision's symmetric padding): the
+ * stem, then every distinct expansion 1x1, depthwise 3x3 and 5x5 (stride 1
+ * and 2) and projection 1x1 in network order, and the head 1x1 to 1280
+ * channels. The squeeze-excitation layers (1x1 convolutions of a 1x1
+ * input, GEMVs of at most 1152 x 48) are left out. */
+static const char *const conv_efficientnet_b0[] = {
+    "224x224x3:32:3x3:s2:p1",
+    "112x112x32:32:3x3:s1:p1:dw",  "112x112x32:16:1x1:s1:p0",
+    "112x112x16:96:1x1:s1:p0",     "112x112x96:96:3x3:s2:p1:dw",  "56x56x96:24:1x1:s1:p0",
+    "56x56x24:144:1x1:s1:p0",      "56x56x144:144:3x3:s1:p1:dw",  "56x56x144:24:1x1:s1:p0",
+    "56x56x144:144:5x5:s2:p2:dw",  "28x28x144:40:1x1:s1:p0",
+    "28x28x40:240:1x1:s1:p0",      "28x28x240:240:5x5:s1:p2:dw",  "28x28x240:40:1x1:s1:p0",
+    "28x28x240:240:3x3:s2:p1:dw",  "14x14x240:80:1x1:s1:p0",
+    "14x14x80:480:1x1:s1:p0",      "14x14x480:480:3x3:s1:p1:dw",  "14x14x480:80:1x1:s1:p0",
+    "14x14x480:480:5x5:s1:p2:dw",  "14x14x480:112:1x1:s1:p0",
+    "14x14x112:672:1x1:s1:p0",     "14x14x672:672:5x5:s1:p2:dw",  "14x14x672:112:1x1:s1:p0",
+    "14x14x672:672:5x5:s2:p2:dw",  "7x7x672:192:1x1:s1:p0",
+    "7x7x192:1152:1x1:s1:p0",      "7x7x1152:1152:5x5:s1:p2:dw",  "7x7x1152:192:1x1:s1:p0",
+    "7x7x1152:1152:3x3:s1:p1:dw",  "7x7x1152:320:1x1:s1:p0",
+    "7x7x320:1280:1x1:s1:p0"};
+
 static const struct {
   const char *name;
   const char *const *specs;
   size_t count;
-} conv_suites[] = {{"resnet50", conv_resnet50, sizeof conv_resnet50 / sizeof conv_resnet50[0]},
-                   {"mobilenetv2", conv_mobilenetv2, sizeof conv_mobilenetv2 / sizeof conv_mobilenetv2[0]}};
+} conv_suites[] = {
+    {"resnet50", conv_resnet50, sizeof conv_resnet50 / sizeof conv_resnet50[0]},
+    {"mobilenetv2", conv_mobilenetv2, sizeof conv_mobilenetv2 / sizeof conv_mobilenetv2[0]},
+    {"efficientnet_b0", conv_efficientnet_b0,
+     sizeof conv_efficientnet_b0 / sizeof conv_efficientnet_b0[0]}};
 
 bool qb_conv_is_depthwise(const q8_conv_shape *s) { return s->groups > 1 && s->groups == s->in_channels; }
 
@@ -299,7 +323,7 @@ bool qb_conv_spec_parse(const char *text, const char *suite_name, qb_conv_spec *
     }
     if (len == 3 && strncmp(p, "cli", 3) == 0) spec->suite = "cli";
     if (spec->suite == NULL) {
-      return spec_fail(err, err_size, text, "unknown suite '%.*s' (resnet50, mobilenetv2 or cli)", (int)len, p);
+      return spec_fail(err, err_size, text, "unknown suite '%.*s' (resnet50, mobilenetv2, efficientnet_b0 or cli)", (int)len, p);
     }
     p = colon + 1;
   }

@@ -306,6 +306,15 @@ Test(qbench_conv, suites_list_their_layers) {
   cr_expect_eq(depthwise, 10, "mobilenetv2: 10 distinct depthwise 3x3 layers, got %zu:\n%s", depthwise, out);
   cr_expect(strstr(out, "mobilenetv2:112x112x96:96:3x3:s2:p1:dw\n") != NULL, "a stride-2 depthwise layer");
   free(out);
+  out = q8t_run_qbench("conv --suite efficientnet_b0 --list", false, &code);
+  cr_assert_not_null(out);
+  size_t layers = 0, five = 0;
+  for (const char *p = out; (p = strchr(p, '\n')) != NULL; ++p) ++layers;
+  for (const char *p = out; (p = strstr(p, ":5x5:")) != NULL; ++p) ++five;
+  cr_expect_eq(layers, 32, "efficientnet_b0: 32 distinct layers, got %zu:\n%s", layers, out);
+  cr_expect_eq(five, 6, "efficientnet_b0: 6 distinct depthwise 5x5 layers, got %zu:\n%s", five, out);
+  cr_expect(strstr(out, "efficientnet_b0:14x14x672:672:5x5:s2:p2:dw\n") != NULL, "a stride-2 5x5 layer");
+  free(out);
 }
 
 Test(qbench_conv, mobilenetv2_depthwise_rows_in_gbps) {
