@@ -1,7 +1,7 @@
 /* What the vector depthwise kernels (x86, Arm) share: the tap addressing, and the
  * descriptors, one macro for every file: each shape gets a noinline function
  * per activation type (so the type is a constant inside), behind the
- * descriptor's run. Before expanding DW_DEFINE, the including file defines
+ * descriptor's run. Before expanding the DW_DEFINE_* macros, the including file defines
  * DW_FN, DW_CT, DW_INT8_A_OFFSET, DW_UINT8_A_OFFSET, dw_row(r, kh, kw, stride,
  * dilation, u8, dedicated), dw_packed_bytes and dw_pack; and DW_ROWS_INSIDE 1
  * where its row functions run every output row of a call themselves
@@ -144,7 +144,6 @@ static inline __attribute__((always_inline)) unsigned char *dw_out_row(const q8_
   DW_ENTRY(symbol, ROW, PACK, BYTES, KH_, KW_, S_, 1, true, KH_, KW_, S_)
 #define DW_DEFINE_WITH(symbol, ROW, PACK, KH_, KW_, S_)                                     \
   DW_DEFINE_PACKED(symbol, ROW, PACK, dw_packed_bytes, KH_, KW_, S_)
-#define DW_DEFINE(symbol, KH_, KW_, S_) DW_DEFINE_WITH(symbol, dw_row, dw_pack, KH_, KW_, S_)
 #define DW_DEFINE_GENERIC(symbol)                                                           \
   DW_ENTRY(symbol, dw_row, dw_pack, dw_packed_bytes, r->kernel_h, r->kernel_w, r->stride_w, \
            r->dilation_w, false, 0, 0, 0)

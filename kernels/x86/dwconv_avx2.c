@@ -132,7 +132,6 @@ DW_INLINE void dw_store(unsigned char *out, size_t cn, __m256i lo, __m256i hi, i
   q8_rq_avx2_store_bytes16(out, b, cn);
 }
 
-#define DW_MAX_PAIRS 13 /* 5x5: dedicated kernels keep their weights in registers */
 
 DW_INLINE void dw_pixel(const q8_dwconv_row *r, size_t kh, size_t kw, size_t dilation,
                         ptrdiff_t ix0, size_t c0, size_t cn, bool full, bool u8, bool interior,
@@ -156,14 +155,9 @@ DW_INLINE void dw_pixel(const q8_dwconv_row *r, size_t kh, size_t kw, size_t dil
 DW_INLINE void dw_block(const q8_dwconv_row *r, size_t kh, size_t kw, size_t stride,
                         size_t dilation, bool u8, bool dedicated, bool full, int kind, size_t c0,
                         size_t cn, const DW_VEC *block) {
-  const size_t pairs = (kh * kw + 1) / 2;
   const DW_VEC bias_lo = block[0], bias_hi = block[1];
-  const DW_VEC *w = block + 2;
-  DW_VEC wv[2 * DW_MAX_PAIRS];
-  if (dedicated) {
-    for (size_t i = 0; i < 2 * pairs; ++i) wv[i] = w[i];
-    w = wv;
-  }
+  const DW_VEC *w = block + 2; /* from memory (the generic kernel, any shape) */
+  (void)dedicated;
   DW_RQ rs;
   if (kind != DW_OUT_I32) dw_rq_init(&rs, r->rq, c0, cn);
   const size_t span = (kw - 1) * dilation;
