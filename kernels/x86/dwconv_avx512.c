@@ -641,9 +641,10 @@ DW_INLINE void dw_block_half_s2(const q8_dwconv_row *r, bool s8, int kind, size_
  * then per phase p = 0..3 the first block's weights (element e: tap kx =
  * e - p, e >= p) and the second's (kx = 4 + e - p, e <= p). Columns outside
  * the input read the zero pixel; a pixel past the row's end is computed
- * and not stored. Zen 5, u8 -> s8, against oneDNN's AVX-512 kernel in the
- * same run: 56x56x144 s1 1.52x, 28x28x240 s1 1.87x, 14x14x480 s1 1.88x,
- * 56x56x144 s2 1.33x, 14x14x672 s2 1.65x (the per-pixel loop: 0.95x,
+ * and not stored. Channel tails of at most 32 run two pixel runs per vector
+ * (dw_block_5x5_half). Zen 5, u8 -> s8, against oneDNN's AVX-512 kernel in
+ * the same run: 56x56x144 s1 1.84x, 28x28x240 s1 2.16x, 14x14x480 s1 2.24x,
+ * 56x56x144 s2 1.66x, 14x14x672 s2 1.76x (the per-pixel loop: 0.95x,
  * 1.08x, 1.13x, 0.96x, 1.22x). The loop is bound by loads: every dpbusd
  * takes its weights from memory (52 vectors do not fit the registers), and
  * with C not a multiple of 64 most input loads split a cache line; with
@@ -728,9 +729,9 @@ DW_INLINE dw5_group dw5_column(const dw_rows5 *R, ptrdiff_t ix, size_t off, uint
 /* Two pixels whose first input columns are x0 and x0 + stride, reading the
  * DW5_COLS(stride) columns from x0. Their column taps go kx by kx: a weight
  * group is loaded once for both pixels (columns kx and stride + kx), the
- * last stride + 1 columns held; the row-4 blocks follow. Each pixel sums two
- * chains (even kx and the second row-4 block, odd kx and the first), of
- * 3-4 dpbusd each instead of 7. inside: every column read is inside the row. */
+ * last stride + 1 columns held; the row-4 blocks follow. (Splitting each
+ * pixel's 7-deep chain in two measured level.) inside: every column read is
+ * inside the row; half, dx: see dw5_load. */
 DW_INLINE void dw5_run(const dw_rows5 *R, ptrdiff_t x0, size_t stride, bool half, ptrdiff_t dx,
                        __mmask64 mask, bool full, bool s8, bool inside, const __m512i *terms,
                        const __m512i *w, __m512i acc[2][4]) {
